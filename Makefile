@@ -1,0 +1,111 @@
+# Portcullis: `make run` serves the whole chain on https://localhost:8443; `make test` runs every
+# test level. Everything either needs is set up here, idempotently, on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+FILTERS   := auth ratelimit sanitizer cache audit
+WASM      := wasm32-wasip1
+VENV      := .venv
+DEV       := .dev
+ENVOY     := $(VENV)/bin/envoy
+DEVKIT    := target/debug/portcullis-devkit
+UPSTREAM  := target/debug/portcullis-demo-upstream
+ROLE      ?= viewer
+# The core tests run a second time as wasm, inside Wasmtime.
+WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
+
+.PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
+        validate integration-test docker-prep clean
+
+help:
+	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
+	@echo "make test    fmt, clippy (host + wasm), unit, wasm, config validation, integration"
+	@echo "make build   dist/<filter>.wasm for: $(FILTERS)"
+	@echo "make token ROLE=admin   a DEMO-ONLY signed JWT for the demo config"
+	@echo "make render  write the rendered Envoy config to $(DEV)/envoy.yaml"
+
+# --- set-up ---------------------------------------------------------------------------------
+
+setup: $(DEV)/toolchain.stamp $(VENV)/installed.stamp $(DEV)/certs/server.crt $(DEV)/demo-jwt-secret
+
+$(DEV)/toolchain.stamp:
+	rustup target add $(WASM)
+	rustup component add rustfmt clippy
+	@mkdir -p $(DEV) && touch $@
+
+$(VENV)/installed.stamp: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(DEV)/certs/server.crt: scripts/dev-certs.sh
+	bash scripts/dev-certs.sh $(DEV)/certs
+
+# DEMO ONLY: the HMAC secret that signs `make token` JWTs; generated here, never committed.
+$(DEV)/demo-jwt-secret:
+	@mkdir -p $(DEV)
+	@umask 077 && openssl rand -hex 32 | tr -d '\n' > $@
+	@echo "demo JWT secret written to $@"
+
+# --- build ----------------------------------------------------------------------------------
+
+build: $(DEV)/toolchain.stamp
+	cargo build --release --target $(WASM) $(addprefix -p portcullis-,$(FILTERS))
+	@mkdir -p dist
+	@for f in $(FILTERS); do cp target/$(WASM)/release/portcullis_$$f.wasm dist/$$f.wasm; done
+	@ls -l dist/*.wasm | awk '{ printf "  %-22s %7d bytes\n", $$9, $$5 }'
+
+tools:
+	cargo build -p portcullis-devkit -p portcullis-demo-upstream
+
+render: tools
+	$(DEVKIT) render --out $(DEV)/envoy.yaml
+	@echo "rendered $(DEV)/envoy.yaml"
+
+run: setup build render
+	@bash scripts/run.sh $(ENVOY) $(UPSTREAM) $(DEV)/envoy.yaml
+
+token: tools $(DEV)/demo-jwt-secret
+	@$(DEVKIT) token --role $(ROLE)
+
+# For docker-compose.yaml: the same template, rendered for the containers.
+docker-prep: setup build tools
+	$(DEVKIT) render --profile docker --out $(DEV)/envoy-docker.yaml
+	@echo "now: docker compose up --build"
+
+# --- tests, in order ------------------------------------------------------------------------
+
+test: setup fmt-check clippy unit-test wasm-test build validate integration-test
+	@echo "make test: all levels passed"
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy: $(DEV)/toolchain.stamp
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target $(WASM) $(addprefix -p portcullis-,common $(FILTERS)) -- -D warnings
+
+unit-test:
+	cargo test --workspace --exclude portcullis-tests
+
+wasm-test: $(DEV)/toolchain.stamp $(VENV)/installed.stamp
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" \
+	  cargo test --target $(WASM) -p portcullis-common
+
+# `envoy --mode validate` on every Envoy config we ship, as rendered for each place it runs.
+validate: build tools
+	@for profile in local docker; do \
+	  $(DEVKIT) render --profile $$profile --set CERT_DIR=$(CURDIR)/$(DEV)/certs \
+	    --set WASM_DIR=$(CURDIR)/dist --out $(DEV)/validate-$$profile.yaml && \
+	  $(ENVOY) --mode validate --disable-hot-restart -c $(DEV)/validate-$$profile.yaml \
+	    --log-level warn || exit 1; \
+	  echo "envoy --mode validate: $$profile OK"; \
+	done
+
+integration-test: build
+	cargo test -p portcullis-tests --no-fail-fast -- --test-threads 2
+
+clean:
+	cargo clean
+	rm -rf dist $(DEV) $(VENV)

@@ -1,0 +1,12 @@
+//! What every Portcullis filter shares.
+//!
+//! Everything here except [`host`] is the pure core: plain Rust with no `proxy-wasm` import, so it
+//! is unit-tested on the host and, built for `wasm32-wasip1`, in a real wasm runtime.
+
+pub mod client;
+pub mod config;
+pub mod problem;
+pub mod route;
+
+#[cfg(target_arch = "wasm32")]
+pub mod host;

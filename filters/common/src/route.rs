@@ -1,0 +1,931 @@
+//! Which requests a rule applies to: a path pattern, optional methods and an optional host,
+//! compiled once at configure time and matched on every request.
+//!
+//! Path patterns work on `/`-separated segments:
+//! - a literal segment matches itself exactly (case-sensitive, no decoding);
+//! - `*` matches exactly one non-empty segment;
+//! - `{name}` matches one non-empty segment and captures it as parameter `name`;
+//! - `**` matches zero or more segments, so `/api/**` matches `/api`, `/api/` and `/api/x/y`.
+//!
+//! A trailing slash is a segment of its own (an empty one): `/a/` does not match `/a`, nor the
+//! other way round, unless the pattern ends with `/**`. The request path is matched as Envoy hands
+//! it over, so Envoy should normalise it (`normalize_path`, `merge_slashes`) or `/a//b` and
+//! `/a/%62` will not match `/a/b`.
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+/// A rule's route as written in the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub path: String,
+    /// Empty means any method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// `api.example.com` or `*.example.com`; absent means any host.
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// The methods a route may name. A typo such as `GTE` would otherwise make a rule silently never
+/// match.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PURGE",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// `*`
+    One,
+    /// `{name}`
+    Param(String),
+    /// `**`
+    Rest,
+}
+
+impl Segment {
+    /// Whether this single-segment element matches `text` (`Rest` is handled by the matcher).
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Segment::Literal(lit) => lit == text,
+            Segment::One | Segment::Param(_) => !text.is_empty(),
+            Segment::Rest => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    /// Lower-case host name.
+    Exact(String),
+    /// Lower-case suffix including its leading dot (`.example.com`).
+    Suffix(String),
+}
+
+impl HostMatch {
+    /// `host` has already lost its port and trailing dot; comparison is case-insensitive.
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(name) => host.eq_ignore_ascii_case(name),
+            HostMatch::Suffix(suffix) => {
+                // `get` rather than slicing: a non-ASCII host could put the cut inside a char.
+                let cut = host.len().saturating_sub(suffix.len());
+                host.len() > suffix.len()
+                    && host
+                        .get(cut..)
+                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+                    && host
+                        .get(..cut)
+                        .is_some_and(|labels| !labels.split('.').any(str::is_empty))
+            }
+        }
+    }
+}
+
+/// A compiled route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pattern: String,
+    segments: Vec<Segment>,
+    /// Empty means any method.
+    methods: Vec<&'static str>,
+    host: Option<HostMatch>,
+}
+
+/// Parameters captured by `{name}` segments, in pattern order. Values are borrowed from the
+/// request path and are not percent-decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Params<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// `(name, value)` pairs in pattern order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.pairs.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+/// Compiles a route; an error's field (`path`, `methods[1]`, `host`) is relative to the spec.
+pub fn compile(spec: &RouteSpec) -> Result<Route, ConfigError> {
+    let segments = compile_path(&spec.path).map_err(|message| ConfigError::new("path", message))?;
+
+    let mut methods: Vec<&'static str> = Vec::new();
+    for (i, method) in spec.methods.iter().enumerate() {
+        let known = METHODS
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(method))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    format!("methods[{i}]"),
+                    format!(
+                        "unknown method `{method}`; expected one of {}",
+                        METHODS.join(", ")
+                    ),
+                )
+            })?;
+        // A repeated method is harmless; keep the list short for the per-request scan.
+        if !methods.contains(known) {
+            methods.push(known);
+        }
+    }
+
+    let host = match &spec.host {
+        None => None,
+        Some(h) => Some(compile_host(h).map_err(|message| ConfigError::new("host", message))?),
+    };
+
+    Ok(Route {
+        pattern: spec.path.clone(),
+        segments,
+        methods,
+        host,
+    })
+}
+
+fn compile_path(path: &str) -> Result<Vec<Segment>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("`{path}` must start with '/'"));
+    };
+    if path.contains(['?', '#']) {
+        // The query and fragment are stripped before matching, so such a pattern never matches.
+        return Err(format!(
+            "`{path}` must not contain a query string or fragment ('?' or '#')"
+        ));
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let last = parts.len().saturating_sub(1);
+    let mut names: Vec<&str> = Vec::new();
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let segment = match part {
+            // A trailing slash is meaningful; an empty segment anywhere else is a typo.
+            "" if i == last => Segment::Literal(String::new()),
+            "" => return Err(format!("`{path}` has an empty segment ('//')")),
+            "**" => Segment::Rest,
+            "*" => Segment::One,
+            "." | ".." => {
+                return Err(format!(
+                    "`{path}` has a '{part}' segment, which never matches a normalised path"
+                ))
+            }
+            _ if part.contains(['{', '}']) => {
+                let name = param_name(part)?;
+                if names.contains(&name) {
+                    return Err(format!("duplicate parameter name `{name}`"));
+                }
+                names.push(name);
+                Segment::Param(name.to_string())
+            }
+            _ if part.contains("**") => {
+                return Err(format!("`**` must be a whole segment, got `{part}`"))
+            }
+            _ if part.contains('*') => {
+                return Err(format!("`*` must be a whole segment, got `{part}`"))
+            }
+            _ => Segment::Literal(part.to_string()),
+        };
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+/// The name in a `{name}` segment, which must be the whole segment.
+fn param_name(part: &str) -> Result<&str, String> {
+    // Balanced means each '{' is closed by a '}' before the next '{' opens.
+    let mut open = false;
+    for c in part.chars() {
+        match (c, open) {
+            ('{', false) => open = true,
+            ('}', true) => open = false,
+            ('{', true) | ('}', false) => return Err(format!("unbalanced braces in `{part}`")),
+            _ => {}
+        }
+    }
+    if open {
+        return Err(format!("unbalanced braces in `{part}`"));
+    }
+    let name = part
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .filter(|name| !name.contains(['{', '}']))
+        .ok_or_else(|| format!("a parameter must be a whole segment, got `{part}`"))?;
+    if name.is_empty() {
+        return Err(format!("empty parameter name in `{part}`"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "parameter name `{name}` may only contain letters, digits, '_' and '-'"
+        ));
+    }
+    Ok(name)
+}
+
+fn compile_host(host: &str) -> Result<HostMatch, String> {
+    let lower = host.to_ascii_lowercase();
+    // `example.com.` is the same host as `example.com`; requests are normalised the same way.
+    let lower = lower.strip_suffix('.').unwrap_or(&lower);
+    if let Some(inner) = lower.strip_prefix('[') {
+        // An IPv6 literal, as it appears in an authority.
+        return match inner
+            .strip_suffix(']')
+            .map(str::parse::<std::net::Ipv6Addr>)
+        {
+            Some(Ok(_)) => Ok(HostMatch::Exact(lower.to_string())),
+            _ => Err(format!("`{host}` is not a valid IPv6 literal")),
+        };
+    }
+    let (name, wildcard) = match lower.strip_prefix("*.") {
+        Some(suffix) => (suffix, true),
+        None => (lower, false),
+    };
+    if name.contains('*') {
+        return Err(format!(
+            "`{host}`: '*' is only allowed as the whole first label, as in `*.example.com`"
+        ));
+    }
+    if name.contains(':') {
+        return Err(format!(
+            "`{host}` must not include a port; the request's port is ignored"
+        ));
+    }
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if !valid {
+        return Err(format!("`{host}` is not a valid host name"));
+    }
+    Ok(if wildcard {
+        HostMatch::Suffix(format!(".{name}"))
+    } else {
+        HostMatch::Exact(name.to_string())
+    })
+}
+
+/// The request path's segments, without the query string (or a fragment, which clients should
+/// not send but a deny rule must not be dodged by). `None` if the path does not start with '/'
+/// (e.g. `OPTIONS *`), which no pattern matches.
+fn split_path(path: &str) -> Option<Vec<&str>> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    Some(path.strip_prefix('/')?.split('/').collect())
+}
+
+/// The host part of an authority: without `:port` and without a trailing dot.
+fn host_of(authority: &str) -> &str {
+    let host = if authority.starts_with('[') {
+        // `[2001:db8::1]:443`: the colons inside the brackets are not a port separator.
+        authority
+            .find(']')
+            .and_then(|end| authority.get(..=end))
+            .unwrap_or(authority)
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Matches pattern segments against path segments, returning the captured parameters.
+///
+/// Every element but `**` consumes exactly one segment, so this is classic wildcard matching:
+/// on a mismatch, only the most recent `**` needs to swallow one more segment and matching
+/// resumes after it. Earlier `**`s never need revisiting (whatever they would take, the latest one
+/// can take instead), which keeps the cost at O(pattern × path) with no exponential backtracking.
+/// Where several matches are possible, each `**` takes as few segments as it can.
+fn match_segments<'a>(pattern: &'a [Segment], text: &[&'a str]) -> Option<Vec<(&'a str, &'a str)>> {
+    let mut params = Vec::new();
+    let (mut p, mut t) = (0, 0);
+    // The latest `**`: its index, where the text after it starts, and the captures before it.
+    let mut retry: Option<(usize, usize, usize)> = None;
+    while let Some(&segment) = text.get(t) {
+        match pattern.get(p) {
+            Some(Segment::Rest) => {
+                retry = Some((p, t, params.len()));
+                p += 1;
+                continue;
+            }
+            Some(element) if element.matches(segment) => {
+                if let Segment::Param(name) = element {
+                    params.push((name.as_str(), segment));
+                }
+                p += 1;
+                t += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let (star, resume, kept) = retry?;
+        params.truncate(kept);
+        retry = Some((star, resume + 1, kept));
+        p = star + 1;
+        t = resume + 1;
+    }
+    // The path is used up; whatever is left of the pattern must be able to match nothing.
+    let left = pattern.get(p..).unwrap_or_default();
+    left.iter().all(|s| *s == Segment::Rest).then_some(params)
+}
+
+impl Route {
+    /// The path pattern as configured, for logs.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Matches a request. `method` is compared case-sensitively (HTTP methods are), `host` is the
+    /// `:authority` (a port is ignored) and `path` may carry a query string.
+    pub fn matches<'a>(&'a self, method: &str, host: &str, path: &'a str) -> Option<Params<'a>> {
+        let segments = split_path(path)?;
+        self.matches_split(method, host_of(host), &segments)
+    }
+
+    /// Matches a request whose host and path are already split (see `RouteTable::first_match`).
+    fn matches_split<'a>(
+        &'a self,
+        method: &str,
+        host: &str,
+        segments: &[&'a str],
+    ) -> Option<Params<'a>> {
+        // Cheap checks first.
+        if !self.methods.is_empty() && !self.methods.contains(&method) {
+            return None;
+        }
+        if let Some(expected) = &self.host {
+            if !expected.matches(host) {
+                return None;
+            }
+        }
+        match_segments(&self.segments, segments).map(|pairs| Params { pairs })
+    }
+}
+
+/// Routes in configuration order, each with its value; the first matching route wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable<T> {
+    entries: Vec<(Route, T)>,
+}
+
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        RouteTable {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> FromIterator<(Route, T)> for RouteTable<T> {
+    fn from_iter<I: IntoIterator<Item = (Route, T)>>(iter: I) -> Self {
+        RouteTable {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
+impl<T> RouteTable<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route after all the others, so it matches only if none of them does.
+    pub fn push(&mut self, route: Route, value: T) {
+        self.entries.push((route, value));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value of the first route matching the request, with that route's parameters.
+    pub fn first_match<'a>(
+        &'a self,
+        method: &str,
+        host: &str,
+        path: &'a str,
+    ) -> Option<(&'a T, Params<'a>)> {
+        // Split once, not once per route.
+        let segments = split_path(path)?;
+        let host = host_of(host);
+        self.entries.iter().find_map(|(route, value)| {
+            route
+                .matches_split(method, host, &segments)
+                .map(|params| (value, params))
+        })
+    }
+}
+
+#[cfg(test)]
+// A failing unwrap is how a test reports failure; the lints guard production code.
+mod tests {
+    use super::*;
+
+    fn spec(path: &str) -> RouteSpec {
+        RouteSpec {
+            path: path.to_string(),
+            ..RouteSpec::default()
+        }
+    }
+
+    fn route(path: &str) -> Route {
+        compile(&spec(path)).unwrap()
+    }
+
+    fn path_err(path: &str) -> ConfigError {
+        let e = compile(&spec(path)).unwrap_err();
+        assert_eq!(e.field, "path", "{path}: {e}");
+        e
+    }
+
+    fn hosted(host: &str) -> Route {
+        compile(&RouteSpec {
+            host: Some(host.to_string()),
+            ..spec("/**")
+        })
+        .unwrap()
+    }
+
+    fn host_err(host: &str) -> ConfigError {
+        let e = compile(&RouteSpec {
+            host: Some(host.to_string()),
+            ..spec("/")
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "host", "{host}: {e}");
+        e
+    }
+
+    /// Whether `pattern` matches `path` for any method and host.
+    fn hit(pattern: &str, path: &str) -> bool {
+        route(pattern).matches("GET", "h", path).is_some()
+    }
+
+    #[test]
+    fn spec_deserialises() {
+        let s: RouteSpec =
+            crate::config::parse(br#"{"path":"/a","methods":["get"],"host":"*.example.com"}"#)
+                .unwrap();
+        assert_eq!(
+            s,
+            RouteSpec {
+                path: "/a".into(),
+                methods: vec!["get".into()],
+                host: Some("*.example.com".into()),
+            }
+        );
+        let s: RouteSpec = crate::config::parse(br#"{"path":"/a"}"#).unwrap();
+        assert_eq!(s, spec("/a"));
+    }
+
+    #[test]
+    fn spec_refuses_unknown_and_missing_fields() {
+        let e =
+            crate::config::parse::<RouteSpec>(br#"{"path":"/a","method":["GET"]}"#).unwrap_err();
+        assert!(e.message.contains("unknown field `method`"), "{e}");
+        let e = crate::config::parse::<RouteSpec>(br#"{"methods":[]}"#).unwrap_err();
+        assert!(e.message.contains("missing field `path`"), "{e}");
+    }
+
+    #[test]
+    fn exact_paths() {
+        assert!(hit("/login", "/login"));
+        assert!(!hit("/login", "/Login"));
+        assert!(!hit("/login", "/login/x"));
+        assert!(!hit("/login", "/logins"));
+        assert!(!hit("/login", "/"));
+        assert!(hit("/a/b/c", "/a/b/c"));
+        assert!(!hit("/a/b/c", "/a/b"));
+        assert!(hit("/", "/"));
+        assert!(!hit("/", "/a"));
+        assert!(hit("/caf%C3%A9/日本", "/caf%C3%A9/日本"));
+    }
+
+    #[test]
+    fn query_and_fragment_are_ignored() {
+        assert!(hit("/login", "/login?next=/admin"));
+        assert!(hit("/login", "/login?"));
+        assert!(hit("/login", "/login#top"));
+        assert!(hit("/", "/?a=b/c"));
+        assert!(!hit("/login", "/log?in"));
+        let r = route("/u/{id}");
+        assert_eq!(
+            r.matches("GET", "h", "/u/7?x=1").unwrap().get("id"),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn path_must_be_origin_form() {
+        assert!(!hit("/**", ""));
+        assert!(!hit("/**", "*"));
+        assert!(!hit("/**", "login"));
+        assert!(!hit("/**", "http://example.com/login"));
+        assert!(!hit("/**", "?/a"));
+    }
+
+    #[test]
+    fn trailing_slash() {
+        assert!(!hit("/a", "/a/"));
+        assert!(!hit("/a/", "/a"));
+        assert!(hit("/a/", "/a/"));
+        assert!(hit("/a/**", "/a"));
+        assert!(hit("/a/**", "/a/"));
+        assert!(hit("/a/**", "/a/b/c/"));
+        assert!(!hit("/a/*", "/a/"));
+        assert!(hit("/a/*/", "/a/b/"));
+        assert!(!hit("/a/*/", "/a/b"));
+    }
+
+    #[test]
+    fn prefix() {
+        assert!(hit("/api/**", "/api/v1/users"));
+        assert!(hit("/api/**", "/api"));
+        assert!(!hit("/api/**", "/apis"));
+        assert!(!hit("/api/**", "/api-docs/x"));
+        assert!(!hit("/api/**", "/"));
+        assert!(hit("/**", "/"));
+        assert!(hit("/**", "/anything/at/all"));
+        assert!(hit("/**", "//"));
+    }
+
+    #[test]
+    fn single_star() {
+        assert!(hit("/u/*/profile", "/u/42/profile"));
+        assert!(!hit("/u/*/profile", "/u/profile"));
+        assert!(!hit("/u/*/profile", "/u//profile"));
+        assert!(!hit("/u/*/profile", "/u/4/2/profile"));
+        assert!(hit("/*", "/x"));
+        assert!(!hit("/*", "/"));
+        assert!(hit("/*/*", "/x/y"));
+        assert!(!hit("/*/*", "/x"));
+    }
+
+    #[test]
+    fn double_star_in_the_middle_and_repeated() {
+        assert!(hit("/a/**/z", "/a/z"));
+        assert!(hit("/a/**/z", "/a/b/z"));
+        assert!(hit("/a/**/z", "/a/b/c/d/z"));
+        assert!(hit("/a/**/z", "/a/z/z"));
+        assert!(!hit("/a/**/z", "/a/b/c"));
+        assert!(!hit("/a/**/z", "/a/z/"));
+        assert!(hit("/**/z", "/z"));
+        assert!(hit("/**/z", "/x/y/z"));
+        assert!(!hit("/**/z", "/x/y/z/w"));
+        // Needs the second `**` to backtrack past a false start (`b` then `x`).
+        assert!(hit("/**/b/**/c", "/a/b/x/b/c"));
+        assert!(hit("/**/a/*/c/**", "/a/a/b/c"));
+        assert!(!hit("/**/a/*/c/**", "/a/b/a/c"));
+        assert!(hit("/**/**", "/"));
+        assert!(hit("/**/**/x", "/x"));
+        assert!(hit("/a/**/**/b", "/a/1/2/3/b"));
+    }
+
+    #[test]
+    fn params() {
+        let r = route("/users/{id}/posts/{post_id}");
+        let p = r.matches("GET", "h", "/users/42/posts/abc-1").unwrap();
+        assert_eq!(p.get("id"), Some("42"));
+        assert_eq!(p.get("post_id"), Some("abc-1"));
+        assert_eq!(p.get("missing"), None);
+        assert_eq!(p.len(), 2);
+        assert!(!p.is_empty());
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            vec![("id", "42"), ("post_id", "abc-1")]
+        );
+        // Values are raw: not decoded.
+        let p = r.matches("GET", "h", "/users/a%2Fb/posts/x").unwrap();
+        assert_eq!(p.get("id"), Some("a%2Fb"));
+        // A parameter never captures an empty segment.
+        assert!(r.matches("GET", "h", "/users//posts/x").is_none());
+
+        let r = route("/static/**");
+        let none = r.matches("GET", "h", "/static/x").unwrap();
+        assert!(none.is_empty());
+        assert_eq!(none, Params::default());
+    }
+
+    #[test]
+    fn params_after_backtracking_are_the_final_ones() {
+        // The first attempt captures `t=a` before failing on `x`; the match that succeeds is
+        // `t=b`, and no stale capture must remain.
+        let r = route("/**/{t}/end");
+        let p = r.matches("GET", "h", "/a/x/b/end").unwrap();
+        assert_eq!(p.get("t"), Some("b"));
+        assert_eq!(p.len(), 1);
+
+        let r = route("/{tenant}/**/{kind}/{id}");
+        let p = r.matches("GET", "h", "/acme/x/y/users/7").unwrap();
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            vec![("tenant", "acme"), ("kind", "users"), ("id", "7")]
+        );
+        let p = r.matches("GET", "h", "/acme/users/7").unwrap();
+        assert_eq!(p.get("kind"), Some("users"));
+        assert!(r.matches("GET", "h", "/acme/7").is_none());
+    }
+
+    #[test]
+    fn many_double_stars_stay_fast() {
+        let pattern = format!("/{}b", "**/a/".repeat(10));
+        let r = route(&pattern);
+        // 2000 `a`s and no `b`: a backtracking matcher would try every split of the path among
+        // ten `**`s; this one gives up after O(pattern × path) steps.
+        let miss = format!("/{}", vec!["a"; 2000].join("/"));
+        assert!(r.matches("GET", "h", &miss).is_none());
+        let hit = format!("{miss}/b");
+        assert!(r.matches("GET", "h", &hit).is_some());
+
+        let r = route(&format!("/{}x", "**/".repeat(10)));
+        assert!(r.matches("GET", "h", &miss).is_none());
+        assert!(r.matches("GET", "h", &format!("{miss}/x")).is_some());
+    }
+
+    #[test]
+    fn path_errors() {
+        for (path, wanted) in [
+            ("", "must start with '/'"),
+            ("login", "`login` must start with '/'"),
+            ("*", "must start with '/'"),
+            ("/a?b=c", "must not contain a query string"),
+            ("/a#b", "must not contain a query string"),
+            ("/a//b", "empty segment"),
+            ("//", "empty segment"),
+            ("/a/./b", "'.' segment"),
+            ("/a/..", "'..' segment"),
+            ("/a**", "`**` must be a whole segment, got `a**`"),
+            ("/**b/c", "`**` must be a whole segment"),
+            ("/***", "`**` must be a whole segment"),
+            ("/a*", "`*` must be a whole segment, got `a*`"),
+            ("/*.json", "`*` must be a whole segment"),
+            ("/{}", "empty parameter name in `{}`"),
+            ("/{id}/{id}", "duplicate parameter name `id`"),
+            ("/{id}/x/**/{id}", "duplicate parameter name `id`"),
+            ("/{id", "unbalanced braces in `{id`"),
+            ("/id}", "unbalanced braces"),
+            ("/}id{", "unbalanced braces"),
+            ("/{{id}}", "unbalanced braces"),
+            ("/{a}}", "unbalanced braces"),
+            ("/a{id}", "a parameter must be a whole segment, got `a{id}`"),
+            ("/{id}.json", "a parameter must be a whole segment"),
+            ("/{a}{b}", "a parameter must be a whole segment"),
+            ("/{a.b}", "parameter name `a.b` may only contain"),
+            ("/{*}", "parameter name `*` may only contain"),
+            ("/{é}", "parameter name `é` may only contain"),
+        ] {
+            let e = path_err(path);
+            assert!(e.message.contains(wanted), "{path}: {e}");
+        }
+    }
+
+    #[test]
+    fn valid_paths_compile() {
+        for path in [
+            "/",
+            "/a/",
+            "/**",
+            "/a/**/b/",
+            "/{id}",
+            "/{a-b_C9}",
+            "/v1.0/x",
+            "/%7B",
+        ] {
+            assert_eq!(route(path).pattern(), path);
+        }
+    }
+
+    #[test]
+    fn methods() {
+        let r = compile(&RouteSpec {
+            methods: vec!["get".into(), "Post".into(), "GET".into()],
+            ..spec("/a")
+        })
+        .unwrap();
+        assert_eq!(r.methods, vec!["GET", "POST"]);
+        assert!(r.matches("GET", "h", "/a").is_some());
+        assert!(r.matches("POST", "h", "/a").is_some());
+        assert!(r.matches("PUT", "h", "/a").is_none());
+        assert!(r.matches("HEAD", "h", "/a").is_none());
+        // Request methods are case-sensitive.
+        assert!(r.matches("get", "h", "/a").is_none());
+        // Method matches but path does not.
+        assert!(r.matches("GET", "h", "/b").is_none());
+
+        let any = route("/a");
+        for m in ["GET", "DELETE", "PURGE", "BREW"] {
+            assert!(any.matches(m, "h", "/a").is_some(), "{m}");
+        }
+
+        let all = compile(&RouteSpec {
+            methods: METHODS.iter().map(|m| m.to_lowercase()).collect(),
+            ..spec("/a")
+        })
+        .unwrap();
+        assert_eq!(all.methods, METHODS.to_vec());
+    }
+
+    #[test]
+    fn method_errors_name_the_entry() {
+        for (bad, i) in [("GTE", 1), ("", 1), ("GET ", 1), ("BREW", 1)] {
+            let e = compile(&RouteSpec {
+                methods: vec!["GET".into(), bad.into()],
+                ..spec("/a")
+            })
+            .unwrap_err();
+            assert_eq!(e.field, format!("methods[{i}]"));
+            assert!(
+                e.message.starts_with(&format!(
+                    "unknown method `{bad}`; expected one of GET, HEAD"
+                )),
+                "{e}"
+            );
+            assert_eq!(e.within("rules[0]").field, "rules[0].methods[1]");
+        }
+    }
+
+    #[test]
+    fn path_error_comes_before_method_error() {
+        let e = compile(&RouteSpec {
+            methods: vec!["NOPE".into()],
+            ..spec("nope")
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "path");
+    }
+
+    #[test]
+    fn exact_host() {
+        let r = hosted("API.example.com");
+        assert!(r.matches("GET", "api.example.com", "/").is_some());
+        assert!(r.matches("GET", "Api.Example.COM", "/").is_some());
+        assert!(r.matches("GET", "api.example.com:8443", "/").is_some());
+        assert!(r.matches("GET", "api.example.com.", "/").is_some());
+        assert!(r.matches("GET", "api.example.com.:80", "/").is_some());
+        assert!(r.matches("GET", "x.api.example.com", "/").is_none());
+        assert!(r.matches("GET", "example.com", "/").is_none());
+        assert!(r.matches("GET", "api.example.co", "/").is_none());
+        assert!(r.matches("GET", "", "/").is_none());
+        // Host matches but path does not.
+        assert!(r.matches("GET", "api.example.com", "").is_none());
+
+        let trailing = hosted("example.com.");
+        assert!(trailing.matches("GET", "example.com", "/").is_some());
+    }
+
+    #[test]
+    fn wildcard_host() {
+        let r = hosted("*.Example.com");
+        assert!(r.matches("GET", "a.example.com", "/").is_some());
+        assert!(r.matches("GET", "a.b.EXAMPLE.com:443", "/").is_some());
+        assert!(r.matches("GET", "example.com", "/").is_none());
+        assert!(r.matches("GET", ".example.com", "/").is_none());
+        assert!(r.matches("GET", "a..example.com", "/").is_none());
+        assert!(r.matches("GET", "aexample.com", "/").is_none());
+        assert!(r.matches("GET", "a.example.com.evil", "/").is_none());
+        assert!(r.matches("GET", "é.example.com", "/").is_some());
+        // A multi-byte character straddling the cut must not panic.
+        assert!(r.matches("GET", "日本語日本語日本語日本語a", "/").is_none());
+        assert!(r.matches("GET", "", "/").is_none());
+    }
+
+    #[test]
+    fn ipv6_host() {
+        let r = hosted("[2001:DB8::1]");
+        assert!(r.matches("GET", "[2001:db8::1]:443", "/").is_some());
+        assert!(r.matches("GET", "[2001:db8::1]", "/").is_some());
+        assert!(r.matches("GET", "[2001:db8::2]", "/").is_none());
+        assert!(r.matches("GET", "[2001:db8::1", "/").is_none());
+    }
+
+    #[test]
+    fn ipv4_host() {
+        let r = hosted("10.0.0.1");
+        assert!(r.matches("GET", "10.0.0.1:8080", "/").is_some());
+        assert!(r.matches("GET", "10.0.0.10", "/").is_none());
+    }
+
+    #[test]
+    fn host_of_strips_port_and_dot() {
+        assert_eq!(host_of("a.example.com:80"), "a.example.com");
+        assert_eq!(host_of("a.example.com"), "a.example.com");
+        assert_eq!(host_of("a.example.com."), "a.example.com");
+        assert_eq!(host_of("[::1]:80"), "[::1]");
+        assert_eq!(host_of("[::1"), "[::1");
+        assert_eq!(host_of(":80"), "");
+        assert_eq!(host_of(""), "");
+    }
+
+    #[test]
+    fn host_errors() {
+        for (host, wanted) in [
+            ("", "is not a valid host name"),
+            (".", "is not a valid host name"),
+            ("a..b", "is not a valid host name"),
+            (".example.com", "is not a valid host name"),
+            ("exa mple.com", "is not a valid host name"),
+            ("example.com/x", "is not a valid host name"),
+            ("é.com", "is not a valid host name"),
+            ("*.", "'*' is only allowed"),
+            ("*", "'*' is only allowed as the whole first label"),
+            ("**.example.com", "'*' is only allowed"),
+            ("a.*.com", "'*' is only allowed"),
+            ("*example.com", "'*' is only allowed"),
+            ("*.*.example.com", "'*' is only allowed"),
+            ("example.com:8080", "must not include a port"),
+            ("[::1]:80", "not a valid IPv6 literal"),
+            ("[nope]", "not a valid IPv6 literal"),
+            ("[::1", "not a valid IPv6 literal"),
+        ] {
+            let e = host_err(host);
+            assert!(e.message.contains(wanted), "{host}: {e}");
+        }
+    }
+
+    #[test]
+    fn table_first_match_wins() {
+        let mut table = RouteTable::new();
+        assert!(table.is_empty());
+        assert!(table.first_match("GET", "h", "/a").is_none());
+        table.push(
+            compile(&RouteSpec {
+                methods: vec!["POST".into()],
+                ..spec("/login")
+            })
+            .unwrap(),
+            "login-post",
+        );
+        table.push(route("/users/{id}"), "user");
+        table.push(route("/users/me"), "never: shadowed by /users/{id}");
+        table.push(route("/**"), "fallback");
+        assert_eq!(table.len(), 4);
+        assert!(!table.is_empty());
+
+        let (v, p) = table.first_match("POST", "h", "/login").unwrap();
+        assert_eq!(*v, "login-post");
+        assert!(p.is_empty());
+        // Method differs: falls through to the catch-all.
+        assert_eq!(
+            *table.first_match("GET", "h", "/login").unwrap().0,
+            "fallback"
+        );
+        let (v, p) = table.first_match("GET", "h:80", "/users/me?x").unwrap();
+        assert_eq!(*v, "user");
+        assert_eq!(p.get("id"), Some("me"));
+        assert_eq!(*table.first_match("GET", "h", "/").unwrap().0, "fallback");
+        assert!(table.first_match("GET", "h", "*").is_none());
+    }
+
+    #[test]
+    fn table_no_match_and_hosts() {
+        let table: RouteTable<u32> = [
+            (hosted("a.example.com"), 1),
+            (hosted("*.example.com"), 2),
+            (route("/only"), 3),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            table
+                .first_match("GET", "a.example.com", "/x")
+                .map(|m| *m.0),
+            Some(1)
+        );
+        assert_eq!(
+            table
+                .first_match("GET", "b.example.com", "/x")
+                .map(|m| *m.0),
+            Some(2)
+        );
+        assert_eq!(
+            table.first_match("GET", "other", "/only").map(|m| *m.0),
+            Some(3)
+        );
+        assert!(table.first_match("GET", "other", "/x").is_none());
+        assert_eq!(RouteTable::<u32>::default(), RouteTable::new());
+    }
+}

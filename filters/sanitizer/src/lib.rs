@@ -1,0 +1,10 @@
+//! Input sanitizer: injection and traversal detection, size and type limits.
+//!
+//! Not yet implemented: the filter loads, logs its version, validates its configuration
+//! (`{"mode": "enforce" | "shadow"}`, unknown fields refused) and passes traffic through.
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;
+
+/// Name used in logs and metric names.
+pub const NAME: &str = "sanitizer";

@@ -1,0 +1,355 @@
+//! The real-Envoy test harness: renders Envoy's config from `envoy/` (the same template `make run`
+//! uses) with free loopback ports, starts the demo upstream and Envoy with the built `dist/*.wasm`,
+//! waits for `/ready`, and on drop kills Envoy — printing its log if the test is failing.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_demo_upstream::Upstream;
+use portcullis_devkit::render::{render, Settings};
+
+pub mod tls;
+
+pub const FILTERS: [&str; 5] = ["auth", "ratelimit", "sanitizer", "cache", "audit"];
+
+/// Repository root (the parent of this crate).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The pinned Envoy from the project virtualenv (`make setup`), or `$PORTCULLIS_ENVOY`.
+pub fn envoy_binary() -> PathBuf {
+    let path = std::env::var_os("PORTCULLIS_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/envoy"));
+    assert!(
+        path.exists(),
+        "{} not found: run `make setup` (or set PORTCULLIS_ENVOY)",
+        path.display()
+    );
+    path
+}
+
+/// `dist/`, checked to hold every filter (`make build` writes them).
+pub fn wasm_dir() -> PathBuf {
+    let dist = repo().join("dist");
+    for f in FILTERS {
+        let wasm = dist.join(format!("{f}.wasm"));
+        assert!(
+            wasm.exists(),
+            "{} missing: run `make build`",
+            wasm.display()
+        );
+    }
+    dist
+}
+
+/// A scratch directory under `target/`, removed on drop.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(label: &str) -> ScratchDir {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let dir = repo().join("target/portcullis-tests").join(format!(
+            "{label}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        ScratchDir(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Fresh dev certificates (CA + server) made by the same script as `make setup`.
+pub fn make_certs(dir: &Path) -> PathBuf {
+    let certs = dir.join("certs");
+    let status = Command::new("bash")
+        .arg(repo().join("scripts/dev-certs.sh"))
+        .arg(&certs)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("dev-certs.sh: {e}"));
+    assert!(status.success(), "dev-certs.sh failed");
+    certs
+}
+
+/// Ports nobody listens on right now. Envoy binds them a moment later; the window is tiny and a
+/// clash shows up as a clear bind error in Envoy's log.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}")))
+        .collect();
+    let mut ports = [0u16; N];
+    for (port, l) in ports.iter_mut().zip(&listeners) {
+        *port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    }
+    ports
+}
+
+/// What a test may change about the chain; everything else is `make run`'s configuration.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// `NAME=VALUE` settings, as `portcullis-devkit render --set`.
+    pub settings: Vec<String>,
+    /// Replacement JSON for `envoy/filters/INSTANCE.json`.
+    pub filter_configs: Vec<(String, String)>,
+}
+
+impl Options {
+    pub fn set(mut self, assignment: &str) -> Self {
+        self.settings.push(assignment.to_string());
+        self
+    }
+
+    pub fn filter_config(mut self, instance: &str, json: &str) -> Self {
+        self.filter_configs
+            .push((instance.to_string(), json.to_string()));
+        self
+    }
+}
+
+/// Envoy + demo upstream, all on loopback.
+pub struct Chain {
+    pub upstream: Upstream,
+    pub https_port: u16,
+    pub http_port: u16,
+    pub admin_port: u16,
+    pub certs: PathBuf,
+    envoy: Child,
+    log: PathBuf,
+    // Last, so the directory outlives the process writing into it.
+    dir: ScratchDir,
+}
+
+impl Chain {
+    pub fn start() -> Chain {
+        Chain::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Chain {
+        let upstream = Upstream::start("127.0.0.1:0").unwrap_or_else(|e| panic!("upstream: {e}"));
+        let launch = Launch::new(&options, upstream.local_addr());
+        let mut envoy = launch.spawn();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = envoy.try_wait() {
+                panic!(
+                    "Envoy exited ({status}) before it was ready; its log:\n{}",
+                    read_lossy(&launch.log)
+                );
+            }
+            if http_get_status(launch.admin_port, "/ready") == Some(200) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = envoy.kill();
+                panic!(
+                    "Envoy not ready after 60 s; its log:\n{}",
+                    read_lossy(&launch.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Chain {
+            upstream,
+            https_port: launch.https_port,
+            http_port: launch.http_port,
+            admin_port: launch.admin_port,
+            certs: launch.certs,
+            envoy,
+            log: launch.log,
+            dir: launch.dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https_port)
+    }
+
+    /// An HTTP/1.1 client trusting the dev CA; redirects are not followed.
+    pub fn client(&self) -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .tls_config(Arc::new(tls::client_config(
+                &self.certs,
+                &[&rustls::version::TLS13, &rustls::version::TLS12],
+                &[b"http/1.1"],
+            )))
+            .redirects(0)
+            .timeout(Duration::from_secs(20))
+            .build()
+    }
+
+    /// GET on the admin interface.
+    pub fn admin(&self, path: &str) -> String {
+        ureq::get(&format!("http://127.0.0.1:{}{path}", self.admin_port))
+            .call()
+            .unwrap_or_else(|e| panic!("admin {path}: {e}"))
+            .into_string()
+            .unwrap_or_default()
+    }
+
+    /// One counter or gauge from `/stats`, if Envoy has it.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let stats = self.admin(&format!("/stats?filter=^{}$", name.replace('.', "\\.")));
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log)
+    }
+
+    pub fn scratch(&self) -> &Path {
+        &self.dir.0
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- Envoy log ({}) -----\n{}",
+                self.log.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// Starts Envoy with `options` and expects it to refuse the configuration: returns its exit
+/// status and log once it has exited (or panics if it is still running after 60 s).
+pub fn envoy_refuses(options: Options) -> (ExitStatus, String) {
+    let launch = Launch::new(&options, SocketAddr::from(([127, 0, 0, 1], 9)));
+    let mut envoy = launch.spawn();
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = envoy.try_wait() {
+            return (status, read_lossy(&launch.log));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = envoy.kill();
+            let _ = envoy.wait();
+            panic!(
+                "Envoy still running after 60 s with a bad config; its log:\n{}",
+                read_lossy(&launch.log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Everything needed to start one Envoy.
+struct Launch {
+    dir: ScratchDir,
+    certs: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    https_port: u16,
+    http_port: u16,
+    admin_port: u16,
+}
+
+impl Launch {
+    fn new(options: &Options, upstream: SocketAddr) -> Launch {
+        let dir = ScratchDir::new("chain");
+        let certs = make_certs(&dir.0);
+        let [https_port, http_port, admin_port] = free_ports::<3>();
+        let mut settings = Settings::local(&repo());
+        settings.https_port = https_port;
+        settings.https_public_port = https_port;
+        settings.http_port = http_port;
+        settings.admin_port = admin_port;
+        settings.upstream_host = upstream.ip().to_string();
+        settings.upstream_port = upstream.port();
+        settings.cert_dir = certs.clone();
+        settings.wasm_dir = wasm_dir();
+        settings.cors_allowed_origins = vec!["https://app.example.com".into()];
+        for s in &options.settings {
+            settings.set(s).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for (instance, json) in &options.filter_configs {
+            settings
+                .filter_configs
+                .insert(instance.clone(), json.clone());
+        }
+        let yaml = render(&settings).unwrap_or_else(|e| panic!("render: {e}"));
+        let config = dir.0.join("envoy.yaml");
+        fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
+        let log = dir.0.join("envoy.log");
+        Launch {
+            dir,
+            certs,
+            config,
+            log,
+            https_port,
+            http_port,
+            admin_port,
+        }
+    }
+
+    fn spawn(&self) -> Child {
+        let out = fs::File::create(&self.log).unwrap_or_else(|e| panic!("{e}"));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = Command::new(envoy_binary());
+        cmd.arg("-c")
+            .arg(&self.config)
+            .args(["--disable-hot-restart", "--concurrency", "2"])
+            .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // If the test process dies without running Drop (a signal, an abort), the kernel kills
+        // Envoy too: no orphans.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap_or_else(|e| panic!("spawn envoy: {e}"))
+    }
+}
+
+/// Plain-HTTP GET on loopback returning only the status (None if nothing answers).
+pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}

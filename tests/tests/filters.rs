@@ -1,0 +1,57 @@
+//! The five Portcullis filters load in the real Envoy, start their VMs, log their version, and
+//! refuse a bad configuration with a message naming the field.
+
+use portcullis_tests::{envoy_refuses, Chain, Options, FILTERS};
+
+#[test]
+fn every_filter_vm_is_running() {
+    let chain = Chain::start();
+    for f in FILTERS {
+        assert_eq!(
+            chain.stat(&format!("wasmcustom.portcullis_{f}_config_loaded")),
+            Some(1),
+            "{f}: config_loaded gauge"
+        );
+        assert!(
+            chain.log().contains(&format!(
+                "portcullis {f} {} started",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{f}: version line in the log"
+        );
+    }
+    // One VM per filter (the two rate-limit instances share one) on the main thread and on each
+    // of the two workers.
+    let active = chain.stat("wasm.envoy.wasm.runtime.v8.active").unwrap_or(0);
+    assert!(active >= 5, "active V8 VMs: {active}");
+    // And traffic flows through all of them.
+    let resp = chain.client().get(&chain.url("/echo")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[test]
+fn an_unknown_mode_is_refused_naming_the_field() {
+    let (status, log) =
+        envoy_refuses(Options::default().filter_config("sanitizer", r#"{"mode": "block"}"#));
+    assert!(!status.success());
+    assert!(
+        log.contains("sanitizer: mode: unknown variant `block`, expected `enforce` or `shadow`"),
+        "{log}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_malformed_json_are_refused() {
+    let (status, log) = envoy_refuses(
+        Options::default().filter_config("cache", r#"{"mode": "enforce", "ttl": 5}"#),
+    );
+    assert!(!status.success());
+    assert!(log.contains("cache: ttl: unknown field `ttl`"), "{log}");
+
+    let (status, log) = envoy_refuses(Options::default().filter_config("audit", r#"{"mode": "#));
+    assert!(!status.success());
+    assert!(
+        log.contains("audit: mode: EOF while parsing a value"),
+        "{log}"
+    );
+}

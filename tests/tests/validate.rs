@@ -1,0 +1,56 @@
+//! `envoy --mode validate` on every Envoy config we ship, rendered for each place it runs.
+
+use std::process::Command;
+
+use portcullis_devkit::render::{render, Settings};
+use portcullis_tests::{envoy_binary, make_certs, repo, wasm_dir, ScratchDir};
+
+#[test]
+fn envoy_validates_every_shipped_config() {
+    let dir = ScratchDir::new("validate");
+    let certs = make_certs(&dir.0);
+    for (profile, base) in [
+        ("local", Settings::local(&repo())),
+        ("docker", Settings::docker(&repo())),
+    ] {
+        let settings = Settings {
+            cert_dir: certs.clone(),
+            wasm_dir: wasm_dir(),
+            ..base
+        };
+        let config = dir.0.join(format!("{profile}.yaml"));
+        std::fs::write(&config, render(&settings).unwrap()).unwrap();
+        let out = Command::new(envoy_binary())
+            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{profile}: {text}");
+        assert!(
+            text.contains("configuration") && text.contains("OK"),
+            "{profile}: {text}"
+        );
+    }
+}
+
+#[test]
+fn validate_catches_a_broken_config() {
+    let dir = ScratchDir::new("validate-broken");
+    let config = dir.0.join("broken.yaml");
+    std::fs::write(
+        &config,
+        "static_resources: { listeners: [ { name: x, bogus: 1 } ] }\n",
+    )
+    .unwrap();
+    let out = Command::new(envoy_binary())
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
