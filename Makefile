@@ -13,6 +13,7 @@ DEVKIT    := target/debug/portcullis-devkit
 UPSTREAM  := target/debug/portcullis-demo-upstream
 ROLE      ?= viewer
 # The core tests run a second time as wasm, inside Wasmtime.
+WASM_TESTED := common $(FILTERS)
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
@@ -91,7 +92,7 @@ unit-test:
 
 wasm-test: $(DEV)/toolchain.stamp $(VENV)/installed.stamp
 	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" \
-	  cargo test --target $(WASM) -p portcullis-common
+	  cargo test --target $(WASM) $(addprefix -p portcullis-,$(WASM_TESTED))
 
 # `envoy --mode validate` on every Envoy config we ship, as rendered for each place it runs
 # (tests/tests/validate.rs); the integration tests run after it.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use portcullis_demo_upstream::Upstream;
 use portcullis_devkit::render::{render, Settings};
 
+pub mod server;
 pub mod tls;
 
 pub const FILTERS: [&str; 5] = ["auth", "ratelimit", "sanitizer", "cache", "audit"];

@@ -298,3 +298,26 @@ fn a_client_sending_headers_too_slowly_is_cut_off() {
     );
     assert!(chain.upstream.received().is_empty());
 }
+
+#[test]
+fn clients_cannot_send_portcullis_internal_headers() {
+    let chain = Chain::start();
+    let forged = [
+        ("x-portcullis-would-deny", "auth:none"),
+        ("x-portcullis-subject", "admin"),
+        ("x-portcullis-roles", "admin"),
+        ("x-portcullis-tenant", "other"),
+        ("x-portcullis-auth-method", "jwt"),
+        ("x-portcullis-key-id", "k1"),
+    ];
+    let mut req = chain.client().get(&chain.url("/echo"));
+    for (name, value) in forged {
+        req = req.set(name, value);
+    }
+    assert_eq!(req.call().unwrap().status(), 200);
+    let received = chain.upstream.received().pop().unwrap();
+    for (name, _) in forged {
+        assert_eq!(received.header(name), None, "{name} reached the upstream");
+    }
+    assert!(received.header("x-request-id").is_some());
+}

@@ -2,12 +2,18 @@
 //! configuration, and the pass-through root used by filters whose policy has not landed yet.
 //! No policy lives here.
 
+use std::net::IpAddr;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
 use serde::de::DeserializeOwned;
 
+use crate::client::parse_source_address;
 use crate::config::{self, PassthroughConfig};
+use crate::decision::{decision_property, Decision};
+use crate::identity::{Identity, IDENTITY_PROPERTY};
+use crate::problem::{self, Problem};
 
 /// A filter build: implemented by a marker type in each filter's adapter.
 pub trait Filter {
@@ -42,6 +48,72 @@ pub fn set_gauge(name: &str, value: u64) {
     if let Ok(id) = hostcalls::define_metric(MetricType::Gauge, name) {
         let _ = hostcalls::record_metric(id, value);
     }
+}
+
+/// A counter defined once (at configure time) and incremented per event; named
+/// `portcullis_<filter>_<what>` and visible in `/stats/prometheus`.
+#[derive(Clone, Copy, Debug)]
+pub struct Counter(Option<u32>);
+
+impl Counter {
+    pub fn define(name: &str) -> Counter {
+        Counter(hostcalls::define_metric(MetricType::Counter, name).ok())
+    }
+
+    pub fn add(self, n: u64) {
+        if let Some(id) = self.0 {
+            let _ = hostcalls::increment_metric(id, n as i64);
+        }
+    }
+
+    pub fn inc(self) {
+        self.add(1);
+    }
+}
+
+/// `x-request-id`, which Envoy sets on every request (and regenerates for external clients).
+pub fn request_id() -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, "x-request-id")
+        .ok()
+        .flatten()
+}
+
+/// The client address as Envoy resolved it (TCP peer, or the configured trusted XFF hop).
+pub fn client_ip() -> Option<IpAddr> {
+    let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
+    parse_source_address(std::str::from_utf8(&raw).ok()?)
+}
+
+/// Sends a local `application/problem+json` reply and stops the request here.
+pub fn send_problem(problem: &Problem<'_>, extra_headers: &[(&str, &str)]) {
+    let mut headers = vec![("content-type", problem::CONTENT_TYPE)];
+    headers.extend_from_slice(extra_headers);
+    let _ =
+        hostcalls::send_http_response(u32::from(problem.status), headers, Some(&problem.to_json()));
+}
+
+/// Publishes the verified identity to later filters (filter state; clients cannot write it).
+pub fn publish_identity(identity: &Identity) {
+    let _ = hostcalls::set_property(vec![IDENTITY_PROPERTY], Some(&identity.to_json()));
+}
+
+/// The identity auth verified for this request, if any.
+pub fn read_identity() -> Option<Identity> {
+    let raw = hostcalls::get_property(vec![IDENTITY_PROPERTY]).ok()??;
+    Identity::from_json(&raw)
+}
+
+/// Publishes this filter instance's decision for the audit record.
+pub fn publish_decision(instance: &str, decision: &Decision) {
+    let key = decision_property(instance);
+    let _ = hostcalls::set_property(vec![key.as_str()], Some(&decision.to_json()));
+}
+
+/// Another filter instance's decision, if it published one for this request.
+pub fn read_decision(instance: &str) -> Option<Decision> {
+    let key = decision_property(instance);
+    let raw = hostcalls::get_property(vec![key.as_str()]).ok()??;
+    Decision::from_json(&raw)
 }
 
 fn log_start(info: FilterInfo, note: &str) {

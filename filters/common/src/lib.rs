@@ -5,6 +5,8 @@
 
 pub mod client;
 pub mod config;
+pub mod decision;
+pub mod identity;
 pub mod problem;
 pub mod route;
 
