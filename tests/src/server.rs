@@ -3,7 +3,6 @@
 //! server records what it received, and can be stopped and started again on the same port to
 //! play an endpoint that goes down and comes back.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
