@@ -17,7 +17,7 @@ WASM_TESTED := common $(FILTERS)
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
-        validate integration-test docker-prep clean
+        validate integration-test docker-prep bench clean
 
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
@@ -101,6 +101,16 @@ validate: build
 
 integration-test: build
 	cargo test -p portcullis-tests --no-fail-fast -- --test-threads 2
+
+# --- performance (reports figures; not part of `make test`) -----------------------------------
+
+# Side by side: Envoy alone, Envoy's native filters, Portcullis filters; e.g.
+#   make bench BENCH_ARGS="--duration 10 --rounds 3"
+BENCH_ARGS ?=
+bench: setup build
+	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+	cargo build --release -p portcullis-demo-upstream
+	cargo run -p portcullis-tests --bin portcullis-bench -- $(BENCH_ARGS)
 
 clean:
 	cargo clean

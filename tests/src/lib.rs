@@ -95,7 +95,7 @@ pub fn make_certs(dir: &Path) -> PathBuf {
 
 /// Ports nobody listens on right now. Envoy binds them a moment later; the window is tiny and a
 /// clash shows up as a clear bind error in Envoy's log.
-fn free_ports<const N: usize>() -> [u16; N] {
+pub fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}")))
         .collect();
@@ -150,26 +150,7 @@ impl Chain {
         let upstream = Upstream::start("127.0.0.1:0").unwrap_or_else(|e| panic!("upstream: {e}"));
         let launch = Launch::new(&options, upstream.local_addr());
         let mut envoy = launch.spawn();
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = envoy.try_wait() {
-                panic!(
-                    "Envoy exited ({status}) before it was ready; its log:\n{}",
-                    read_lossy(&launch.log)
-                );
-            }
-            if http_get_status(launch.admin_port, "/ready") == Some(200) {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let _ = envoy.kill();
-                panic!(
-                    "Envoy not ready after 60 s; its log:\n{}",
-                    read_lossy(&launch.log)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_ready(&mut envoy, launch.admin_port, &launch.log);
         Chain {
             upstream,
             https_port: launch.https_port,
@@ -313,25 +294,57 @@ impl Launch {
     }
 
     fn spawn(&self) -> Child {
-        let out = fs::File::create(&self.log).unwrap_or_else(|e| panic!("{e}"));
-        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let mut cmd = Command::new(envoy_binary());
-        cmd.arg("-c")
-            .arg(&self.config)
-            .args(["--disable-hot-restart", "--concurrency", "2"])
-            .args(["--log-level", "info", "--component-log-level", "wasm:info"])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        // If the test process dies without running Drop (a signal, an abort), the kernel kills
-        // Envoy too: no orphans.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        spawn_envoy(&self.config, &self.log, 2)
+    }
+}
+
+/// Starts Envoy on `config` with `concurrency` workers, its output in `log`.
+pub fn spawn_envoy(config: &Path, log: &Path, concurrency: u32) -> Child {
+    let out = fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(envoy_binary());
+    cmd.arg("-c")
+        .arg(config)
+        .arg("--disable-hot-restart")
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    kill_with_parent(&mut cmd);
+    cmd.spawn().unwrap_or_else(|e| panic!("spawn envoy: {e}"))
+}
+
+/// If the test process dies without running Drop (a signal, an abort), the kernel kills the
+/// child too: no orphans.
+pub fn kill_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child being exec'd.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Waits until Envoy answers `/ready` on `admin_port`, or panics with its log.
+pub fn wait_ready(envoy: &mut Child, admin_port: u16, log: &Path) {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = envoy.try_wait() {
+            panic!(
+                "Envoy exited ({status}) before it was ready; its log:\n{}",
+                read_lossy(log)
+            );
         }
-        cmd.spawn().unwrap_or_else(|e| panic!("spawn envoy: {e}"))
+        if http_get_status(admin_port, "/ready") == Some(200) {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = envoy.kill();
+            panic!("Envoy not ready after 60 s; its log:\n{}", read_lossy(log));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -349,7 +362,7 @@ pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-fn read_lossy(path: &Path) -> String {
+pub fn read_lossy(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))

@@ -75,7 +75,11 @@ impl TestServer {
 
     /// Serves on `port` (0 = any free port), e.g. again on the port of a server that was dropped.
     pub fn start_on(port: u16, handler: Handler) -> TestServer {
-        let server = tiny_http::Server::http(("127.0.0.1", port))
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("test server on port {port}: {e}"));
+        // As in the demo upstream: no Nagle stall between tiny_http's head and body writes.
+        let _ = socket2::SockRef::from(&listener).set_tcp_nodelay(true);
+        let server = tiny_http::Server::from_listener(listener, None)
             .unwrap_or_else(|e| panic!("test server on port {port}: {e}"));
         let addr = server
             .server_addr()

@@ -34,10 +34,12 @@ impl Upstream {
     /// Binds `addr` (e.g. `"127.0.0.1:0"`) and serves on background threads
     /// until the returned value is dropped.
     pub fn start(addr: &str) -> io::Result<Upstream> {
-        let server = Server::http(addr).map_err(|err| match err.downcast::<io::Error>() {
-            Ok(err) => *err, // keep the kind (AddrInUse, ...) for callers
-            Err(err) => io::Error::other(err),
-        })?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        // tiny_http writes a response's head and body in separate writes; with Nagle's algorithm
+        // and the peer's delayed ACK, every response over 1 KiB would stall ~40 ms. Accepted
+        // sockets inherit TCP_NODELAY from the listener on Linux.
+        socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+        let server = Server::from_listener(listener, None).map_err(io::Error::other)?;
         let local = server
             .server_addr()
             .to_ip()

@@ -155,38 +155,31 @@ impl std::error::Error for RenderError {}
 /// Renders the full chain.
 pub fn render(settings: &Settings) -> Result<String, RenderError> {
     let template = read(&settings.envoy_dir.join("portcullis.yaml"))?;
-    let wasm_block = read(&settings.envoy_dir.join("wasm-filter.yaml"))?;
+    render_template(&template, settings, &[])
+}
+
+/// Renders any template of `envoy/` (the chain, or a benchmark variant). Besides the settings and
+/// `wasm:FILTER:INSTANCE` lines, a line `include:FILE` inserts `envoy/FILE`, and `extra` fills
+/// placeholders that only that template has.
+pub fn render_template(
+    template: &str,
+    settings: &Settings,
+    extra: &[(&str, String)],
+) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len() * 2);
     for line in template.lines() {
-        match wasm_placeholder(line) {
-            Some((filter, instance)) => {
-                let config = match settings.filter_configs.get(instance) {
-                    Some(config) => config.clone(),
-                    None => read(
-                        &settings
-                            .envoy_dir
-                            .join("filters")
-                            .join(format!("{instance}.json")),
-                    )?,
-                };
-                let block = fill(
-                    &wasm_block,
-                    &[
-                        ("FILTER", filter.to_string()),
-                        ("INSTANCE", instance.to_string()),
-                        ("WASM_DIR", settings.wasm_dir.display().to_string()),
-                        ("CONFIG", yaml_string(config.trim())),
-                    ],
-                );
-                out.push_str(&block);
-            }
-            None => {
+        match line_placeholder(line) {
+            Some(("wasm", arg)) => out.push_str(&wasm_block(settings, arg)?),
+            Some(("include", file)) => out.push_str(&read(&settings.envoy_dir.join(file))?),
+            _ => {
                 out.push_str(line);
                 out.push('\n');
             }
         }
     }
-    let out = fill(&out, &settings.values());
+    let mut values = settings.values();
+    values.extend(extra.iter().map(|(name, value)| (*name, value.clone())));
+    let out = fill(&out, &values);
     match out.find("{{") {
         Some(at) => {
             let rest: String = out[at..].chars().take(40).collect();
@@ -196,10 +189,37 @@ pub fn render(settings: &Settings) -> Result<String, RenderError> {
     }
 }
 
-/// `{{wasm:FILTER:INSTANCE}}` alone on a line.
-fn wasm_placeholder(line: &str) -> Option<(&str, &str)> {
-    let inner = line.trim().strip_prefix("{{wasm:")?.strip_suffix("}}")?;
-    inner.split_once(':')
+/// `envoy/wasm-filter.yaml` for `FILTER:INSTANCE`.
+fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
+    let (filter, instance) = arg
+        .split_once(':')
+        .ok_or_else(|| RenderError(format!("wasm:{arg}: expected wasm:FILTER:INSTANCE")))?;
+    let config = match settings.filter_configs.get(instance) {
+        Some(config) => config.clone(),
+        None => read(
+            &settings
+                .envoy_dir
+                .join("filters")
+                .join(format!("{instance}.json")),
+        )?,
+    };
+    let block = read(&settings.envoy_dir.join("wasm-filter.yaml"))?;
+    Ok(fill(
+        &block,
+        &[
+            ("FILTER", filter.to_string()),
+            ("INSTANCE", instance.to_string()),
+            ("WASM_DIR", settings.wasm_dir.display().to_string()),
+            ("CONFIG", yaml_string(config.trim())),
+        ],
+    ))
+}
+
+/// `{{KIND:ARG}}` alone on a line, for the kinds that insert whole blocks.
+fn line_placeholder(line: &str) -> Option<(&str, &str)> {
+    let inner = line.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let (kind, arg) = inner.split_once(':')?;
+    matches!(kind, "wasm" | "include").then_some((kind, arg))
 }
 
 fn fill(text: &str, values: &[(&str, String)]) -> String {
@@ -287,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn templates_include_files_and_extra_values() {
+        let s = Settings::local(&repo());
+        let yaml = render_template(
+            "a: {{HTTP_PORT}}\n  {{include:bench/native-cache.yaml}}\nb: {{X}}\n",
+            &s,
+            &[("X", "42".into())],
+        )
+        .unwrap();
+        assert!(yaml.starts_with("a: 8080\n"));
+        assert!(yaml.contains("simple_http_cache.v3.SimpleHttpCacheConfig"));
+        assert!(yaml.ends_with("b: 42\n"));
+        assert!(render_template("{{include:nope.yaml}}\n", &s, &[]).is_err());
+    }
+
+    #[test]
     fn settings_from_the_command_line() {
         let mut s = Settings::local(&repo());
         s.set("HTTPS_PORT=9443").unwrap();
@@ -326,6 +361,11 @@ mod tests {
         );
         fs::write(dir.join("portcullis.yaml"), "{{wasm:auth:missing}}\n").unwrap();
         assert!(render(&s).unwrap_err().0.contains("missing.json"));
+        fs::write(dir.join("portcullis.yaml"), "{{wasm:auth}}\n").unwrap();
+        assert!(render(&s)
+            .unwrap_err()
+            .0
+            .contains("expected wasm:FILTER:INSTANCE"));
         fs::remove_dir_all(dir).unwrap();
     }
 }

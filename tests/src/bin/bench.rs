@@ -1,0 +1,502 @@
+//! `make bench`: the side-by-side benchmark. In one run, on the same origin and with the same
+//! load generator (wrk), it drives Envoy with no filters, Envoy with its native filters doing the
+//! nearest equivalent job, and Portcullis filters alone and as a chain; it interleaves the
+//! variants over several rounds and reports throughput, p50/p99 latency and Envoy's memory, each
+//! against the no-filter baseline of the same request. It reports; it asserts nothing about speed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use portcullis_devkit::render::{render_template, Settings};
+use portcullis_devkit::token;
+use portcullis_tests::{
+    free_ports, kill_with_parent, repo, spawn_envoy, wait_ready, wasm_dir, ScratchDir,
+};
+
+const USAGE: &str = "\
+usage: portcullis-bench [--duration SECS] [--rounds N] [--connections N] [--only NAME,NAME..] [--out FILE]
+  Runs every variant (or only those named) through wrk, interleaved over N rounds, and prints
+  a markdown table of medians. Needs wrk (make bench installs it) and dist/*.wasm.";
+
+/// Environment variable through which Envoy's VMs get the benchmark's HMAC secret.
+const SECRET_ENV: &str = "PORTCULLIS_DEMO_JWT_SECRET";
+
+/// What a variant sends: each workload has its own no-filter baseline.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Workload {
+    /// `GET /api/products/1` (small JSON) with a viewer's bearer token.
+    Api,
+    /// `GET /api/products` (4.6 KiB JSON, `Cache-Control: public, max-age=60`).
+    Cacheable,
+    /// `POST /echo` with a 4 KiB JSON body.
+    Post4k,
+}
+
+impl Workload {
+    fn describe(self) -> &'static str {
+        match self {
+            Workload::Api => "GET /api/products/1 with a bearer token",
+            Workload::Cacheable => "GET /api/products (cacheable, 4.6 KiB)",
+            Workload::Post4k => "POST /echo with a 4 KiB JSON body",
+        }
+    }
+}
+
+struct Variant {
+    name: &'static str,
+    workload: Workload,
+    /// Lines for the `{{filters}}` slot of envoy/bench/bench.yaml.
+    filters: &'static [&'static str],
+}
+
+const FULL_CHAIN: &[&str] = &[
+    "{{wasm:audit:audit}}",
+    "{{wasm:ratelimit:ratelimit-client}}",
+    "{{wasm:auth:auth}}",
+    "{{wasm:ratelimit:ratelimit-identity}}",
+    "{{wasm:sanitizer:sanitizer}}",
+    "{{wasm:cache:cache}}",
+];
+
+const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "baseline",
+        workload: Workload::Api,
+        filters: &[],
+    },
+    Variant {
+        name: "native-jwt-rbac",
+        workload: Workload::Api,
+        filters: &["{{include:bench/native-jwt-rbac.yaml}}"],
+    },
+    Variant {
+        name: "native-ratelimit",
+        workload: Workload::Api,
+        filters: &["{{include:bench/native-ratelimit.yaml}}"],
+    },
+    Variant {
+        name: "native-jwt-rbac-ratelimit",
+        workload: Workload::Api,
+        filters: &[
+            "{{include:bench/native-jwt-rbac.yaml}}",
+            "{{include:bench/native-ratelimit.yaml}}",
+        ],
+    },
+    Variant {
+        name: "portcullis-auth",
+        workload: Workload::Api,
+        filters: &["{{wasm:auth:auth}}"],
+    },
+    Variant {
+        name: "portcullis-ratelimit",
+        workload: Workload::Api,
+        filters: &["{{wasm:ratelimit:ratelimit-client}}"],
+    },
+    Variant {
+        name: "portcullis-audit",
+        workload: Workload::Api,
+        filters: &["{{wasm:audit:audit}}"],
+    },
+    Variant {
+        name: "portcullis-full-chain",
+        workload: Workload::Api,
+        filters: FULL_CHAIN,
+    },
+    Variant {
+        name: "baseline-cacheable",
+        workload: Workload::Cacheable,
+        filters: &[],
+    },
+    Variant {
+        name: "native-cache",
+        workload: Workload::Cacheable,
+        filters: &["{{include:bench/native-cache.yaml}}"],
+    },
+    Variant {
+        name: "portcullis-cache",
+        workload: Workload::Cacheable,
+        filters: &["{{wasm:cache:cache}}"],
+    },
+    Variant {
+        name: "baseline-post4k",
+        workload: Workload::Post4k,
+        filters: &[],
+    },
+    Variant {
+        name: "portcullis-sanitizer-post4k",
+        workload: Workload::Post4k,
+        filters: &["{{wasm:sanitizer:sanitizer}}"],
+    },
+];
+
+struct Options {
+    duration: u64,
+    rounds: usize,
+    connections: u32,
+    only: Option<Vec<String>>,
+    out: PathBuf,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        duration: 10,
+        rounds: 3,
+        connections: 32,
+        only: None,
+        out: repo().join("target/bench/results.md"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let [flag, value] = pair else {
+            return Err(USAGE.into());
+        };
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: `{v}` is not a number"))
+        };
+        match flag.as_str() {
+            "--duration" => o.duration = number(value)?.max(1),
+            "--rounds" => o.rounds = number(value)?.max(1) as usize,
+            "--connections" => o.connections = number(value)?.max(1) as u32,
+            "--only" => o.only = Some(value.split(',').map(String::from).collect()),
+            "--out" => o.out = PathBuf::from(value),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    Ok(o)
+}
+
+/// One measured run of wrk.
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    memory_mib: f64,
+}
+
+struct Running {
+    variant: &'static Variant,
+    envoy: Child,
+    port: u16,
+    admin_port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+    }
+}
+
+fn main() {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk not found: `make bench` installs it (apt-get install wrk)");
+        std::process::exit(2);
+    }
+    let scratch = ScratchDir::new("bench");
+    let secret = random_secret();
+    let jwt = token::mint(secret.as_bytes(), "bench-viewer", &["viewer".into()], 3600)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let (_upstream, upstream_port) = start_upstream();
+    let selected: Vec<&'static Variant> = VARIANTS
+        .iter()
+        .filter(|v| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == v.name))
+        })
+        .collect();
+    let running: Vec<Running> = selected
+        .iter()
+        .map(|v| start_variant(v, &scratch.0, upstream_port, &secret))
+        .collect();
+
+    let scripts = write_wrk_scripts(&scratch.0, &jwt);
+    let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    for round in 0..options.rounds {
+        // Rotate the order every round so no variant always runs first (or hot).
+        let n = running.len();
+        for i in 0..n {
+            let r = &running[(i + round) % n];
+            let script = &scripts[&r.variant.workload];
+            let path = match r.variant.workload {
+                Workload::Api => "/api/products/1",
+                Workload::Cacheable => "/api/products",
+                Workload::Post4k => "/echo",
+            };
+            let url = format!("http://127.0.0.1:{}{path}", r.port);
+            wrk(&url, script, 2, options.connections); // warm-up, discarded
+            let mut sample = wrk(&url, script, options.duration, options.connections);
+            sample.memory_mib = envoy_memory_mib(r.admin_port);
+            eprintln!(
+                "round {}/{} {:<30} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+                round + 1,
+                options.rounds,
+                r.variant.name,
+                sample.rps,
+                sample.p50_ms,
+                sample.p99_ms,
+                sample.errors
+            );
+            samples.entry(r.variant.name).or_default().push(sample);
+        }
+    }
+    let table = report(&selected, &samples, &options);
+    println!("{table}");
+    if let Some(dir) = options.out.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    match fs::write(&options.out, &table) {
+        Ok(()) => eprintln!("written to {}", options.out.display()),
+        Err(e) => eprintln!("{}: {e}", options.out.display()),
+    }
+}
+
+/// The release build of the demo upstream (`make bench` builds it), as its own process.
+fn start_upstream() -> (ChildGuard, u16) {
+    let binary = repo().join("target/release/portcullis-demo-upstream");
+    assert!(
+        binary.exists(),
+        "{} missing: run `make bench`",
+        binary.display()
+    );
+    let [port] = free_ports::<1>();
+    let mut cmd = Command::new(binary);
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    kill_with_parent(&mut cmd);
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("upstream: {e}"));
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (ChildGuard(child), port);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("demo upstream did not start on port {port}");
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_variant(
+    variant: &'static Variant,
+    dir: &Path,
+    upstream_port: u16,
+    secret: &str,
+) -> Running {
+    let [port, admin_port] = free_ports::<2>();
+    let mut settings = Settings::local(&repo());
+    settings.http_port = port;
+    settings.admin_port = admin_port;
+    settings.upstream_port = upstream_port;
+    settings.wasm_dir = wasm_dir();
+    let template = fs::read_to_string(repo().join("envoy/bench/bench.yaml"))
+        .unwrap_or_else(|e| panic!("bench.yaml: {e}"))
+        .replace("{{filters}}", &variant.filters.join("\n"));
+    let jwks = serde_json::json!({ "keys": [{ "kty": "oct", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret.as_bytes()) }] });
+    let yaml = render_template(&template, &settings, &[("BENCH_JWKS", jwks.to_string())])
+        .unwrap_or_else(|e| panic!("{}: {e}", variant.name));
+    let config = dir.join(format!("{}.yaml", variant.name));
+    let log = dir.join(format!("{}.log", variant.name));
+    fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
+    // One worker: the machine has two cores, one for Envoy and one for wrk and the upstream.
+    std::env::set_var(SECRET_ENV, secret);
+    let mut envoy = spawn_envoy(&config, &log, 1);
+    wait_ready(&mut envoy, admin_port, &log);
+    Running {
+        variant,
+        envoy,
+        port,
+        admin_port,
+    }
+}
+
+/// A wrk Lua script per workload: method, body and headers.
+fn write_wrk_scripts(dir: &Path, jwt: &str) -> BTreeMap<Workload, PathBuf> {
+    let body = post_body_4k();
+    let mut scripts = BTreeMap::new();
+    for workload in [Workload::Api, Workload::Cacheable, Workload::Post4k] {
+        let mut lua = format!("wrk.headers[\"authorization\"] = \"Bearer {jwt}\"\n");
+        if workload == Workload::Post4k {
+            lua.push_str("wrk.method = \"POST\"\n");
+            lua.push_str("wrk.headers[\"content-type\"] = \"application/json\"\n");
+            let _ = writeln!(lua, "wrk.body = [==[{body}]==]");
+        }
+        let path = dir.join(format!("{workload:?}.lua"));
+        fs::write(&path, lua).unwrap_or_else(|e| panic!("{e}"));
+        scripts.insert(workload, path);
+    }
+    scripts
+}
+
+/// A realistic 4 KiB JSON document: an order with line items and free text.
+fn post_body_4k() -> String {
+    let items: Vec<serde_json::Value> = (0..24)
+        .map(|i| {
+            serde_json::json!({
+                "sku": format!("SKU-{i:05}"),
+                "name": format!("Item {i}: O'Brien's hand-made mug, 350 ml"),
+                "quantity": i % 4 + 1,
+                "price_cents": 1299 + i * 10,
+                "note": "Please gift-wrap; deliver after 5 pm if possible."
+            })
+        })
+        .collect();
+    let mut doc =
+        serde_json::json!({ "customer": "ada@example.com", "currency": "EUR", "items": items })
+            .to_string();
+    while doc.len() < 4096 {
+        doc.insert_str(doc.len() - 1, ",\"pad\":\"x\"");
+    }
+    doc
+}
+
+fn wrk(url: &str, script: &Path, seconds: u64, connections: u32) -> Sample {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("wrk: {e}"));
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Reads what we need from wrk's text report.
+fn parse_wrk(text: &str) -> Sample {
+    let mut s = Sample::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => s.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => s.p50_ms = millis(v),
+            ["99%", v] => s.p99_ms = millis(v),
+            ["Non-2xx", "or", "3xx", "responses:", n] => s.errors += n.parse().unwrap_or(0),
+            ["Socket", "errors:", ..] => {
+                s.errors += line
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum::<u64>()
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+fn millis(v: &str) -> f64 {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Envoy's allocated heap, from the admin interface.
+fn envoy_memory_mib(admin_port: u16) -> f64 {
+    ureq::get(&format!("http://127.0.0.1:{admin_port}/memory"))
+        .call()
+        .ok()
+        .and_then(|r| serde_json::from_reader::<_, serde_json::Value>(r.into_reader()).ok())
+        .and_then(|v| v["allocated"].as_str().and_then(|a| a.parse::<f64>().ok()))
+        .map(|bytes| bytes / (1024.0 * 1024.0))
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Options) -> String {
+    let med = |name: &str, f: fn(&Sample) -> f64| {
+        median(
+            samples
+                .get(name)
+                .map(|s| s.iter().map(f).collect())
+                .unwrap_or_default(),
+        )
+    };
+    let mut out = format!(
+        "Medians of {} rounds of {} s, wrk 1 thread / {} connections, Envoy 1 worker, plain HTTP on loopback.\n",
+        o.rounds, o.duration, o.connections
+    );
+    let mut workloads: Vec<Workload> = variants.iter().map(|v| v.workload).collect();
+    workloads.dedup();
+    for workload in workloads {
+        let _ = write!(
+            out,
+            "\n**{}**\n\n| variant | req/s | × baseline | p50 ms | p99 ms | Envoy MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            workload.describe()
+        );
+        let baseline = variants
+            .iter()
+            .find(|v| v.workload == workload && v.filters.is_empty())
+            .map(|v| med(v.name, |s| s.rps));
+        for v in variants.iter().filter(|v| v.workload == workload) {
+            let rps = med(v.name, |s| s.rps);
+            let ratio = baseline.map_or(f64::NAN, |b| rps / b);
+            let errors: u64 = samples
+                .get(v.name)
+                .map(|s| s.iter().map(|x| x.errors).sum())
+                .unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                v.name,
+                rps,
+                ratio,
+                med(v.name, |s| s.p50_ms),
+                med(v.name, |s| s.p99_ms),
+                med(v.name, |s| s.memory_mib),
+                errors
+            );
+        }
+    }
+    out.push_str("\nerrors = non-2xx/3xx responses and socket errors; a variant with errors is not comparable.\n");
+    out
+}
+
+/// A fresh HMAC secret per run (hex of 32 random bytes), so no benchmark secret is ever reused.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap_or_else(|e| panic!("/dev/urandom: {e}"));
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
