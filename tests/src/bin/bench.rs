@@ -283,10 +283,10 @@ fn start_upstream() -> (ChildGuard, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     kill_with_parent(&mut cmd);
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("upstream: {e}"));
+    let guard = ChildGuard(cmd.spawn().unwrap_or_else(|e| panic!("upstream: {e}")));
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (ChildGuard(child), port);
+            return (guard, port);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
