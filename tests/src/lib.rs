@@ -148,19 +148,34 @@ impl Chain {
 
     pub fn start_with(options: Options) -> Chain {
         let upstream = Upstream::start("127.0.0.1:0").unwrap_or_else(|e| panic!("upstream: {e}"));
-        let launch = Launch::new(&options, upstream.local_addr());
-        let mut envoy = launch.spawn();
-        wait_ready(&mut envoy, launch.admin_port, &launch.log);
-        Chain {
-            upstream,
-            https_port: launch.https_port,
-            http_port: launch.http_port,
-            admin_port: launch.admin_port,
-            certs: launch.certs,
-            envoy,
-            log: launch.log,
-            dir: launch.dir,
+        // Free ports are picked before Envoy binds them; if another process took one in between,
+        // start again on fresh ports instead of failing the test.
+        for attempt in 1.. {
+            let launch = Launch::new(&options, upstream.local_addr());
+            let mut envoy = launch.spawn();
+            match until_ready(&mut envoy, launch.admin_port) {
+                Ok(()) => {
+                    return Chain {
+                        upstream,
+                        https_port: launch.https_port,
+                        http_port: launch.http_port,
+                        admin_port: launch.admin_port,
+                        certs: launch.certs,
+                        envoy,
+                        log: launch.log,
+                        dir: launch.dir,
+                    }
+                }
+                Err(why) => {
+                    let log = read_lossy(&launch.log);
+                    if attempt < 3 && log.contains("ddress already in use") {
+                        continue;
+                    }
+                    panic!("{why}; its log:\n{log}");
+                }
+            }
         }
+        unreachable!("the loop returns or panics")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -329,20 +344,24 @@ pub fn kill_with_parent(cmd: &mut Command) {
 
 /// Waits until Envoy answers `/ready` on `admin_port`, or panics with its log.
 pub fn wait_ready(envoy: &mut Child, admin_port: u16, log: &Path) {
+    if let Err(why) = until_ready(envoy, admin_port) {
+        panic!("{why}; its log:\n{}", read_lossy(log));
+    }
+}
+
+fn until_ready(envoy: &mut Child, admin_port: u16) -> Result<(), String> {
     let started = Instant::now();
     loop {
         if let Ok(Some(status)) = envoy.try_wait() {
-            panic!(
-                "Envoy exited ({status}) before it was ready; its log:\n{}",
-                read_lossy(log)
-            );
+            return Err(format!("Envoy exited ({status}) before it was ready"));
         }
         if http_get_status(admin_port, "/ready") == Some(200) {
-            return;
+            return Ok(());
         }
         if started.elapsed() > Duration::from_secs(60) {
             let _ = envoy.kill();
-            panic!("Envoy not ready after 60 s; its log:\n{}", read_lossy(log));
+            let _ = envoy.wait();
+            return Err("Envoy not ready after 60 s".into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
