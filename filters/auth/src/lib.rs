@@ -18,6 +18,11 @@ pub mod revocation;
 pub mod settings;
 pub mod store;
 
+#[cfg(test)]
+mod jwt_tests;
+#[cfg(test)]
+mod testkit;
+
 #[cfg(target_arch = "wasm32")]
 mod adapter;
 

@@ -223,9 +223,11 @@ mod tests {
                 "admin":{"permissions":["admin:*"],"inherits":["editor"]}}"#,
         )
         .unwrap();
-        let admin: Vec<&str> = r.permissions(&["admin".to_string()]).collect();
+        let who = ["admin".to_string()];
+        let admin: Vec<&str> = r.permissions(&who).collect();
         assert_eq!(admin, vec!["admin:*", "products:read", "products:write"]);
-        let unknown: Vec<&str> = r.permissions(&["root".to_string()]).collect();
+        let who = ["root".to_string()];
+        let unknown: Vec<&str> = r.permissions(&who).collect();
         assert!(unknown.is_empty());
     }
 

@@ -395,6 +395,10 @@ mod tests {
     #[test]
     fn contention_is_bounded_and_reported() {
         let s = Racy(MemoryStore::default());
+        // Once a slot exists, writes are conditional and can lose.
+        for slot in 0..T.slots {
+            s.0.set(&format!("{SLOT_PREFIX}{slot}"), b"", 0).unwrap();
+        }
         assert_eq!(
             T.insert(&s, Kind::Jti, "x", None, 100, 0),
             Err(InsertError::Contended)
