@@ -19,6 +19,8 @@ pub mod settings;
 pub mod store;
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod jwt_tests;
 #[cfg(test)]
 mod testkit;
