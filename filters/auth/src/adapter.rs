@@ -166,7 +166,9 @@ fn feed_keys(
     let state = engine.remote.get_mut(provider)?.as_mut()?;
     match state.feed(fetch, status, &body, &issuer, now()) {
         Fed::Keys(n, skipped) => {
-            metrics.map(|m| m.jwks_ok.inc());
+            if let Some(m) = metrics {
+                m.jwks_ok.inc();
+            }
             log::info!("auth: provider {name}: loaded {n} keys from {}", fetch.path);
             for s in skipped {
                 log::warn!("auth: provider {name}: skipped {s}");
@@ -175,7 +177,9 @@ fn feed_keys(
         }
         Fed::Next(next) => Some(next),
         Fed::Failed(why) => {
-            metrics.map(|m| m.jwks_failed.inc());
+            if let Some(m) = metrics {
+                m.jwks_failed.inc();
+            }
             let kept = if state.keys.is_some() {
                 "keeping the last good keys"
             } else {
@@ -256,14 +260,18 @@ impl Context for AuthRoot {
                         let (applied, failed) =
                             p.revocation
                                 .apply(&HostStore, &specs, p.revocation_ttl, now());
-                        self.metrics.map(|m| m.revocation_polls_ok.inc());
+                        if let Some(m) = self.metrics {
+                            m.revocation_polls_ok.inc();
+                        }
                         log::info!(
                             "auth: revocation list: {} entries, {applied} applied, {failed} failed",
                             specs.len()
                         );
                     }
                     Err(e) => {
-                        self.metrics.map(|m| m.revocation_polls_failed.inc());
+                        if let Some(m) = self.metrics {
+                            m.revocation_polls_failed.inc();
+                        }
                         log::warn!("auth: revocation list poll failed: {e}");
                     }
                 }
@@ -435,7 +443,9 @@ impl AuthHttp {
                 www_authenticate,
                 decision,
             } => {
-                self.metrics.map(|m| m.denied.inc());
+                if let Some(m) = self.metrics {
+                    m.denied.inc();
+                }
                 host::publish_decision(INSTANCE, &decision);
                 let request_id = host::request_id();
                 log::info!(
@@ -467,7 +477,9 @@ impl AuthHttp {
                 let Some(spec) = spec else {
                     return self.run(false);
                 };
-                self.metrics.map(|m| m.kid_refetches.inc());
+                if let Some(m) = self.metrics {
+                    m.kid_refetches.inc();
+                }
                 match dispatch(&spec.cluster, &spec.authority, &fetch.path, spec.timeout_ms) {
                     Ok(token) => {
                         self.waiting = Some((token, provider, fetch));

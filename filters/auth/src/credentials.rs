@@ -82,7 +82,7 @@ pub fn removal(found: &Found<'_>, headers: &[(String, String)], path: &str) -> R
                 .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
                 .flat_map(|(_, v)| v.split(';'))
                 .map(str::trim)
-                .filter(|pair| pair.split_once('=').map_or(true, |(n, _)| n != name))
+                .filter(|pair| pair.split_once('=').is_none_or(|(n, _)| n != name))
                 .filter(|pair| !pair.is_empty())
                 .collect();
             if kept.is_empty() {

@@ -64,6 +64,22 @@ pub struct Engine {
     pub cache: TokenCache,
 }
 
+/// Why authentication stopped short of a caller.
+enum Stop {
+    Refused(Reject),
+    /// Unknown `kid`: fetch keys first.
+    Fetch {
+        provider: usize,
+        fetch: Fetch,
+    },
+}
+
+impl From<Reject> for Stop {
+    fn from(r: Reject) -> Stop {
+        Stop::Refused(r)
+    }
+}
+
 /// A caller whose credential checked out.
 struct Caller {
     identity: Identity,
@@ -127,8 +143,8 @@ impl Engine {
 
         let caller = match self.authenticate(req, now, store, may_fetch, tally) {
             Ok(c) => c,
-            Err(Err(fetch)) => return fetch,
-            Err(Ok(reject)) => return self.refuse(req, reject, None, remove),
+            Err(Stop::Fetch { provider, fetch }) => return Verdict::FetchKeys { provider, fetch },
+            Err(Stop::Refused(reject)) => return self.refuse(req, reject, None, remove),
         };
         let granted: Vec<&str> = self
             .policy
@@ -249,8 +265,6 @@ impl Engine {
         }
     }
 
-    /// Ok(caller); Err(Ok(reject)); Err(Err(fetch verdict)).
-    #[allow(clippy::type_complexity)]
     fn authenticate(
         &mut self,
         req: &Request<'_>,
@@ -258,7 +272,7 @@ impl Engine {
         store: &dyn SharedStore,
         may_fetch: bool,
         tally: &mut Tally,
-    ) -> Result<Caller, Result<Reject, Verdict>> {
+    ) -> Result<Caller, Stop> {
         if let Some(found) = credentials::find(&self.policy.token_sources, req.headers, req.path) {
             let removal = if self.policy.remove_token {
                 credentials::removal(&found, req.headers, req.path)
@@ -289,7 +303,7 @@ impl Engine {
                 found.value.as_bytes(),
                 now,
             )
-            .map_err(Ok)?;
+            .map_err(Stop::Refused)?;
             let identity = Identity {
                 subject: key.owner.clone(),
                 method: AuthMethod::ApiKey,
@@ -306,7 +320,7 @@ impl Engine {
                 removal,
             });
         }
-        Err(Ok(Reject::CredentialsMissing))
+        Err(Reject::CredentialsMissing.into())
     }
 
     fn verify_token(
@@ -316,9 +330,9 @@ impl Engine {
         store: &dyn SharedStore,
         may_fetch: bool,
         tally: &mut Tally,
-    ) -> Result<Verified, Result<Reject, Verdict>> {
+    ) -> Result<Verified, Stop> {
         if token.len() > self.policy.max_token_bytes {
-            return Err(Ok(Reject::TokenTooLarge));
+            return Err(Reject::TokenTooLarge.into());
         }
         let table = self.policy.revocation;
         let generation = table.generation(store);
@@ -336,7 +350,7 @@ impl Engine {
                     now,
                 ) {
                     self.cache.remove(&hash);
-                    return Err(Ok(Reject::Revoked));
+                    return Err(Reject::Revoked.into());
                 }
                 hit.generation = generation;
             }
@@ -357,19 +371,19 @@ impl Engine {
         );
         let verified = match outcome {
             Outcome::Valid(v) => v,
-            Outcome::Invalid(r) => return Err(Ok(r)),
+            Outcome::Invalid(r) => return Err(r.into()),
             Outcome::UnknownKid { provider } => {
                 let fetch = match self.remote.get_mut(provider) {
                     Some(Some(state)) if may_fetch => state.unknown_kid(now),
                     _ => None,
                 };
                 return Err(match fetch {
-                    Some(fetch) => Err(Verdict::FetchKeys { provider, fetch }),
-                    None => Ok(Reject::KeyUnknown),
+                    Some(fetch) => Stop::Fetch { provider, fetch },
+                    None => Reject::KeyUnknown.into(),
                 });
             }
         };
-        check_header_safe(&verified).map_err(Ok)?;
+        check_header_safe(&verified)?;
         if table.is_revoked(
             store,
             verified.jti.as_deref(),
@@ -378,7 +392,7 @@ impl Engine {
             verified.issued_at,
             now,
         ) {
-            return Err(Ok(Reject::Revoked));
+            return Err(Reject::Revoked.into());
         }
         let leeway = self
             .policy

@@ -231,7 +231,7 @@ impl Table {
                 && e.kind == kind as u8
                 && e.until > now
                 // A token without `iat` cannot prove it was issued after the cut-off.
-                && issued_at.map_or(true, |iat| iat < e.before)
+                && issued_at.is_none_or(|iat| iat < e.before)
         })
     }
 

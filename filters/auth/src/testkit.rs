@@ -33,9 +33,11 @@ pub fn claims(sub: &str, extra: Value) -> JWTClaims<serde_json::Map<String, Valu
     c
 }
 
+type SignFn = dyn Fn(JWTClaims<serde_json::Map<String, Value>>) -> String;
+
 /// A signer for one algorithm, with its public JWK (with `alg` and `kid`) or HMAC key.
 pub struct Signer {
-    sign: Box<dyn Fn(JWTClaims<serde_json::Map<String, Value>>) -> String>,
+    sign: Box<SignFn>,
     pub public: Key,
 }
 
