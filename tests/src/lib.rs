@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use portcullis_demo_upstream::Upstream;
 use portcullis_devkit::render::{render, Settings};
 
+pub mod auth;
 pub mod server;
 pub mod tls;
 
@@ -320,6 +321,7 @@ impl Launch {
             .arg(&self.config)
             .args(["--disable-hot-restart", "--concurrency", "2"])
             .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+            .envs(auth::envoy_env())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
