@@ -17,7 +17,7 @@ use crate::engine::{Engine, Request, Tally, Verdict, INSTANCE};
 use crate::remote::{Fed, Fetch, MAX_BODY_BYTES};
 use crate::revocation::{claim_poll, parse_list};
 use crate::settings::{load, PollSpec};
-use crate::store::{CasMismatch, SharedStore};
+use portcullis_common::slots::{SharedData, StoreError};
 
 const INFO: FilterInfo = FilterInfo {
     name: crate::NAME,
@@ -32,7 +32,7 @@ proxy_wasm::main! {{
 /// Envoy shared data (one store per VM id, shared by all workers).
 struct HostStore;
 
-impl SharedStore for HostStore {
+impl SharedData for HostStore {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         match hostcalls::get_shared_data(key) {
             Ok((Some(value), Some(cas))) => Some((value, cas)),
@@ -40,13 +40,12 @@ impl SharedStore for HostStore {
         }
     }
 
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), CasMismatch> {
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
         let cas = (cas != 0).then_some(cas);
         match hostcalls::set_shared_data(key, Some(value), cas) {
             Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(CasMismatch),
-            // Any other failure is reported the same way: the write did not happen.
-            Err(_) => Err(CasMismatch),
+            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(other) => Err(StoreError::Host(format!("{other:?}"))),
         }
     }
 }
@@ -259,7 +258,7 @@ impl Context for AuthRoot {
                     Ok(specs) => {
                         let (applied, failed) =
                             p.revocation
-                                .apply(&HostStore, &specs, p.revocation_ttl, now());
+                                .apply(&mut HostStore, &specs, p.revocation_ttl, now());
                         if let Some(m) = self.metrics {
                             m.revocation_polls_ok.inc();
                         }
@@ -297,7 +296,7 @@ impl RootContext for AuthRoot {
             }
         };
         let (applied, failed) = policy.revocation.apply(
-            &HostStore,
+            &mut HostStore,
             &policy.revocation_entries,
             policy.revocation_ttl,
             now(),
@@ -335,7 +334,7 @@ impl RootContext for AuthRoot {
         }
         let poll = engine.borrow().policy.poll.clone();
         if let Some(poll) = poll {
-            if claim_poll(&HostStore, t, poll.interval_secs) {
+            if claim_poll(&mut HostStore, t, poll.interval_secs) {
                 self.start_poll(&poll);
             }
         }

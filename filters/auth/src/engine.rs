@@ -5,6 +5,7 @@
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER};
 use portcullis_common::identity::{AuthMethod, Identity};
+use portcullis_common::slots::SharedData;
 
 use crate::apikey;
 use crate::cache::{token_hash, Cached, TokenCache};
@@ -14,7 +15,6 @@ use crate::rbac::{satisfies, Requirement};
 use crate::reject::Reject;
 use crate::remote::{Fetch, RemoteState};
 use crate::settings::{Policy, Unmatched};
-use crate::store::SharedStore;
 
 /// Name under which this filter publishes its decision.
 pub const INSTANCE: &str = "auth";
@@ -104,11 +104,11 @@ impl Engine {
 
     /// Decides about `req` at `now` (Unix seconds, from the host). `may_fetch` is false when
     /// re-deciding after a fetch, so one request triggers at most one.
-    pub fn decide(
+    pub fn decide<S: SharedData>(
         &mut self,
         req: &Request<'_>,
         now: u64,
-        store: &dyn SharedStore,
+        store: &S,
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Verdict {
@@ -265,11 +265,11 @@ impl Engine {
         }
     }
 
-    fn authenticate(
+    fn authenticate<S: SharedData>(
         &mut self,
         req: &Request<'_>,
         now: u64,
-        store: &dyn SharedStore,
+        store: &S,
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Result<Caller, Stop> {
@@ -323,18 +323,18 @@ impl Engine {
         Err(Reject::CredentialsMissing.into())
     }
 
-    fn verify_token(
+    fn verify_token<S: SharedData>(
         &mut self,
         token: &str,
         now: u64,
-        store: &dyn SharedStore,
+        store: &S,
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Result<Verified, Stop> {
         if token.len() > self.policy.max_token_bytes {
             return Err(Reject::TokenTooLarge.into());
         }
-        let table = self.policy.revocation;
+        let table = &self.policy.revocation;
         let generation = table.generation(store);
         let hash = token_hash(token);
         if let Some(hit) = self.cache.get(&hash, now) {

@@ -11,8 +11,8 @@ use crate::keys::Alg;
 use crate::remote::{Fed, Fetch, RemoteState};
 use crate::revocation::Kind;
 use crate::settings::load;
-use crate::store::MemoryStore;
 use crate::testkit::*;
+use portcullis_common::slots::MemoryStore;
 
 const PEPPER: &str = "pepper-pepper-pepper-pepper";
 
@@ -132,7 +132,7 @@ fn set_header<'v>(v: &'v Verdict, name: &str) -> Option<&'v str> {
 #[test]
 fn public_routes_and_preflights_need_no_credentials() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     for c in [
         get("/healthz"),
         get("/api/products/7"),
@@ -158,7 +158,7 @@ fn public_routes_and_preflights_need_no_credentials() {
 #[test]
 fn missing_credentials_401_with_bare_challenge() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let (v, _) = run(&mut e, &s, &get("/api/orders"), NOW);
     let Verdict::Deny {
         status,
@@ -181,7 +181,7 @@ fn missing_credentials_401_with_bare_challenge() {
 #[test]
 fn rbac_by_role_inheritance_and_permissions() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let viewer = token("vic", &["viewer"]);
     let editor = token("eddie", &["editor"]);
     let admin = token("ada", &["admin"]);
@@ -229,7 +229,7 @@ fn rbac_by_role_inheritance_and_permissions() {
 #[test]
 fn identity_goes_upstream_and_forged_copies_are_removed() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let c = get("/api/orders")
         .bearer(&token("alice", &["viewer", "editor"]))
         .header("x-portcullis-subject", "root")
@@ -275,7 +275,7 @@ fn identity_goes_upstream_and_forged_copies_are_removed() {
 #[test]
 fn header_injection_through_claims_is_refused() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let t = token("alice\r\nx-portcullis-roles: admin", &["viewer"]);
     assert_eq!(
         reason(&run(&mut e, &s, &get("/api/x").bearer(&t), NOW).0),
@@ -291,7 +291,7 @@ fn header_injection_through_claims_is_refused() {
 #[test]
 fn api_keys_with_rotation_and_key_id_only_upstream() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     for (key, id) in [("old-key", "key-old"), ("new-key", "key-new")] {
         let c = get("/api/orders").header("x-api-key", key);
         let (v, _) = run(&mut e, &s, &c, NOW);
@@ -357,7 +357,7 @@ fn api_keys_with_rotation_and_key_id_only_upstream() {
 #[test]
 fn shadow_mode_decides_signals_and_lets_through() {
     let mut e = engine(json!({"mode": "shadow"}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let c = get("/admin/x")
         .bearer(&token("vic", &["viewer"]))
         .header("x-portcullis-would-deny", "ratelimit-client:rate_limited");
@@ -385,7 +385,7 @@ fn shadow_mode_decides_signals_and_lets_through() {
 #[test]
 fn cache_skips_reverification_but_honours_expiry_and_revocation() {
     let mut e = engine(json!({}));
-    let s = MemoryStore::default();
+    let mut s = MemoryStore::new();
     let t = token("alice", &["viewer"]);
     let c = get("/api/x").bearer(&t);
     let (_, first) = run(&mut e, &s, &c, NOW);
@@ -396,7 +396,7 @@ fn cache_skips_reverification_but_honours_expiry_and_revocation() {
     // Revoked after it was cached: the generation changed, so the next hit re-checks.
     e.policy
         .revocation
-        .insert(&s, Kind::Sub, "alice", Some(NOW + 5), NOW + 10_000, NOW)
+        .insert(&mut s, Kind::Sub, "alice", Some(NOW + 5), NOW + 10_000, NOW)
         .unwrap();
     let (v, t3) = run(&mut e, &s, &c, NOW + 2);
     assert!(t3.cache_hit);
@@ -417,10 +417,10 @@ fn cache_skips_reverification_but_honours_expiry_and_revocation() {
 #[test]
 fn configured_revocations_by_jti_and_kid() {
     let mut e = engine(json!({"revocation": {"entries": [{"jti": "stolen"}, {"kid": "leaked"}]}}));
-    let s = MemoryStore::default();
+    let mut s = MemoryStore::new();
     let p = &e.policy;
     p.revocation
-        .apply(&s, &p.revocation_entries, p.revocation_ttl, NOW);
+        .apply(&mut s, &p.revocation_entries, p.revocation_ttl, NOW);
     let signer = signer(Alg::HS256, "leaked", false);
     let t = signer.token(claims("a", json!({})));
     assert_eq!(
@@ -449,7 +449,7 @@ fn token_sources_and_removal() {
         "token_sources": [{"cookie": "session"}, {"query": "access_token"}],
         "remove_token": true
     }));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let t = token("a", &["viewer"]);
     let c = get("/api/x").header("cookie", &format!("theme=dark; session={t}"));
     let (v, _) = run(&mut e, &s, &c, NOW);
@@ -485,7 +485,7 @@ fn remote_keys_fetch_rotation_rate_limit_and_last_good() {
         "name": "idp", "issuer": ISS, "audiences": [AUD],
         "remote_jwks": {"cluster": "auth_idp", "path": "/jwks", "refresh_secs": 60, "min_refetch_secs": 30}
     }]}));
-    let s = MemoryStore::default();
+    let s = MemoryStore::new();
     let t1 = es.token(claims("a", json!({})));
     // Nothing loaded yet: fail closed with 503.
     assert_eq!(

@@ -16,7 +16,6 @@ pub mod reject;
 pub mod remote;
 pub mod revocation;
 pub mod settings;
-pub mod store;
 
 #[cfg(test)]
 mod engine_tests;

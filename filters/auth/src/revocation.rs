@@ -7,33 +7,22 @@
 //! generation counter changes on every write, so a worker's verified-token cache only re-checks
 //! revocation when something changed.
 
+use portcullis_common::slots::{Change, Eviction, SharedData, SlotTable, WhenFull};
 use serde::Deserialize;
 
-use crate::store::SharedStore;
-
-const SLOT_PREFIX: &str = "portcullis.auth.revoked.";
+const TABLE_PREFIX: &str = "portcullis.auth.revoked";
 const GENERATION_KEY: &str = "portcullis.auth.revoked.generation";
 const POLL_LEASE_KEY: &str = "portcullis.auth.revocation.poll";
-/// Bytes per encoded entry: fingerprint, kind, expiry, issued-before.
-const ENTRY_BYTES: usize = 8 + 1 + 8 + 8;
+/// Stored per entry: the issued-before cut-off and the entry's expiry (both u64).
+const VALUE_LEN: usize = 16;
 /// Bounded retries on a lost CAS race; the failure is reported, never looped on.
-const CAS_RETRIES: usize = 8;
+const CAS_RETRIES: u32 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Jti = 1,
     Sub = 2,
     Kid = 3,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    fingerprint: u64,
-    kind: u8,
-    /// Unix seconds after which the entry is dropped.
-    until: u64,
-    /// For `Sub`: tokens issued before this are revoked; `u64::MAX` for the other kinds.
-    before: u64,
 }
 
 /// One revocation, as configured or as served by the revocation list.
@@ -72,134 +61,105 @@ pub struct RevocationList {
     pub revoked: Vec<RevocationSpec>,
 }
 
-/// FNV-1a: stable across builds and workers, and cheap; the slot table only needs spreading.
-fn fnv1a(kind: Kind, value: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in [kind as u8, 0].iter().chain(value.as_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// The table key of one revocation: its kind, then the value, so kinds never mix.
+fn table_key(kind: Kind, value: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(value.len() + 1);
+    key.push(kind as u8);
+    key.extend_from_slice(value.as_bytes());
+    key
 }
 
-fn decode(bytes: &[u8]) -> Vec<Entry> {
-    bytes
-        .chunks_exact(ENTRY_BYTES)
-        .filter_map(|c| {
-            let u = |r: std::ops::Range<usize>| {
-                c.get(r)
-                    .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                    .map(u64::from_be_bytes)
-            };
-            Some(Entry {
-                fingerprint: u(0..8)?,
-                kind: *c.get(8)?,
-                until: u(9..17)?,
-                before: u(17..25)?,
-            })
-        })
-        .collect()
+fn read_pair(value: &[u8]) -> (u64, u64) {
+    let u = |r: std::ops::Range<usize>| {
+        value
+            .get(r)
+            .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    (u(0..8), u(8..16))
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() * ENTRY_BYTES);
-    for e in entries {
-        out.extend_from_slice(&e.fingerprint.to_be_bytes());
-        out.push(e.kind);
-        out.extend_from_slice(&e.until.to_be_bytes());
-        out.extend_from_slice(&e.before.to_be_bytes());
-    }
-    out
+fn pair(before: u64, until: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(VALUE_LEN);
+    v.extend_from_slice(&before.to_be_bytes());
+    v.extend_from_slice(&until.to_be_bytes());
+    v
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertError {
-    /// Lost the CAS race `CAS_RETRIES` times in a row.
-    Contended,
+    /// Lost the CAS race every time, or the host refused the write.
+    Failed(String),
 }
 
-/// The table's shape: `slots` shared-data keys of `ways` entries each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The table's shape: `slots` shared-data keys of `ways` entries each, on the common slot table.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
-    pub slots: u32,
-    pub ways: usize,
+    slots: SlotTable,
 }
 
 impl Table {
-    pub fn capacity(&self) -> usize {
-        self.slots as usize * self.ways
+    pub fn new(slots: u32, ways: u8) -> Table {
+        Table {
+            slots: SlotTable::new(TABLE_PREFIX, slots, ways, VALUE_LEN, CAS_RETRIES),
+        }
     }
 
-    fn slot_key(&self, fingerprint: u64) -> String {
-        format!(
-            "{SLOT_PREFIX}{}",
-            fingerprint % u64::from(self.slots.max(1))
-        )
+    pub fn capacity(&self) -> u64 {
+        self.slots.capacity()
     }
 
-    /// Adds or extends one revocation. Returns whether an unexpired entry had to be evicted.
-    pub fn insert(
+    /// Creates every bucket once at configure time (see `SlotTable::create_missing`).
+    pub fn create<S: SharedData>(&self, store: &mut S) -> Result<u32, String> {
+        self.slots
+            .create_missing(store)
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Adds or extends one revocation. Returns whether a live entry had to be evicted (full
+    /// bucket: the one expiring first goes).
+    pub fn insert<S: SharedData>(
         &self,
-        store: &dyn SharedStore,
+        store: &mut S,
         kind: Kind,
         value: &str,
         issued_before: Option<u64>,
         until: u64,
         now: u64,
     ) -> Result<bool, InsertError> {
-        let fingerprint = fnv1a(kind, value);
-        let key = self.slot_key(fingerprint);
         let before = match kind {
             Kind::Sub => issued_before.unwrap_or(u64::MAX),
             _ => u64::MAX,
         };
-        for _ in 0..CAS_RETRIES {
-            let (bytes, cas) = store.get(&key).unwrap_or_default();
-            let mut entries: Vec<Entry> = decode(&bytes)
-                .into_iter()
-                .filter(|e| e.until > now)
-                .collect();
-            let mut evicted = false;
-            match entries
-                .iter_mut()
-                .find(|e| e.fingerprint == fingerprint && e.kind == kind as u8)
-            {
-                Some(e) => {
-                    if e.until == until.max(e.until) && e.before == before.max(e.before) {
-                        return Ok(false);
-                    }
-                    e.until = e.until.max(until);
-                    e.before = e.before.max(before);
-                }
-                None => {
-                    if entries.len() >= self.ways {
-                        if let Some(pos) = entries
-                            .iter()
-                            .enumerate()
-                            .min_by_key(|(_, e)| e.until)
-                            .map(|(i, _)| i)
-                        {
-                            entries.remove(pos);
-                            evicted = true;
+        let updated = self
+            .slots
+            .update(
+                store,
+                &table_key(kind, value),
+                now,
+                WhenFull::EvictSoonestExpiring,
+                |current| {
+                    let (old_before, old_until) = current.map_or((0, 0), read_pair);
+                    let (b, u) = (old_before.max(before), old_until.max(until));
+                    if current.is_some() && (b, u) == (old_before, old_until) {
+                        Change::Keep(false)
+                    } else {
+                        Change::Put {
+                            value: pair(b, u),
+                            expires_at: u,
+                            result: true,
                         }
                     }
-                    entries.push(Entry {
-                        fingerprint,
-                        kind: kind as u8,
-                        until,
-                        before,
-                    });
-                }
-            }
-            if store.set(&key, &encode(&entries), cas).is_ok() {
-                self.bump_generation(store);
-                return Ok(evicted);
-            }
+                },
+            )
+            .map_err(|e| InsertError::Failed(format!("{e:?}")))?;
+        if updated.result {
+            self.bump_generation(store);
         }
-        Err(InsertError::Contended)
+        Ok(updated.eviction == Eviction::Live)
     }
 
-    fn bump_generation(&self, store: &dyn SharedStore) {
+    fn bump_generation<S: SharedData>(&self, store: &mut S) {
         for _ in 0..CAS_RETRIES {
             let (bytes, cas) = store.get(GENERATION_KEY).unwrap_or_default();
             let next = parse_u64(&bytes).wrapping_add(1);
@@ -210,35 +170,29 @@ impl Table {
     }
 
     /// Changes whenever any entry is written.
-    pub fn generation(&self, store: &dyn SharedStore) -> u64 {
+    pub fn generation<S: SharedData>(&self, store: &S) -> u64 {
         store.get(GENERATION_KEY).map_or(0, |(b, _)| parse_u64(&b))
     }
 
-    fn hit(
+    fn hit<S: SharedData>(
         &self,
-        store: &dyn SharedStore,
+        store: &S,
         kind: Kind,
         value: &str,
         issued_at: Option<u64>,
         now: u64,
     ) -> bool {
-        let fingerprint = fnv1a(kind, value);
-        let Some((bytes, _)) = store.get(&self.slot_key(fingerprint)) else {
-            return false;
-        };
-        decode(&bytes).iter().any(|e| {
-            e.fingerprint == fingerprint
-                && e.kind == kind as u8
-                && e.until > now
-                // A token without `iat` cannot prove it was issued after the cut-off.
-                && issued_at.is_none_or(|iat| iat < e.before)
-        })
+        match self.slots.get(store, &table_key(kind, value), now) {
+            // A token without `iat` cannot prove it was issued after the cut-off.
+            Some(v) => issued_at.is_none_or(|iat| iat < read_pair(&v).0),
+            None => false,
+        }
     }
 
     /// Whether a token with these claims is revoked.
-    pub fn is_revoked(
+    pub fn is_revoked<S: SharedData>(
         &self,
-        store: &dyn SharedStore,
+        store: &S,
         jti: Option<&str>,
         sub: &str,
         kid: Option<&str>,
@@ -251,9 +205,9 @@ impl Table {
     }
 
     /// Applies a list of revocations; returns (applied, failed).
-    pub fn apply(
+    pub fn apply<S: SharedData>(
         &self,
-        store: &dyn SharedStore,
+        store: &mut S,
         specs: &[RevocationSpec],
         default_ttl: u64,
         now: u64,
@@ -297,7 +251,7 @@ pub fn parse_list(body: &[u8], max_entries: usize) -> Result<Vec<RevocationSpec>
 
 /// One worker per interval wins the right to poll the revocation list (a CAS on a shared lease),
 /// so an Envoy with many workers polls once per interval, not once per worker.
-pub fn claim_poll(store: &dyn SharedStore, now: u64, interval: u64) -> bool {
+pub fn claim_poll<S: SharedData>(store: &mut S, now: u64, interval: u64) -> bool {
     let (bytes, cas) = store.get(POLL_LEASE_KEY).unwrap_or_default();
     if now < parse_u64(&bytes) {
         return false;
@@ -314,106 +268,110 @@ pub fn claim_poll(store: &dyn SharedStore, now: u64, interval: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CasMismatch, MemoryStore};
+    use portcullis_common::slots::MemoryStore;
 
-    const T: Table = Table { slots: 4, ways: 2 };
+    fn t() -> Table {
+        Table::new(4, 2)
+    }
 
     #[test]
     fn jti_sub_and_kid() {
-        let s = MemoryStore::default();
-        T.insert(&s, Kind::Jti, "token-1", None, 2000, 100).unwrap();
-        T.insert(&s, Kind::Sub, "mallory", Some(500), 2000, 100)
+        let (t, mut s) = (t(), MemoryStore::new());
+        t.insert(&mut s, Kind::Jti, "token-1", None, 2000, 100)
             .unwrap();
-        T.insert(&s, Kind::Kid, "leaked-key", None, 2000, 100)
+        t.insert(&mut s, Kind::Sub, "mallory", Some(500), 2000, 100)
             .unwrap();
-        assert!(T.is_revoked(&s, Some("token-1"), "alice", None, Some(10), 100));
-        assert!(!T.is_revoked(&s, Some("token-2"), "alice", None, Some(10), 100));
+        t.insert(&mut s, Kind::Kid, "leaked-key", None, 2000, 100)
+            .unwrap();
+        assert!(t.is_revoked(&s, Some("token-1"), "alice", None, Some(10), 100));
+        assert!(!t.is_revoked(&s, Some("token-2"), "alice", None, Some(10), 100));
         // A subject's tokens issued before the cut-off only.
-        assert!(T.is_revoked(&s, None, "mallory", None, Some(499), 100));
-        assert!(!T.is_revoked(&s, None, "mallory", None, Some(500), 100));
-        assert!(T.is_revoked(&s, None, "mallory", None, None, 100));
-        assert!(T.is_revoked(&s, None, "bob", Some("leaked-key"), Some(10), 100));
-        assert!(!T.is_revoked(&s, None, "bob", Some("other-key"), Some(10), 100));
+        assert!(t.is_revoked(&s, None, "mallory", None, Some(499), 100));
+        assert!(!t.is_revoked(&s, None, "mallory", None, Some(500), 100));
+        assert!(t.is_revoked(&s, None, "mallory", None, None, 100));
+        assert!(t.is_revoked(&s, None, "bob", Some("leaked-key"), Some(10), 100));
+        assert!(!t.is_revoked(&s, None, "bob", Some("other-key"), Some(10), 100));
         // Kinds do not mix: a jti named like a subject revokes nothing else.
-        assert!(!T.is_revoked(&s, Some("mallory"), "x", None, Some(1), 100));
+        assert!(!t.is_revoked(&s, Some("mallory"), "x", None, Some(1), 100));
     }
 
     #[test]
     fn entries_expire_with_the_token() {
-        let s = MemoryStore::default();
-        T.insert(&s, Kind::Jti, "t", None, 200, 100).unwrap();
-        assert!(T.is_revoked(&s, Some("t"), "a", None, None, 199));
-        assert!(!T.is_revoked(&s, Some("t"), "a", None, None, 200));
+        let (t, mut s) = (t(), MemoryStore::new());
+        t.insert(&mut s, Kind::Jti, "t", None, 200, 100).unwrap();
+        assert!(t.is_revoked(&s, Some("t"), "a", None, None, 199));
+        assert!(!t.is_revoked(&s, Some("t"), "a", None, None, 200));
+    }
+
+    #[test]
+    fn later_entries_extend_never_shorten() {
+        let (t, mut s) = (t(), MemoryStore::new());
+        t.insert(&mut s, Kind::Sub, "m", Some(100), 1000, 0)
+            .unwrap();
+        t.insert(&mut s, Kind::Sub, "m", Some(50), 500, 0).unwrap();
+        assert!(t.is_revoked(&s, None, "m", None, Some(99), 999));
+        t.insert(&mut s, Kind::Sub, "m", Some(300), 500, 0).unwrap();
+        assert!(t.is_revoked(&s, None, "m", None, Some(299), 999));
     }
 
     #[test]
     fn bounded_keys_and_eviction_of_the_soonest_expiring() {
-        let s = MemoryStore::default();
-        let t = Table { slots: 1, ways: 2 };
-        t.insert(&s, Kind::Jti, "a", None, 300, 0).unwrap();
-        t.insert(&s, Kind::Jti, "b", None, 200, 0).unwrap();
-        assert_eq!(t.insert(&s, Kind::Jti, "c", None, 400, 0), Ok(true));
+        let mut s = MemoryStore::new();
+        let t = Table::new(1, 2);
+        t.insert(&mut s, Kind::Jti, "a", None, 300, 0).unwrap();
+        t.insert(&mut s, Kind::Jti, "b", None, 200, 0).unwrap();
+        assert_eq!(t.insert(&mut s, Kind::Jti, "c", None, 400, 0), Ok(true));
         assert!(
             !t.is_revoked(&s, Some("b"), "x", None, None, 0),
             "soonest-expiring evicted"
         );
         assert!(t.is_revoked(&s, Some("a"), "x", None, None, 0));
         assert!(t.is_revoked(&s, Some("c"), "x", None, None, 0));
+        let big = Table::new(4, 2);
         for i in 0..1000 {
-            T.insert(&s, Kind::Jti, &format!("j{i}"), None, 10_000, 0)
+            big.insert(&mut s, Kind::Jti, &format!("j{i}"), None, 10_000, 0)
                 .unwrap();
         }
-        // slots + generation key, never one key per entry.
-        assert!(s.keys() <= 1 + 4 + 1 + 1, "{} keys", s.keys());
+        // Buckets of both tables + the generation key, never one key per entry.
+        assert!(s.key_count() <= 1 + 4 + 1, "{} keys", s.key_count());
     }
 
     #[test]
     fn generation_changes_on_write_only() {
-        let s = MemoryStore::default();
-        let g0 = T.generation(&s);
-        T.insert(&s, Kind::Kid, "k", None, 100, 0).unwrap();
-        let g1 = T.generation(&s);
+        let (t, mut s) = (t(), MemoryStore::new());
+        let g0 = t.generation(&s);
+        t.insert(&mut s, Kind::Kid, "k", None, 100, 0).unwrap();
+        let g1 = t.generation(&s);
         assert_ne!(g0, g1);
         // Re-applying the same entry is a no-op.
-        T.insert(&s, Kind::Kid, "k", None, 100, 0).unwrap();
-        assert_eq!(T.generation(&s), g1);
-    }
-
-    /// A store where every conditional write loses the race.
-    struct Racy(MemoryStore);
-    impl SharedStore for Racy {
-        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-            self.0.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), CasMismatch> {
-            // Someone else writes first, every time.
-            let _ = self.0.set(key, b"", 0);
-            self.0.set(key, value, cas.max(1))
-        }
+        t.insert(&mut s, Kind::Kid, "k", None, 100, 0).unwrap();
+        assert_eq!(t.generation(&s), g1);
     }
 
     #[test]
     fn contention_is_bounded_and_reported() {
-        let s = Racy(MemoryStore::default());
-        // Once a slot exists, writes are conditional and can lose.
-        for slot in 0..T.slots {
-            s.0.set(&format!("{SLOT_PREFIX}{slot}"), b"", 0).unwrap();
-        }
-        assert_eq!(
-            T.insert(&s, Kind::Jti, "x", None, 100, 0),
-            Err(InsertError::Contended)
-        );
+        let (t, mut s) = (t(), MemoryStore::new());
+        t.create(&mut s).unwrap();
+        s.interfere = 1000;
+        assert!(matches!(
+            t.insert(&mut s, Kind::Jti, "x", None, 100, 0),
+            Err(InsertError::Failed(_))
+        ));
+        // A few lost races are retried.
+        s.interfere = 3;
+        assert_eq!(t.insert(&mut s, Kind::Jti, "x", None, 100, 0), Ok(false));
+        assert!(t.is_revoked(&s, Some("x"), "a", None, None, 0));
     }
 
     #[test]
     fn list_parsing_and_apply() {
         let body = br#"{"revoked":[{"jti":"a","expires_at":500},{"sub":"m","issued_before":50},{"kid":"k"},{"jti":"x","sub":"y"}]}"#;
         let specs = parse_list(body, 10).unwrap();
-        let s = MemoryStore::default();
-        assert_eq!(T.apply(&s, &specs, 1000, 100), (3, 1));
-        assert!(T.is_revoked(&s, Some("a"), "z", None, None, 499));
-        assert!(T.is_revoked(&s, None, "z", Some("k"), None, 1099));
-        assert!(!T.is_revoked(&s, None, "z", Some("k"), None, 1100));
+        let (t, mut s) = (t(), MemoryStore::new());
+        assert_eq!(t.apply(&mut s, &specs, 1000, 100), (3, 1));
+        assert!(t.is_revoked(&s, Some("a"), "z", None, None, 499));
+        assert!(t.is_revoked(&s, None, "z", Some("k"), None, 1099));
+        assert!(!t.is_revoked(&s, None, "z", Some("k"), None, 1100));
         assert!(parse_list(body, 3).is_err());
         assert!(parse_list(b"{\"revoked\":[{\"who\":1}]}", 10).is_err());
         assert!(parse_list(b"not json", 10).is_err());
@@ -421,9 +379,9 @@ mod tests {
 
     #[test]
     fn one_poller_per_interval() {
-        let s = MemoryStore::default();
-        assert!(claim_poll(&s, 100, 10));
-        assert!(!claim_poll(&s, 105, 10));
-        assert!(claim_poll(&s, 110, 10));
+        let mut s = MemoryStore::new();
+        assert!(claim_poll(&mut s, 100, 10));
+        assert!(!claim_poll(&mut s, 105, 10));
+        assert!(claim_poll(&mut s, 110, 10));
     }
 }

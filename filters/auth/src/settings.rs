@@ -188,7 +188,7 @@ pub struct RevocationConfig {
     #[serde(default = "default_slots")]
     pub slots: u32,
     #[serde(default = "default_ways")]
-    pub ways: usize,
+    pub ways: u8,
     /// Lifetime of an entry that does not say when it can go.
     #[serde(default = "default_revocation_ttl")]
     pub default_ttl_secs: u64,
@@ -270,7 +270,7 @@ fn default_cache_capacity() -> usize {
 fn default_slots() -> u32 {
     256
 }
-fn default_ways() -> usize {
+fn default_ways() -> u8 {
     8
 }
 fn default_revocation_ttl() -> u64 {
@@ -318,7 +318,7 @@ pub struct Policy {
 /// Largest token accepted by configuration: bounds what the per-request work can be.
 const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
 const MAX_SLOTS: u32 = 65_536;
-const MAX_WAYS: usize = 64;
+const MAX_WAYS: u8 = 64;
 
 fn header_name_ok(name: &str) -> bool {
     !name.is_empty()
@@ -552,10 +552,7 @@ impl Config {
             identity_headers: self.identity_headers,
             realm: self.realm,
             cache_capacity: self.token_cache.capacity,
-            revocation: Table {
-                slots: r.slots,
-                ways: r.ways,
-            },
+            revocation: Table::new(r.slots, r.ways),
             revocation_ttl: r.default_ttl_secs,
             revocation_entries: r.entries.clone(),
             poll: r.poll.clone(),
