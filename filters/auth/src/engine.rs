@@ -252,15 +252,12 @@ impl Engine {
             }
             return verdict;
         }
-        let scheme = match &caller {
-            Some(c) if c.identity.method == AuthMethod::ApiKey => "ApiKey",
-            _ => "Bearer",
-        };
         Verdict::Deny {
             status: reject.status(),
             reason: reject.code(),
             detail: reject.detail(),
-            www_authenticate: reject.www_authenticate(&self.policy.realm, scheme),
+            // One scheme for every challenge: RFC 6750's, which clients know.
+            www_authenticate: reject.www_authenticate(&self.policy.realm, "Bearer"),
             decision,
         }
     }
