@@ -276,9 +276,8 @@ mod tests {
         }
         assert!(yaml.contains("dist/ratelimit.wasm"));
         // Only the auth VM is given the auth secrets' variables.
-        assert!(yaml.contains(
-            r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#
-        ));
+        assert!(yaml
+            .contains(r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#));
         assert_eq!(yaml.matches("host_env_keys: []").count(), 5);
         assert!(yaml.contains("name: auth_idp"));
         assert!(yaml.contains(r#"value: "{\"mode\": \"enforce\"}""#));
