@@ -3,6 +3,11 @@
 set -euo pipefail
 envoy=$1 upstream=$2 config=$3
 
+# The demo auth config verifies `make token` JWTs with this secret, passed to the auth VM only
+# (vm_config.environment_variables); it never appears in the Envoy YAML.
+PORTCULLIS_JWT_SECRET=$(cat .dev/demo-jwt-secret)
+export PORTCULLIS_JWT_SECRET
+
 "$upstream" --listen 127.0.0.1:8000 &
 upstream_pid=$!
 envoy_pid=

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use portcullis_demo_upstream::Upstream;
 use portcullis_devkit::render::{render, Settings};
 
+pub mod auth;
 pub mod server;
 pub mod tls;
 
@@ -323,6 +324,7 @@ pub fn spawn_envoy(config: &Path, log: &Path, concurrency: u32) -> Child {
         .arg("--disable-hot-restart")
         .args(["--concurrency", &concurrency.to_string()])
         .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+        .envs(auth::envoy_env())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);

@@ -20,9 +20,11 @@ fn envoy_validates_every_shipped_config() {
         };
         let config = dir.0.join(format!("{profile}.yaml"));
         std::fs::write(&config, render(&settings).unwrap()).unwrap();
+        // Validation runs each filter's on_configure: the auth VM needs its secret variables.
         let out = Command::new(envoy_binary())
             .args(["--mode", "validate", "--disable-hot-restart", "-c"])
             .arg(&config)
+            .envs(portcullis_tests::auth::envoy_env())
             .output()
             .unwrap();
         let text = format!(

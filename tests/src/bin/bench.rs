@@ -14,18 +14,14 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use portcullis_devkit::render::{render_template, Settings};
-use portcullis_devkit::token;
 use portcullis_tests::{
-    free_ports, kill_with_parent, repo, spawn_envoy, wait_ready, wasm_dir, ScratchDir,
+    auth, free_ports, kill_with_parent, repo, spawn_envoy, wait_ready, wasm_dir, ScratchDir,
 };
 
 const USAGE: &str = "\
 usage: portcullis-bench [--duration SECS] [--rounds N] [--connections N] [--only NAME,NAME..] [--out FILE]
   Runs every variant (or only those named) through wrk, interleaved over N rounds, and prints
   a markdown table of medians. Needs wrk (make bench installs it) and dist/*.wasm.";
-
-/// Environment variable through which Envoy's VMs get the benchmark's HMAC secret.
-const SECRET_ENV: &str = "PORTCULLIS_DEMO_JWT_SECRET";
 
 /// What a variant sends: each workload has its own no-filter baseline.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -209,9 +205,10 @@ fn main() {
         std::process::exit(2);
     }
     let scratch = ScratchDir::new("bench");
-    let secret = random_secret();
-    let jwt = token::mint(secret.as_bytes(), "bench-viewer", &["viewer".into()], 3600)
-        .unwrap_or_else(|e| panic!("{e}"));
+    // Envoy gets the harness's per-process secret (portcullis_tests::auth); the native
+    // jwt_authn variant is given the same key, so both verify the same token.
+    let secret = auth::demo_secret();
+    let jwt = auth::demo_token("viewer");
 
     let (_upstream, upstream_port) = start_upstream();
     let selected: Vec<&'static Variant> = VARIANTS
@@ -225,7 +222,7 @@ fn main() {
         .collect();
     let running: Vec<Running> = selected
         .iter()
-        .map(|v| start_variant(v, &scratch.0, upstream_port, &secret))
+        .map(|v| start_variant(v, &scratch.0, upstream_port, secret))
         .collect();
 
     let scripts = write_wrk_scripts(&scratch.0, &jwt);
@@ -314,6 +311,10 @@ fn start_variant(
     settings.admin_port = admin_port;
     settings.upstream_port = upstream_port;
     settings.wasm_dir = wasm_dir();
+    // Like native jwt_authn + rbac: every request needs a valid token with a viewer role.
+    let bench_auth = fs::read_to_string(repo().join("envoy/bench/filters/auth.json"))
+        .unwrap_or_else(|e| panic!("envoy/bench/filters/auth.json: {e}"));
+    settings.filter_configs.insert("auth".into(), bench_auth);
     let template = fs::read_to_string(repo().join("envoy/bench/bench.yaml"))
         .unwrap_or_else(|e| panic!("bench.yaml: {e}"))
         .replace("{{filters}}", &variant.filters.join("\n"));
@@ -324,7 +325,6 @@ fn start_variant(
     let log = dir.join(format!("{}.log", variant.name));
     fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
     // One worker: the machine has two cores, one for Envoy and one for wrk and the upstream.
-    std::env::set_var(SECRET_ENV, secret);
     let mut envoy = spawn_envoy(&config, &log, 1);
     wait_ready(&mut envoy, admin_port, &log);
     Running {
@@ -490,13 +490,4 @@ fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Opti
     }
     out.push_str("\nerrors = non-2xx/3xx responses and socket errors; a variant with errors is not comparable.\n");
     out
-}
-
-/// A fresh HMAC secret per run (hex of 32 random bytes), so no benchmark secret is ever reused.
-fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .unwrap_or_else(|e| panic!("/dev/urandom: {e}"));
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -34,7 +34,16 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Filter configurations that replace `envoy/filters/INSTANCE.json`, verbatim.
     pub filter_configs: BTreeMap<String, String>,
+    /// Environment variables Envoy passes to each filter's VM (`host_env_keys`), by filter.
+    pub wasm_env_keys: BTreeMap<String, Vec<String>>,
+    /// Where the auth filter's identity-provider cluster (`auth_idp`: JWKS, OIDC discovery,
+    /// revocation list) points.
+    pub auth_idp_host: String,
+    pub auth_idp_port: u16,
 }
+
+/// Environment variables the auth VM reads: the demo HMAC secret and the API-key pepper.
+pub const AUTH_ENV_KEYS: [&str; 2] = ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"];
 
 impl Settings {
     /// `make run` on this machine: loopback listeners on the documented ports.
@@ -54,6 +63,12 @@ impl Settings {
             request_headers_timeout: "10s".into(),
             cors_allowed_origins: vec!["https://localhost:8443".into()],
             filter_configs: BTreeMap::new(),
+            wasm_env_keys: BTreeMap::from([(
+                "auth".to_string(),
+                AUTH_ENV_KEYS.iter().map(|k| k.to_string()).collect(),
+            )]),
+            auth_idp_host: "127.0.0.1".into(),
+            auth_idp_port: 8001,
         }
     }
 
@@ -94,6 +109,8 @@ impl Settings {
                 })?
             }
             "REQUEST_HEADERS_TIMEOUT" => self.request_headers_timeout = value.into(),
+            "AUTH_IDP_HOST" => self.auth_idp_host = value.into(),
+            "AUTH_IDP_PORT" => self.auth_idp_port = port(value)?,
             "CORS_ALLOWED_ORIGINS" => {
                 self.cors_allowed_origins = value
                     .split(',')
@@ -136,6 +153,8 @@ impl Settings {
                 self.request_headers_timeout.clone(),
             ),
             ("CORS_ALLOWED_ORIGINS", matchers(origins.collect())),
+            ("AUTH_IDP_HOST", self.auth_idp_host.clone()),
+            ("AUTH_IDP_PORT", self.auth_idp_port.to_string()),
             ("CSRF_ALLOWED_HOSTS", matchers(hosts.collect())),
         ]
     }
@@ -211,6 +230,7 @@ fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
             ("INSTANCE", instance.to_string()),
             ("WASM_DIR", settings.wasm_dir.display().to_string()),
             ("CONFIG", yaml_string(config.trim())),
+            ("ENV_KEYS", env_keys(settings.wasm_env_keys.get(filter))),
         ],
     ))
 }
@@ -220,6 +240,14 @@ fn line_placeholder(line: &str) -> Option<(&str, &str)> {
     let inner = line.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let (kind, arg) = inner.split_once(':')?;
     matches!(kind, "wasm" | "include").then_some((kind, arg))
+}
+
+/// A YAML flow list of quoted names (`[]` for none).
+fn env_keys(keys: Option<&Vec<String>>) -> String {
+    let quoted: Vec<String> = keys
+        .map(|k| k.iter().map(|name| yaml_string(name)).collect())
+        .unwrap_or_default();
+    format!("[{}]", quoted.join(", "))
 }
 
 fn fill(text: &str, values: &[(&str, String)]) -> String {
@@ -267,6 +295,11 @@ mod tests {
             );
         }
         assert!(yaml.contains("dist/ratelimit.wasm"));
+        // Only the auth VM is given the auth secrets' variables.
+        assert!(yaml
+            .contains(r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#));
+        assert_eq!(yaml.matches("host_env_keys: []").count(), 5);
+        assert!(yaml.contains("name: auth_idp"));
         assert!(yaml.contains(r#"value: "{\"mode\": \"enforce\"}""#));
     }
 

@@ -1,0 +1,446 @@
+//! The decision for one request: which rule applies, who the caller is (JWT or API key, via the
+//! verified-token cache and the revocation table), whether they may pass, and what the upstream
+//! and later filters are told. The adapter only gathers the inputs and applies the verdict.
+
+use portcullis_common::config::Mode;
+use portcullis_common::decision::{Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER};
+use portcullis_common::identity::{AuthMethod, Identity};
+use portcullis_common::slots::SharedData;
+
+use crate::apikey;
+use crate::cache::{token_hash, Cached, TokenCache};
+use crate::credentials::{self, header, Removal};
+use crate::jwt::{self, Outcome, Verified};
+use crate::rbac::{satisfies, Requirement};
+use crate::reject::Reject;
+use crate::remote::{Fetch, RemoteState};
+use crate::settings::{Policy, Unmatched};
+
+/// Name under which this filter publishes its decision.
+pub const INSTANCE: &str = "auth";
+
+/// The request as the core needs it; header names lower-case.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Let it through with these changes.
+    Pass {
+        identity: Option<Identity>,
+        remove_headers: Vec<String>,
+        set_headers: Vec<(String, String)>,
+        new_path: Option<String>,
+        decision: Decision,
+    },
+    /// Answer with a problem+json.
+    Deny {
+        status: u16,
+        reason: &'static str,
+        detail: String,
+        www_authenticate: Option<String>,
+        decision: Decision,
+    },
+    /// Fetch this provider's keys, then decide again (unknown `kid`, refetch allowed).
+    FetchKeys { provider: usize, fetch: Fetch },
+}
+
+/// Counts the adapter turns into metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub cache_hit: bool,
+    pub verified: bool,
+}
+
+pub struct Engine {
+    pub policy: Policy,
+    pub remote: Vec<Option<RemoteState>>,
+    pub cache: TokenCache,
+}
+
+/// Why authentication stopped short of a caller.
+enum Stop {
+    Refused(Reject),
+    /// Unknown `kid`: fetch keys first.
+    Fetch {
+        provider: usize,
+        fetch: Fetch,
+    },
+}
+
+impl From<Reject> for Stop {
+    fn from(r: Reject) -> Stop {
+        Stop::Refused(r)
+    }
+}
+
+/// A caller whose credential checked out.
+struct Caller {
+    identity: Identity,
+    permissions: Vec<String>,
+    removal: Removal,
+}
+
+impl Engine {
+    pub fn new(policy: Policy) -> Engine {
+        let remote = policy
+            .remotes
+            .iter()
+            .map(|r| r.clone().map(RemoteState::new))
+            .collect();
+        let cache = TokenCache::new(policy.cache_capacity);
+        Engine {
+            policy,
+            remote,
+            cache,
+        }
+    }
+
+    /// Decides about `req` at `now` (Unix seconds, from the host). `may_fetch` is false when
+    /// re-deciding after a fetch, so one request triggers at most one.
+    pub fn decide<S: SharedData>(
+        &mut self,
+        req: &Request<'_>,
+        now: u64,
+        store: &S,
+        may_fetch: bool,
+        tally: &mut Tally,
+    ) -> Verdict {
+        let headers = &self.policy.identity_headers;
+        // Whatever the client sent under our identity headers never goes on.
+        let mut remove: Vec<String> = headers.all().iter().map(|h| h.to_string()).collect();
+
+        let is_preflight = req.method == "OPTIONS"
+            && header(req.headers, "origin").is_some()
+            && header(req.headers, "access-control-request-method").is_some();
+        if is_preflight && self.policy.allow_cors_preflight {
+            return self.pass(
+                None,
+                remove,
+                Removal::default(),
+                Decision::allow().with("rule", "cors_preflight"),
+            );
+        }
+        let requirement = self
+            .policy
+            .rules
+            .find(req.method, req.authority, req.path)
+            .cloned();
+        if requirement == Some(Requirement::Public) {
+            return self.pass(
+                None,
+                remove,
+                Removal::default(),
+                Decision::allow().with("rule", "public"),
+            );
+        }
+
+        let caller = match self.authenticate(req, now, store, may_fetch, tally) {
+            Ok(c) => c,
+            Err(Stop::Fetch { provider, fetch }) => return Verdict::FetchKeys { provider, fetch },
+            Err(Stop::Refused(reject)) => return self.refuse(req, reject, None, remove),
+        };
+        let granted: Vec<&str> = self
+            .policy
+            .roles
+            .permissions(&caller.identity.roles)
+            .chain(caller.permissions.iter().map(String::as_str))
+            .collect();
+        let allowed = match &requirement {
+            None => match self.policy.unmatched {
+                Unmatched::Allow => Ok(()),
+                Unmatched::Deny => Err(Reject::NoMatchingRule),
+            },
+            Some(Requirement::Public) => Ok(()),
+            Some(Requirement::Permissions { any_of, all_of }) => {
+                if satisfies(granted.iter().copied(), any_of, all_of) {
+                    Ok(())
+                } else {
+                    Err(Reject::Forbidden)
+                }
+            }
+        };
+        match allowed {
+            Ok(()) => {
+                let mut decision = Decision::allow();
+                decision = describe(decision, &caller.identity);
+                remove.extend(caller.removal.remove_headers.iter().cloned());
+                self.pass(Some(caller.identity), remove, caller.removal, decision)
+            }
+            Err(reject) => self.refuse(req, reject, Some(caller), remove),
+        }
+    }
+
+    fn pass(
+        &self,
+        identity: Option<Identity>,
+        remove_headers: Vec<String>,
+        removal: Removal,
+        decision: Decision,
+    ) -> Verdict {
+        let h = &self.policy.identity_headers;
+        let mut set_headers = removal.set_headers;
+        if let Some(id) = &identity {
+            set_headers.push((h.subject.clone(), id.subject.clone()));
+            set_headers.push((
+                h.method.clone(),
+                match id.method {
+                    AuthMethod::Jwt => "jwt",
+                    AuthMethod::ApiKey => "api_key",
+                }
+                .into(),
+            ));
+            if !id.roles.is_empty() {
+                set_headers.push((h.roles.clone(), id.roles.join(",")));
+            }
+            if let Some(t) = &id.tenant {
+                set_headers.push((h.tenant.clone(), t.clone()));
+            }
+            if let Some(k) = &id.key_id {
+                set_headers.push((h.key_id.clone(), k.clone()));
+            }
+        }
+        Verdict::Pass {
+            identity,
+            remove_headers,
+            set_headers,
+            new_path: removal.new_path,
+            decision,
+        }
+    }
+
+    /// Denies, or in shadow mode lets through with the would-deny signal.
+    fn refuse(
+        &self,
+        req: &Request<'_>,
+        reject: Reject,
+        caller: Option<Caller>,
+        mut remove: Vec<String>,
+    ) -> Verdict {
+        let mut decision = Decision::deny(reject.status(), reject.code());
+        decision.security_event = matches!(
+            reject,
+            Reject::Revoked
+                | Reject::AlgorithmNotAllowed
+                | Reject::CritUnsupported
+                | Reject::SignatureInvalid
+        );
+        if let Some(c) = &caller {
+            decision = describe(decision, &c.identity);
+        }
+        if self.policy.mode == Mode::Shadow {
+            decision.outcome = DecisionOutcome::ShadowDeny;
+            let signal = format!("{INSTANCE}:{}", reject.code());
+            let value = match header(req.headers, WOULD_DENY_HEADER) {
+                Some(earlier) if !earlier.is_empty() => format!("{earlier},{signal}"),
+                _ => signal,
+            };
+            let (identity, removal) = match caller {
+                Some(c) => (Some(c.identity), c.removal),
+                None => (None, Removal::default()),
+            };
+            remove.extend(removal.remove_headers.iter().cloned());
+            let mut verdict = self.pass(identity, remove, removal, decision);
+            if let Verdict::Pass { set_headers, .. } = &mut verdict {
+                set_headers.push((WOULD_DENY_HEADER.to_string(), value));
+            }
+            return verdict;
+        }
+        Verdict::Deny {
+            status: reject.status(),
+            reason: reject.code(),
+            detail: reject.detail(),
+            // One scheme for every challenge: RFC 6750's, which clients know.
+            www_authenticate: reject.www_authenticate(&self.policy.realm, "Bearer"),
+            decision,
+        }
+    }
+
+    fn authenticate<S: SharedData>(
+        &mut self,
+        req: &Request<'_>,
+        now: u64,
+        store: &S,
+        may_fetch: bool,
+        tally: &mut Tally,
+    ) -> Result<Caller, Stop> {
+        if let Some(found) = credentials::find(&self.policy.token_sources, req.headers, req.path) {
+            let removal = if self.policy.remove_token {
+                credentials::removal(&found, req.headers, req.path)
+            } else {
+                Removal::default()
+            };
+            let token = found.value.to_owned();
+            let verified = self.verify_token(&token, now, store, may_fetch, tally)?;
+            let identity = Identity {
+                subject: verified.subject,
+                method: AuthMethod::Jwt,
+                roles: verified.roles,
+                tenant: verified.tenant,
+                key_id: None,
+                issuer: Some(verified.issuer),
+            };
+            return Ok(Caller {
+                identity,
+                permissions: Vec::new(),
+                removal,
+            });
+        }
+        if let Some(found) = credentials::find(&self.policy.api_key_sources, req.headers, req.path)
+        {
+            let key = apikey::authenticate(
+                &self.policy.api_keys,
+                &self.policy.pepper,
+                found.value.as_bytes(),
+                now,
+            )
+            .map_err(Stop::Refused)?;
+            let identity = Identity {
+                subject: key.owner.clone(),
+                method: AuthMethod::ApiKey,
+                roles: key.roles.clone(),
+                tenant: key.tenant.clone(),
+                key_id: Some(key.id.clone()),
+                issuer: None,
+            };
+            // The key itself never goes upstream.
+            let removal = credentials::removal(&found, req.headers, req.path);
+            return Ok(Caller {
+                identity,
+                permissions: key.permissions.clone(),
+                removal,
+            });
+        }
+        Err(Reject::CredentialsMissing.into())
+    }
+
+    fn verify_token<S: SharedData>(
+        &mut self,
+        token: &str,
+        now: u64,
+        store: &S,
+        may_fetch: bool,
+        tally: &mut Tally,
+    ) -> Result<Verified, Stop> {
+        if token.len() > self.policy.max_token_bytes {
+            return Err(Reject::TokenTooLarge.into());
+        }
+        let table = &self.policy.revocation;
+        let generation = table.generation(store);
+        let hash = token_hash(token);
+        if let Some(hit) = self.cache.get(&hash, now) {
+            tally.cache_hit = true;
+            if hit.generation != generation {
+                let v = &hit.verified;
+                if table.is_revoked(
+                    store,
+                    v.jti.as_deref(),
+                    &v.subject,
+                    v.kid.as_deref(),
+                    v.issued_at,
+                    now,
+                ) {
+                    self.cache.remove(&hash);
+                    return Err(Reject::Revoked.into());
+                }
+                hit.generation = generation;
+            }
+            return Ok(hit.verified.clone());
+        }
+        tally.verified = true;
+        let remote: Vec<Option<&[crate::keys::Key]>> = self
+            .remote
+            .iter()
+            .map(|r| r.as_ref().and_then(|r| r.keys.as_deref()))
+            .collect();
+        let outcome = jwt::verify(
+            token,
+            &self.policy.providers,
+            &remote,
+            now,
+            self.policy.max_token_bytes,
+        );
+        let verified = match outcome {
+            Outcome::Valid(v) => v,
+            Outcome::Invalid(r) => return Err(r.into()),
+            Outcome::UnknownKid { provider } => {
+                let fetch = match self.remote.get_mut(provider) {
+                    Some(Some(state)) if may_fetch => state.unknown_kid(now),
+                    _ => None,
+                };
+                return Err(match fetch {
+                    Some(fetch) => Stop::Fetch { provider, fetch },
+                    None => Reject::KeyUnknown.into(),
+                });
+            }
+        };
+        check_header_safe(&verified)?;
+        if table.is_revoked(
+            store,
+            verified.jti.as_deref(),
+            &verified.subject,
+            verified.kid.as_deref(),
+            verified.issued_at,
+            now,
+        ) {
+            return Err(Reject::Revoked.into());
+        }
+        let leeway = self
+            .policy
+            .providers
+            .get(verified.provider)
+            .map_or(0, |p| p.leeway_secs);
+        // Cached no longer than the token is valid, and never beyond an hour without re-verifying.
+        let until = verified
+            .expires_at
+            .map_or(now + 300, |exp| exp.saturating_add(leeway))
+            .min(now + 3600);
+        self.cache.insert(
+            hash,
+            Cached {
+                verified: verified.clone(),
+                generation,
+                valid_until: until,
+            },
+        );
+        Ok(verified)
+    }
+}
+
+/// Claims become header values: refuse control characters (header injection) and commas in
+/// roles (they separate the list).
+fn check_header_safe(v: &Verified) -> Result<(), Reject> {
+    let clean = |s: &str| !s.chars().any(char::is_control);
+    if !clean(&v.subject) {
+        return Err(Reject::ClaimInvalid("sub".into()));
+    }
+    if v.roles.iter().any(|r| !clean(r) || r.contains(',')) {
+        return Err(Reject::ClaimInvalid("roles".into()));
+    }
+    if v.tenant.as_deref().is_some_and(|t| !clean(t)) {
+        return Err(Reject::ClaimInvalid("tenant".into()));
+    }
+    Ok(())
+}
+
+fn describe(decision: Decision, id: &Identity) -> Decision {
+    let d = decision
+        .with(
+            "method",
+            match id.method {
+                AuthMethod::Jwt => "jwt",
+                AuthMethod::ApiKey => "api_key",
+            },
+        )
+        .with("subject", id.subject.clone());
+    match &id.key_id {
+        Some(k) => d.with("key_id", k.clone()),
+        None => d,
+    }
+}
