@@ -52,7 +52,9 @@ fn chain_with(config: &str) -> Chain {
 
 fn metric(chain: &Chain, what: &str) -> u64 {
     chain
-        .stat(&format!("wasmcustom.portcullis_ratelimit_ratelimit_client_{what}"))
+        .stat(&format!(
+            "wasmcustom.portcullis_ratelimit_ratelimit_client_{what}"
+        ))
         .unwrap_or(0)
 }
 
@@ -84,9 +86,17 @@ fn limit_n_under_concurrency_allows_exactly_n() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(ok.load(Ordering::Relaxed), 40, "exactly the limit got through");
+    assert_eq!(
+        ok.load(Ordering::Relaxed),
+        40,
+        "exactly the limit got through"
+    );
     assert_eq!(limited.load(Ordering::Relaxed), 120);
-    assert_eq!(chain.upstream.received().len(), 40, "429s never reach the upstream");
+    assert_eq!(
+        chain.upstream.received().len(),
+        40,
+        "429s never reach the upstream"
+    );
     assert_eq!(metric(&chain, "per_ip_allowed"), 40);
     assert_eq!(metric(&chain, "per_ip_limited"), 120);
     assert_eq!(metric(&chain, "per_ip_cas_exhausted"), 0);
@@ -127,12 +137,10 @@ fn distinct_keys_are_independent_and_x_forwarded_for_cannot_choose_the_key() {
 
 #[test]
 fn with_a_trusted_hop_each_forwarded_client_has_its_own_budget() {
-    let chain = Chain::start_with(
-        Options::default().set("XFF_TRUSTED_HOPS=1").filter_config(
-            CLIENT,
-            r#"{"limits":[{"name":"per-ip","limit":2,"window":3600,"key":["client_ip"]}]}"#,
-        ),
-    );
+    let chain = Chain::start_with(Options::default().set("XFF_TRUSTED_HOPS=1").filter_config(
+        CLIENT,
+        r#"{"limits":[{"name":"per-ip","limit":2,"window":3600,"key":["client_ip"]}]}"#,
+    ));
     let client = chain.client();
     for addr in ["198.51.100.7", "198.51.100.8"] {
         let statuses: Vec<u16> = (0..3)
@@ -198,7 +206,10 @@ fn headers_and_problem_follow_the_draft() {
         ]
     );
     let limit = parse_sf_list(r.header("ratelimit").unwrap());
-    assert_eq!(limit[0], ("per-ip".into(), vec![("r".into(), 2), ("t".into(), 20)]));
+    assert_eq!(
+        limit[0],
+        ("per-ip".into(), vec![("r".into(), 2), ("t".into(), 20)])
+    );
     assert_eq!(limit[1].1[0], ("r".into(), 299));
     assert_eq!(r.header("x-ratelimit-remaining"), Some("2"));
 
@@ -208,7 +219,10 @@ fn headers_and_problem_follow_the_draft() {
     assert_eq!(r.status, 429);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((19..=20).contains(&retry), "one token back in 20 s: {retry}");
+    assert!(
+        (19..=20).contains(&retry),
+        "one token back in 20 s: {retry}"
+    );
     let limit = parse_sf_list(r.header("ratelimit").unwrap());
     let tripped = limit.iter().find(|(n, _)| n == "per-ip").unwrap();
     // The draft: Retry-After must not point earlier than the effective window.
@@ -218,7 +232,9 @@ fn headers_and_problem_follow_the_draft() {
     assert_eq!(problem["status"], 429);
     assert_eq!(problem["reason"], "rate_limited");
     assert!(problem["detail"].as_str().unwrap().contains("`per-ip`"));
-    assert!(problem["request_id"].as_str().is_some_and(|id| id.len() >= 32));
+    assert!(problem["request_id"]
+        .as_str()
+        .is_some_and(|id| id.len() >= 32));
     // Local replies still pass through the chain's response filters.
     assert!(r.header("strict-transport-security").is_some());
 }
@@ -263,11 +279,19 @@ fn failed_logins_earn_a_ban_that_escalates_and_expires() {
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
         assert!(r.body.contains("\"reason\":\"banned\""), "{}", r.body);
         assert_eq!(r.header("retry-after"), Some(secs.to_string().as_str()));
-        assert_eq!(chain.upstream.received().len(), before, "banned: upstream untouched");
+        assert_eq!(
+            chain.upstream.received().len(),
+            before,
+            "banned: upstream untouched"
+        );
         // Still banned just before the end, free just after it.
-        std::thread::sleep(Duration::from_millis(secs * 1000 - 700).saturating_sub(started.elapsed()));
+        std::thread::sleep(
+            Duration::from_millis(secs * 1000 - 700).saturating_sub(started.elapsed()),
+        );
         assert_eq!(get("/echo").status, 403);
-        std::thread::sleep(Duration::from_millis(secs * 1000 + 300).saturating_sub(started.elapsed()));
+        std::thread::sleep(
+            Duration::from_millis(secs * 1000 + 300).saturating_sub(started.elapsed()),
+        );
         assert_eq!(get("/echo").status, 200);
     };
     banned_for(2);
@@ -337,7 +361,10 @@ fn memory_stays_bounded_with_hundreds_of_thousands_of_clients() {
         after < before + 4 * 1024 * 1024,
         "heap grew from {before} to {after}"
     );
-    assert!(evictions > u64::from(CLIENTS - 20_000) * 9 / 10, "{evictions}");
+    assert!(
+        evictions > u64::from(CLIENTS - 20_000) * 9 / 10,
+        "{evictions}"
+    );
 }
 
 #[test]
@@ -360,9 +387,11 @@ fn bad_configs_are_refused_naming_the_field() {
         assert!(!status.success());
         assert!(log.contains(expected), "{expected}\n{log}");
     }
-    let (status, log) = envoy_refuses(
-        Options::default().filter_config("ratelimit-identity", r#"{"limit":[]}"#),
-    );
+    let (status, log) =
+        envoy_refuses(Options::default().filter_config("ratelimit-identity", r#"{"limit":[]}"#));
     assert!(!status.success());
-    assert!(log.contains("ratelimit: limit: unknown field `limit`"), "{log}");
+    assert!(
+        log.contains("ratelimit: limit: unknown field `limit`"),
+        "{log}"
+    );
 }

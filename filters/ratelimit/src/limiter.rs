@@ -218,12 +218,7 @@ impl Limiter {
 
     /// The numbers of `limit` for this caller: the first tier whose role the identity has.
     fn rate_for<'a>(limit: &'a Limit, identity: Option<&Identity>) -> (Rate, Option<&'a str>) {
-        let tier = identity.and_then(|id| {
-            limit
-                .tiers
-                .iter()
-                .find(|t| id.roles.contains(&t.role))
-        });
+        let tier = identity.and_then(|id| limit.tiers.iter().find(|t| id.roles.contains(&t.role)));
         let (quota, burst) = tier.map_or((limit.limit, limit.burst), |t| (t.limit, t.burst));
         (
             Rate {
