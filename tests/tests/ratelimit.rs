@@ -32,10 +32,12 @@ fn send(req: ureq::Request) -> Reply {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("transport error: {e}"),
     };
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+    let mut names = resp.headers_names();
+    names.sort();
+    names.dedup();
+    let headers = names
+        .iter()
+        .flat_map(|n| resp.all(n).into_iter().map(|v| (n.clone(), v.to_string())))
         .collect();
     let status = resp.status();
     let body = resp.into_string().unwrap_or_default();
@@ -394,4 +396,60 @@ fn bad_configs_are_refused_naming_the_field() {
         log.contains("ratelimit: limit: unknown field `limit`"),
         "{log}"
     );
+}
+
+#[test]
+fn the_identity_instance_limits_by_header_and_route_with_its_own_state_and_metrics() {
+    // Keys that need no verified identity (auth is built in parallel): a header and a route.
+    // The client instance keeps its own, generous per-ip limit from the demo configuration.
+    let chain = Chain::start_with(Options::default().filter_config(
+        "ratelimit-identity",
+        r#"{"limits":[
+            {"name":"products","limit":2,"window":3600,"key":["route"],"route":{"path":"/api/products"}},
+            {"name":"per-app","algorithm":"sliding_window","limit":3,"window":3600,"key":["header:x-app-id"]}]}"#,
+    ));
+    let client = chain.client();
+    let products: Vec<Reply> = (0..3)
+        .map(|_| send(client.get(&chain.url("/api/products"))))
+        .collect();
+    let statuses: Vec<u16> = products.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 200, 429]);
+    assert!(products[2].body.contains("limit `products` exceeded"));
+    // Both instances advertise their policies on one response, as separate field lines.
+    let policies: Vec<String> = products[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("ratelimit-policy"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.contains("\"products\";q=2;w=3600")),
+        "{policies:?}"
+    );
+    assert!(
+        policies.iter().any(|p| p.contains("\"per-ip\";q=100;w=1")),
+        "{policies:?}"
+    );
+    // Other routes are not in the products limit.
+    assert_eq!(send(client.get(&chain.url("/echo"))).status, 200);
+    let app = |id: &str| send(client.get(&chain.url("/echo")).set("x-app-id", id)).status;
+    let statuses: Vec<u16> = (0..4).map(|_| app("mobile")).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    assert_eq!(app("web"), 200);
+    let identity = |what: &str| {
+        chain
+            .stat(&format!(
+                "wasmcustom.portcullis_ratelimit_ratelimit_identity_{what}"
+            ))
+            .unwrap_or(0)
+    };
+    assert_eq!(identity("products_limited"), 1);
+    assert_eq!(identity("products_allowed"), 2);
+    assert_eq!(identity("per_app_limited"), 1);
+    assert_eq!(identity("per_app_allowed"), 4);
+    // The client instance counted every request that reached it, in its own metrics.
+    assert_eq!(metric(&chain, "per_ip_allowed"), 9);
+    assert_eq!(metric(&chain, "per_ip_limited"), 0);
 }

@@ -260,7 +260,14 @@ impl HttpContext for Stream {
             }
         }
         for (name, value) in std::mem::take(&mut self.response_headers) {
-            self.set_http_response_header(&name, Some(&value));
+            if name.starts_with("ratelimit") {
+                // Structured-field Lists may be split over several field lines (RFC 9651 §3.1):
+                // both instances (and the upstream) can each add their own items.
+                self.add_http_response_header(&name, &value);
+            } else if self.get_http_response_header(&name).is_none() {
+                // Legacy single values: the first (innermost) writer wins.
+                self.set_http_response_header(&name, Some(&value));
+            }
         }
         Action::Continue
     }
