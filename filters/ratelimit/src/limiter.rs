@@ -22,15 +22,18 @@ pub enum LimitMetric {
     ShadowLimited,
     CasExhausted,
     Evictions,
+    /// Bans started by hits on this limit.
+    Bans,
 }
 
 impl LimitMetric {
-    pub const ALL: [LimitMetric; 5] = [
+    pub const ALL: [LimitMetric; 6] = [
         LimitMetric::Allowed,
         LimitMetric::Limited,
         LimitMetric::ShadowLimited,
         LimitMetric::CasExhausted,
         LimitMetric::Evictions,
+        LimitMetric::Bans,
     ];
 
     fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl LimitMetric {
             LimitMetric::ShadowLimited => "shadow_limited",
             LimitMetric::CasExhausted => "cas_exhausted",
             LimitMetric::Evictions => "evictions",
+            LimitMetric::Bans => "bans",
         }
     }
 }
@@ -495,6 +499,9 @@ impl Limiter {
                 .is_some_and(|p| p.from_limits)
             {
                 ban = self.strike(penalty_key.as_deref(), store, now, &mut events);
+                if ban.is_some() {
+                    events.push(Event::Limit(i, LimitMetric::Bans));
+                }
             }
         }
         let action = self.refuse(denial);
@@ -927,6 +934,7 @@ mod tests {
         l.check(&req, &mut s, 0);
         let v = l.check(&req, &mut s, 0);
         assert!(v.events.contains(&Event::Instance(InstanceMetric::Bans)));
+        assert!(v.events.contains(&Event::Limit(0, LimitMetric::Bans)));
         assert!(v.decision.security_event);
         // Banned: refused with the ban status before any limit is looked at.
         let v = l.check(&req, &mut s, 5_000);
