@@ -453,3 +453,47 @@ fn the_identity_instance_limits_by_header_and_route_with_its_own_state_and_metri
     assert_eq!(metric(&chain, "per_ip_allowed"), 9);
     assert_eq!(metric(&chain, "per_ip_limited"), 0);
 }
+
+/// One HTTP/1.1 request over a raw TLS connection (for bytes `ureq` will not send); the status.
+fn raw_status(chain: &Chain, head: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let config = portcullis_tests::tls::client_config(
+        &chain.certs,
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    );
+    let mut stream = portcullis_tests::tls::handshake(chain.https_port, config).unwrap();
+    stream.write_all(head).unwrap();
+    stream.flush().unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn header_values_that_are_not_utf8_are_keys_not_crashes() {
+    let chain = chain_with(
+        r#"{"limits":[{"name":"per-team","limit":1,"window":3600,"key":["header:x-team"]}]}"#,
+    );
+    let request = |team: &[u8]| {
+        let mut head =
+            b"GET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Team: ".to_vec();
+        head.extend_from_slice(team);
+        head.extend_from_slice(b"\r\n\r\n");
+        raw_status(&chain, &head)
+    };
+    // Allowed requests go on to the demo upstream, whose HTTP parser refuses such bytes (Envoy
+    // answers 503); what matters here is the filter's count, and that its VM survives.
+    assert_ne!(request(b"\xff\xfe"), 429);
+    assert_eq!(request(b"\xff\xfe"), 429, "the same bytes are the same key");
+    assert_ne!(request(b"\xfe\xff"), 429, "other bytes are another key");
+    assert_eq!(metric(&chain, "per_team_allowed"), 2);
+    assert_eq!(metric(&chain, "per_team_limited"), 1);
+    // The VM is alive and still counting.
+    assert_eq!(
+        send(chain.client().get(&chain.url("/echo")).set("x-team", "a")).status,
+        200
+    );
+    assert!(!chain.log().contains("panicked"), "{}", chain.log());
+}

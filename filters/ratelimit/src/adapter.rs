@@ -44,6 +44,16 @@ impl SharedData for HostSharedData {
     }
 }
 
+/// Header bytes as text. The SDK's `String` getters panic (killing the VM) on bytes that are not
+/// UTF-8, which HTTP allows in field values (obs-text); such a value becomes a hex string, so
+/// distinct values stay distinct keys.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        let hex: String = e.into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("\u{0}hex:{hex}")
+    })
+}
+
 fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
@@ -164,7 +174,7 @@ impl Stream {
         ready.count(&verdict.events);
         host::publish_decision(instance, &verdict.decision);
         self.penalty_key = verdict.penalty_key.clone();
-        self.request_id = host::request_id();
+        self.request_id = self.request_header("x-request-id");
         let request_id = self.request_id.clone();
         let rid = request_id.as_deref().unwrap_or("-");
         match &verdict.action {
@@ -174,7 +184,7 @@ impl Stream {
             }
             limiter::Action::Shadow(d) => {
                 if let Some(signal) = verdict.would_deny(instance) {
-                    let value = match self.get_http_request_header(WOULD_DENY_HEADER) {
+                    let value = match self.request_header(WOULD_DENY_HEADER) {
                         Some(existing) if !existing.is_empty() => format!("{existing}, {signal}"),
                         _ => signal,
                     };
@@ -208,15 +218,21 @@ impl Stream {
     }
 }
 
+impl Stream {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.get_http_request_header_bytes(name).map(text)
+    }
+}
+
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let ready = Rc::clone(&self.ready);
-        let header = |name: &str| self.get_http_request_header(name).unwrap_or_default();
+        let header = |name: &str| self.request_header(name).unwrap_or_default();
         let (method, authority, path) = (header(":method"), header(":authority"), header(":path"));
         let headers: Vec<(String, String)> = ready
             .wanted_headers
             .iter()
-            .filter_map(|n| self.get_http_request_header(n).map(|v| (n.clone(), v)))
+            .filter_map(|n| self.request_header(n).map(|v| (n.clone(), v)))
             .collect();
         let identity = if ready.needs_identity {
             host::read_identity()
@@ -241,8 +257,8 @@ impl HttpContext for Stream {
         }
         let ready = Rc::clone(&self.ready);
         let status = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok());
+            .get_http_response_header_bytes(":status")
+            .and_then(|s| text(s).parse::<u16>().ok());
         if let Some(status) = status {
             let (events, ban) = ready.limiter.on_response(
                 status,
@@ -264,7 +280,7 @@ impl HttpContext for Stream {
                 // Structured-field Lists may be split over several field lines (RFC 9651 §3.1):
                 // both instances (and the upstream) can each add their own items.
                 self.add_http_response_header(&name, &value);
-            } else if self.get_http_response_header(&name).is_none() {
+            } else if self.get_http_response_header_bytes(&name).is_none() {
                 // Legacy single values: the first (innermost) writer wins.
                 self.set_http_response_header(&name, Some(&value));
             }
