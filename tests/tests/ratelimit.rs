@@ -497,3 +497,63 @@ fn header_values_that_are_not_utf8_are_keys_not_crashes() {
     );
     assert!(!chain.log().contains("panicked"), "{}", chain.log());
 }
+
+#[test]
+fn limit_hits_earn_a_ban_answered_without_the_upstream() {
+    let chain = chain_with(
+        r#"{"limits":[{"name":"per-ip","limit":1,"window":3600,"key":["client_ip"]}],
+            "penalties":{"strikes":2,"strike_window":60,"bans":[30],"status":429}}"#,
+    );
+    let client = chain.client();
+    let get = || send(client.get(&chain.url("/echo")));
+    assert_eq!(get().status, 200);
+    let first = get();
+    assert!(
+        first.body.contains("\"reason\":\"rate_limited\""),
+        "{}",
+        first.body
+    );
+    let second = get();
+    assert!(
+        second.body.contains("\"reason\":\"rate_limited\""),
+        "{}",
+        second.body
+    );
+    let banned = get();
+    assert_eq!(banned.status, 429);
+    assert!(
+        banned.body.contains("\"reason\":\"banned\""),
+        "{}",
+        banned.body
+    );
+    assert_eq!(banned.header("retry-after"), Some("30"));
+    assert_eq!(chain.upstream.received().len(), 1);
+    assert_eq!(metric(&chain, "per_ip_bans"), 1);
+    assert_eq!(metric(&chain, "bans"), 1);
+    assert_eq!(metric(&chain, "banned"), 1);
+}
+
+#[test]
+fn the_demo_configuration_limits_post_login_to_five_a_minute() {
+    let chain = Chain::start();
+    let client = chain.client();
+    let login = || {
+        send(
+            client
+                .post(&chain.url("/login"))
+                .set("content-type", "application/json"),
+        )
+    };
+    for i in 0..5 {
+        assert_ne!(login().status, 429, "login {i}");
+    }
+    let refused = login();
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.body.contains("limit `login` exceeded"),
+        "{}",
+        refused.body
+    );
+    // Other routes are only under the generous per-ip limit.
+    assert_eq!(send(client.get(&chain.url("/echo"))).status, 200);
+}
