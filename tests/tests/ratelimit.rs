@@ -68,14 +68,14 @@ fn limit_n_under_concurrency_allows_exactly_n() {
     );
     let ok = Arc::new(AtomicUsize::new(0));
     let limited = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..8)
+    let threads: Vec<_> = (0..16)
         .map(|_| {
             // One agent (connection) per thread: Envoy spreads connections over its 2 workers.
             let agent = chain.client();
             let url = chain.url("/echo");
             let (ok, limited) = (ok.clone(), limited.clone());
             std::thread::spawn(move || {
-                for _ in 0..20 {
+                for _ in 0..10 {
                     match send(agent.get(&url)).status {
                         200 => ok.fetch_add(1, Ordering::Relaxed),
                         429 => limited.fetch_add(1, Ordering::Relaxed),
@@ -102,6 +102,13 @@ fn limit_n_under_concurrency_allows_exactly_n() {
     assert_eq!(metric(&chain, "per_ip_allowed"), 40);
     assert_eq!(metric(&chain, "per_ip_limited"), 120);
     assert_eq!(metric(&chain, "per_ip_cas_exhausted"), 0);
+    // Both workers served some of the connections, so the count was shared between them.
+    let port = chain.https_port;
+    for worker in ["worker_0", "worker_1"] {
+        let name = format!("listener.127.0.0.1_{port}.{worker}.downstream_cx_total");
+        let served = chain.stat(&name).unwrap_or(0);
+        assert!(served > 0, "{name}: {served}");
+    }
 }
 
 #[test]
