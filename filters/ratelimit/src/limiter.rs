@@ -24,16 +24,19 @@ pub enum LimitMetric {
     Evictions,
     /// Bans started by hits on this limit.
     Bans,
+    /// Compare-and-swap conflicts lost to another worker and retried.
+    CasRetries,
 }
 
 impl LimitMetric {
-    pub const ALL: [LimitMetric; 6] = [
+    pub const ALL: [LimitMetric; 7] = [
         LimitMetric::Allowed,
         LimitMetric::Limited,
         LimitMetric::ShadowLimited,
         LimitMetric::CasExhausted,
         LimitMetric::Evictions,
         LimitMetric::Bans,
+        LimitMetric::CasRetries,
     ];
 
     fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl LimitMetric {
             LimitMetric::CasExhausted => "cas_exhausted",
             LimitMetric::Evictions => "evictions",
             LimitMetric::Bans => "bans",
+            LimitMetric::CasRetries => "cas_retries",
         }
     }
 }
@@ -375,6 +379,9 @@ impl Limiter {
                 Ok(u) => {
                     if u.eviction == Eviction::Live {
                         events.push(Event::Limit(i, LimitMetric::Evictions));
+                    }
+                    for _ in 0..u.conflicts {
+                        events.push(Event::Limit(i, LimitMetric::CasRetries));
                     }
                     u.result
                 }
@@ -866,9 +873,16 @@ mod tests {
                 assert_eq!(d.reason, "rate_limit_contention");
                 assert_eq!(header(&d.headers, "retry-after"), Some("1"));
             }
-            // Two lost races are within the bound: still exact.
+            // Two lost races are within the bound: still exact, and counted as retries.
             s.interfere = 2;
-            assert!(allowed(&l.check(&get("10.0.0.1", "/"), &mut s, 0)));
+            let v = l.check(&get("10.0.0.1", "/"), &mut s, 0);
+            assert!(allowed(&v));
+            let retries = v
+                .events
+                .iter()
+                .filter(|e| **e == Event::Limit(0, LimitMetric::CasRetries))
+                .count();
+            assert_eq!(retries, 2);
         }
     }
 
