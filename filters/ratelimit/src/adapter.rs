@@ -1,16 +1,290 @@
-//! proxy-wasm entry point.
+//! proxy-wasm adapter: reads the request in one pass, asks the core, carries out the verdict.
+//! No policy lives here. One VM per worker serves both instances (`ratelimit-client`,
+//! `ratelimit-identity`); each root context reads its instance name from `plugin_root_id`, and
+//! the core keeps their shared-data keys and metric names apart by that name.
 
-use portcullis_common::host::{start_passthrough, Filter, FilterInfo};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
 
-struct This;
+use portcullis_common::decision::WOULD_DENY_HEADER;
+use portcullis_common::host::{self, Counter};
+use portcullis_common::problem::Problem;
+use portcullis_common::slots::{SharedData, StoreError};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
 
-impl Filter for This {
-    const INFO: FilterInfo = FilterInfo {
-        name: crate::NAME,
-        version: env!("CARGO_PKG_VERSION"),
-    };
-}
+use crate::config::Policy;
+use crate::key::RequestView;
+use crate::limiter::{self, Limiter, Verdict};
 
 proxy_wasm::main! {{
-    start_passthrough::<This>();
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { ready: None }) });
 }}
+
+/// Envoy's shared data (proxy-wasm-cpp-host `SharedData`), as the core's trait.
+struct HostSharedData;
+
+impl SharedData for HostSharedData {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        let cas = (cas != 0).then_some(cas);
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(other) => Err(StoreError::Host(format!("{other:?}"))),
+        }
+    }
+}
+
+/// Header bytes as text. The SDK's `String` getters panic (killing the VM) on bytes that are not
+/// UTF-8, which HTTP allows in field values (obs-text); such a value becomes a hex string, so
+/// distinct values stay distinct keys.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        let hex: String = e.into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("\u{0}hex:{hex}")
+    })
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Everything compiled once per configuration and shared by the instance's requests.
+struct Ready {
+    limiter: Limiter,
+    counters: Vec<Counter>,
+    wanted_headers: Vec<String>,
+    needs_identity: bool,
+}
+
+impl Ready {
+    fn count(&self, events: &[limiter::Event]) {
+        for e in events {
+            if let Some(c) = self.counters.get(self.limiter.metric_index(*e)) {
+                c.inc();
+            }
+        }
+    }
+}
+
+struct Root {
+    ready: Option<Rc<Ready>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        log::info!(
+            "portcullis {} {} started",
+            crate::NAME,
+            env!("CARGO_PKG_VERSION")
+        );
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let instance = self
+            .get_property(vec!["plugin_root_id"])
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| crate::NAME.to_string());
+        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let policy = match Policy::parse(&raw) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("{}: {} (instance {instance})", crate::NAME, e);
+                return false;
+            }
+        };
+        let limiter = Limiter::new(&instance, policy);
+        if let Err(e) = limiter.prepare(&mut HostSharedData) {
+            log::error!(
+                "{}: {instance}: cannot create the shared-data tables: {e:?}",
+                crate::NAME
+            );
+            return false;
+        }
+        let counters = limiter
+            .metric_names()
+            .iter()
+            .map(|n| Counter::define(n))
+            .collect();
+        let ready = Ready {
+            wanted_headers: limiter.policy.wanted_headers(),
+            needs_identity: limiter.policy.needs_identity(),
+            limiter,
+            counters,
+        };
+        host::set_gauge(&format!("portcullis_{}_config_loaded", crate::NAME), 1);
+        log::info!(
+            "{}: {instance}: {} limit(s), mode {:?}",
+            crate::NAME,
+            ready.limiter.policy.limits.len(),
+            ready.limiter.policy.mode
+        );
+        self.ready = Some(Rc::new(ready));
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let ready = self.ready.clone()?;
+        Some(Box::new(Stream {
+            ready,
+            penalty_key: None,
+            response_headers: Vec::new(),
+            replied: false,
+            request_id: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Stream {
+    ready: Rc<Ready>,
+    penalty_key: Option<Vec<u8>>,
+    response_headers: Vec<(String, String)>,
+    /// We answered locally: our own reply earns no strike and gets no headers twice.
+    replied: bool,
+    /// Read with the request headers: in the response phase the SDK panics on reading them.
+    request_id: Option<String>,
+}
+
+impl Context for Stream {}
+
+impl Stream {
+    fn apply(&mut self, verdict: Verdict) -> Action {
+        let ready = Rc::clone(&self.ready);
+        let instance = ready.limiter.instance.as_str();
+        ready.count(&verdict.events);
+        host::publish_decision(instance, &verdict.decision);
+        self.penalty_key = verdict.penalty_key.clone();
+        self.request_id = self.request_header("x-request-id");
+        let request_id = self.request_id.clone();
+        let rid = request_id.as_deref().unwrap_or("-");
+        match &verdict.action {
+            limiter::Action::Allow => {
+                self.response_headers = verdict.response_headers;
+                Action::Continue
+            }
+            limiter::Action::Shadow(d) => {
+                if let Some(signal) = verdict.would_deny(instance) {
+                    let value = match self.request_header(WOULD_DENY_HEADER) {
+                        Some(existing) if !existing.is_empty() => format!("{existing}, {signal}"),
+                        _ => signal,
+                    };
+                    self.set_http_request_header(WOULD_DENY_HEADER, Some(&value));
+                }
+                log::info!("{rid} {instance}: shadow {} {}", d.status, d.reason);
+                Action::Continue
+            }
+            limiter::Action::Deny(d) => {
+                log::info!("{rid} {instance}: {} {}: {}", d.status, d.reason, d.detail);
+                if verdict.decision.security_event {
+                    log::warn!("{rid} {instance}: ban started");
+                }
+                self.replied = true;
+                let problem = Problem {
+                    status: d.status,
+                    title: d.title,
+                    detail: &d.detail,
+                    reason: d.reason,
+                    request_id: request_id.as_deref(),
+                };
+                let headers: Vec<(&str, &str)> = d
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                host::send_problem(&problem, &headers);
+                Action::Pause
+            }
+        }
+    }
+}
+
+impl Stream {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.get_http_request_header_bytes(name).map(text)
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let ready = Rc::clone(&self.ready);
+        let header = |name: &str| self.request_header(name).unwrap_or_default();
+        let (method, authority, path) = (header(":method"), header(":authority"), header(":path"));
+        let headers: Vec<(String, String)> = ready
+            .wanted_headers
+            .iter()
+            .filter_map(|n| self.request_header(n).map(|v| (n.clone(), v)))
+            .collect();
+        let identity = if ready.needs_identity {
+            host::read_identity()
+        } else {
+            None
+        };
+        let view = RequestView {
+            method: &method,
+            authority: &authority,
+            path: &path,
+            client_ip: host::client_ip(),
+            identity: identity.as_ref(),
+            headers: &headers,
+        };
+        let verdict = ready.limiter.check(&view, &mut HostSharedData, now_ms());
+        self.apply(verdict)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.replied {
+            return Action::Continue;
+        }
+        let ready = Rc::clone(&self.ready);
+        let status = self
+            .get_http_response_header_bytes(":status")
+            .and_then(|s| text(s).parse::<u16>().ok());
+        if let Some(status) = status {
+            let (events, ban) = ready.limiter.on_response(
+                status,
+                self.penalty_key.as_deref(),
+                &mut HostSharedData,
+                now_ms(),
+            );
+            ready.count(&events);
+            if ban.is_some() {
+                let rid = self.request_id.as_deref().unwrap_or("-");
+                log::warn!(
+                    "{rid} {}: ban started after {status} responses",
+                    ready.limiter.instance
+                );
+            }
+        }
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            if name.starts_with("ratelimit") {
+                // Structured-field Lists may be split over several field lines (RFC 9651 §3.1):
+                // both instances (and the upstream) can each add their own items.
+                self.add_http_response_header(&name, &value);
+            } else if self.get_http_response_header_bytes(&name).is_none() {
+                // Legacy single values: the first (innermost) writer wins.
+                self.set_http_response_header(&name, Some(&value));
+            }
+        }
+        Action::Continue
+    }
+}
