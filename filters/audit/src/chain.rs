@@ -245,7 +245,10 @@ mod tests {
         lines.remove(2);
         let b = verify(&lines.join("\n"), false).first_break.unwrap();
         assert_eq!((b.line, b.seq), (3, 4));
-        assert_eq!(b.problem, "expected seq 3, found 4: records missing or reordered");
+        assert_eq!(
+            b.problem,
+            "expected seq 3, found 4: records missing or reordered"
+        );
     }
 
     #[test]
@@ -274,7 +277,10 @@ mod tests {
         let lines = stream("w1", 3);
         let tail = lines[1..].join("\n");
         let b = verify(&tail, false).first_break.unwrap();
-        assert_eq!(b.problem, "stream starts at seq 2: earlier records are missing");
+        assert_eq!(
+            b.problem,
+            "stream starts at seq 2: earlier records are missing"
+        );
         let r = verify(&tail, true);
         assert_eq!((r.records, r.first_break), (2, None));
     }
@@ -306,7 +312,10 @@ mod tests {
         let b = verify(&[a[0].clone(), a[1].clone(), forged].join("\n"), false)
             .first_break
             .unwrap();
-        assert_eq!(b.problem, "a different record with the same sequence number");
+        assert_eq!(
+            b.problem,
+            "a different record with the same sequence number"
+        );
 
         let moved = a[0].replace(",\"hash\":", ",\"x\":1,\"hash\":");
         assert!(verify(&moved, false).first_break.is_some());

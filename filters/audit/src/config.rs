@@ -259,10 +259,7 @@ impl AuditConfig {
 
     pub fn compile(raw: RawConfig) -> Result<AuditConfig, ConfigError> {
         if !(0.0..=1.0).contains(&raw.sample_rate) {
-            return Err(ConfigError::new(
-                "sample_rate",
-                "must be between 0 and 1",
-            ));
+            return Err(ConfigError::new("sample_rate", "must be between 0 and 1"));
         }
         let sink = match (raw.sink, raw.http) {
             (SinkKind::Log, None) => Sink::Log,
@@ -278,9 +275,7 @@ impl AuditConfig {
                     "required with \"sink\": \"http\" (at least its cluster)",
                 ))
             }
-            (SinkKind::Http, Some(h)) => {
-                Sink::Http(compile_http(h).map_err(|e| e.within("http"))?)
-            }
+            (SinkKind::Http, Some(h)) => Sink::Http(compile_http(h).map_err(|e| e.within("http"))?),
         };
         let mut exclude = Vec::new();
         for (i, p) in raw.exclude_paths.iter().enumerate() {
@@ -419,8 +414,7 @@ fn compile_pattern(p: &str) -> Result<PathPattern, ConfigError> {
 fn is_instance_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -448,8 +442,8 @@ mod tests {
 
     #[test]
     fn http_sink_with_defaults() {
-        let c = AuditConfig::parse(br#"{"sink":"http","http":{"cluster":"audit_collector"}}"#)
-            .unwrap();
+        let c =
+            AuditConfig::parse(br#"{"sink":"http","http":{"cluster":"audit_collector"}}"#).unwrap();
         let Sink::Http(h) = c.sink else {
             panic!("http sink expected")
         };
@@ -461,10 +455,9 @@ mod tests {
 
     #[test]
     fn additions_extend_but_never_replace_the_builtins() {
-        let c = AuditConfig::parse(
-            br#"{"redact_query_params":["Promo"],"redact_fields":["iban"]}"#,
-        )
-        .unwrap();
+        let c =
+            AuditConfig::parse(br#"{"redact_query_params":["Promo"],"redact_fields":["iban"]}"#)
+                .unwrap();
         assert!(c.redact_query_params.contains("promo"));
         assert!(c.redact_query_params.contains("iban"));
         assert!(c.redact_query_params.contains("token"));
@@ -534,6 +527,9 @@ mod tests {
             err(r#"{"auth_failure_threshold":0}"#),
             "auth_failure_threshold: must be at least 1"
         );
-        assert_eq!(err(r#"{"sink":"file"}"#), "sink: unknown variant `file`, expected `log` or `http`");
+        assert_eq!(
+            err(r#"{"sink":"file"}"#),
+            "sink: unknown variant `file`, expected `log` or `http`"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! a hash chain ([`chain`]) and, for the HTTP sink, queues and batches it ([`ship`]). The
 //! adapter only reads host state and applies what the core returns.
 
+pub mod auditor;
 pub mod chain;
 pub mod config;
 pub mod record;
@@ -13,6 +14,9 @@ pub mod redact;
 pub mod security;
 pub mod ship;
 pub mod time;
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;
 
 /// Name used in logs and metric names.
 pub const NAME: &str = "audit";

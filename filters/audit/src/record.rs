@@ -375,16 +375,19 @@ fn parse_traceparent(tp: &str, tracestate: Option<&str>) -> Option<Trace> {
         return None;
     };
     let is_hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
-    if !is_hex(version, 2) || *version == "ff" || !is_hex(trace_id, 32) || !is_hex(parent_id, 16)
-    {
+    if !is_hex(version, 2) || *version == "ff" || !is_hex(trace_id, 32) || !is_hex(parent_id, 16) {
         return None;
     }
     if trace_id.bytes().all(|b| b == b'0') || parent_id.bytes().all(|b| b == b'0') {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok().filter(|_| flags.len() == 2)?;
+    let flags = u8::from_str_radix(flags, 16)
+        .ok()
+        .filter(|_| flags.len() == 2)?;
     Some(Trace {
         trace_id: trace_id.to_string(),
         parent_id: parent_id.to_string(),
@@ -474,7 +477,14 @@ mod tests {
         };
         let j = json(&build(&f, &cfg(""), &IdentifierHasher::new(None), None));
         assert_eq!(j["timestamp"], "1970-01-01T00:00:00.000Z");
-        for absent in ["request_id", "trace", "client", "tls", "identity", "decisions"] {
+        for absent in [
+            "request_id",
+            "trace",
+            "client",
+            "tls",
+            "identity",
+            "decisions",
+        ] {
             assert!(j.get(absent).is_none(), "{absent}");
         }
         assert_eq!(j["http"], serde_json::json!({}));
@@ -503,7 +513,9 @@ mod tests {
         f.decisions = vec![
             (
                 "ratelimit-client".into(),
-                Decision::allow().with("policy", "per-ip").with("remaining", 41),
+                Decision::allow()
+                    .with("policy", "per-ip")
+                    .with("remaining", 41),
             ),
             ("auth".into(), Decision::allow()),
             ("sanitizer".into(), sanitizer),
@@ -516,11 +528,17 @@ mod tests {
         assert_eq!(j["identity"]["method"], "api_key");
         assert_eq!(j["identity"]["key_id"], "key-2024");
         assert_eq!(j["identity"]["tenant"], "acme");
-        assert_eq!(j["decisions"]["ratelimit-client"]["details"]["remaining"], 41);
+        assert_eq!(
+            j["decisions"]["ratelimit-client"]["details"]["remaining"],
+            41
+        );
         assert_eq!(j["decisions"]["auth"]["outcome"], "allow");
         assert_eq!(j["decisions"]["sanitizer"]["details"]["rule"], "sqli-union");
         assert_eq!(j["decisions"]["sanitizer"]["details"]["field"], "password");
-        assert_eq!(j["decisions"]["sanitizer"]["details"]["password"], "[redacted]");
+        assert_eq!(
+            j["decisions"]["sanitizer"]["details"]["password"],
+            "[redacted]"
+        );
         assert_eq!(j["outcome"], "denied");
         assert_eq!(j["reason"], "sanitizer:injection_blocked");
         assert_eq!(j["security"]["severity"], "high");
@@ -556,12 +574,19 @@ mod tests {
         let mut f = facts();
         assert_eq!(outcome(&f), (RecordOutcome::Allowed, None));
         f.status = Some(404);
-        assert_eq!(outcome(&f).0, RecordOutcome::Allowed, "the upstream's answer");
+        assert_eq!(
+            outcome(&f).0,
+            RecordOutcome::Allowed,
+            "the upstream's answer"
+        );
         f.code_details = Some("csrf_origin_mismatch".into());
         f.status = Some(403);
         assert_eq!(
             outcome(&f),
-            (RecordOutcome::Denied, Some("envoy:csrf_origin_mismatch".into()))
+            (
+                RecordOutcome::Denied,
+                Some("envoy:csrf_origin_mismatch".into())
+            )
         );
         f.status = Some(503);
         f.code_details = Some("upstream_reset_before_response_started".into());
@@ -579,7 +604,10 @@ mod tests {
         ];
         assert_eq!(
             outcome(&f),
-            (RecordOutcome::Error, Some("sanitizer:body_unreadable".into()))
+            (
+                RecordOutcome::Error,
+                Some("sanitizer:body_unreadable".into())
+            )
         );
         f.decisions.truncate(1);
         assert_eq!(
@@ -630,7 +658,10 @@ mod tests {
     #[test]
     fn repeated_auth_failures_are_a_security_event() {
         let b = build(&facts(), &cfg(""), &IdentifierHasher::new(None), Some(7));
-        assert_eq!(json(&b)["security"]["events"][0], "repeated_auth_failures:7");
+        assert_eq!(
+            json(&b)["security"]["events"][0],
+            "repeated_auth_failures:7"
+        );
         assert_eq!(b.security_events.len(), 1);
     }
 

@@ -68,7 +68,10 @@ pub fn looks_like_jwt(s: &str) -> bool {
 
 /// Redacts, at any depth, the value of every key in `sensitive` (case-insensitive), and any
 /// string that looks like a token.
-pub fn redact_details(details: &Map<String, Value>, sensitive: &BTreeSet<String>) -> Map<String, Value> {
+pub fn redact_details(
+    details: &Map<String, Value>,
+    sensitive: &BTreeSet<String>,
+) -> Map<String, Value> {
     details
         .iter()
         .map(|(k, v)| {
@@ -118,8 +121,15 @@ impl IdentifierHasher {
             Some(k) => hmac_sha256::HMAC::mac(value.as_bytes(), k),
             None => hmac_sha256::Hash::hash(value.as_bytes()),
         };
-        let prefix = if self.key.is_some() { "hmac:" } else { "sha256:" };
-        format!("{prefix}{}", crate::chain::hex(digest.get(..16).unwrap_or(&digest)))
+        let prefix = if self.key.is_some() {
+            "hmac:"
+        } else {
+            "sha256:"
+        };
+        format!(
+            "{prefix}{}",
+            crate::chain::hex(digest.get(..16).unwrap_or(&digest))
+        )
     }
 }
 
@@ -206,7 +216,10 @@ mod tests {
             redact_path(&format!("/reset/{JWT}/confirm"), &c.redact_query_params),
             "/reset/[redacted]/confirm"
         );
-        assert_eq!(redact_path("/a.b.c/v1.2.3", &c.redact_query_params), "/a.b.c/v1.2.3");
+        assert_eq!(
+            redact_path("/a.b.c/v1.2.3", &c.redact_query_params),
+            "/a.b.c/v1.2.3"
+        );
     }
 
     #[test]
@@ -219,7 +232,10 @@ mod tests {
         ))
         .unwrap();
         let out = Value::Object(redact_details(&details, &c.redact_fields)).to_string();
-        assert!(out.contains(r#""field":"password""#), "a field *name* is fine: {out}");
+        assert!(
+            out.contains(r#""field":"password""#),
+            "a field *name* is fine: {out}"
+        );
         assert!(out.contains(r#""rule":"sqli-1""#));
         for secret in ["hunter2", "4111111111111111", "eyJ", "sid=1", "DE89"] {
             assert!(!out.contains(secret), "{secret} leaked: {out}");

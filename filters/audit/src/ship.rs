@@ -141,9 +141,13 @@ pub enum Tick {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Shipped { records: usize },
+    Shipped {
+        records: usize,
+    },
     /// Kept for a retry after `retry_in_ms`.
-    Failed { retry_in_ms: u64 },
+    Failed {
+        retry_in_ms: u64,
+    },
     /// A response with no batch in flight (ignored).
     Unexpected,
 }
@@ -476,7 +480,13 @@ mod tests {
         let results: Vec<Offer> = (0..5).map(|i| offer(&h, 3, &rec(i))).collect();
         assert_eq!(
             results,
-            [Offer::Queued, Offer::Queued, Offer::Queued, Offer::Dropped, Offer::Dropped]
+            [
+                Offer::Queued,
+                Offer::Queued,
+                Offer::Queued,
+                Offer::Dropped,
+                Offer::Dropped
+            ]
         );
         assert_eq!(h.queue.borrow().len(), 3);
         assert_eq!(h.counter(DROPPED_KEY), 2);
@@ -500,19 +510,35 @@ mod tests {
         let Tick::Send(first) = s.tick(&h, 0) else {
             panic!()
         };
-        assert_eq!(s.on_response(false, 10), Outcome::Failed { retry_in_ms: 100 });
+        assert_eq!(
+            s.on_response(false, 10),
+            Outcome::Failed { retry_in_ms: 100 }
+        );
         assert_eq!(s.tick(&h, 50), Tick::Idle, "backing off");
         let Tick::Send(again) = s.tick(&h, 110) else {
             panic!()
         };
         assert_eq!(again, first, "byte for byte: the chain is not re-sealed");
-        assert_eq!(s.on_response(false, 120), Outcome::Failed { retry_in_ms: 200 });
+        assert_eq!(
+            s.on_response(false, 120),
+            Outcome::Failed { retry_in_ms: 200 }
+        );
         s.tick(&h, 320);
-        assert_eq!(s.on_response(false, 330), Outcome::Failed { retry_in_ms: 400 });
+        assert_eq!(
+            s.on_response(false, 330),
+            Outcome::Failed { retry_in_ms: 400 }
+        );
         s.tick(&h, 730);
-        assert_eq!(s.on_response(false, 740), Outcome::Failed { retry_in_ms: 800 });
+        assert_eq!(
+            s.on_response(false, 740),
+            Outcome::Failed { retry_in_ms: 800 }
+        );
         s.tick(&h, 1540);
-        assert_eq!(s.on_response(false, 1550), Outcome::Failed { retry_in_ms: 1000 }, "capped");
+        assert_eq!(
+            s.on_response(false, 1550),
+            Outcome::Failed { retry_in_ms: 1000 },
+            "capped"
+        );
         // Meanwhile the shipper holds one batch; new records wait in the bounded queue.
         for i in 1..10 {
             offer(&h, 5, &rec(i));
@@ -539,7 +565,11 @@ mod tests {
         offer(&h, 100, &rec(1));
         assert!(matches!(a.tick(&h, 0), Tick::Send(_)));
         assert!(a.is_leader(&h, 0));
-        assert_eq!(b.tick(&h, 1), Tick::Idle, "not the leader: leaves the queue alone");
+        assert_eq!(
+            b.tick(&h, 1),
+            Tick::Idle,
+            "not the leader: leaves the queue alone"
+        );
         assert_eq!(h.queue.borrow().len(), 1);
         // w1 stops ticking (its worker is gone); after the lease expires w2 ships.
         let ttl = 1000 + 2 * 500;
@@ -555,7 +585,10 @@ mod tests {
     fn contention_is_bounded_and_explicit() {
         let h = FakeHost::default();
         *h.lose_races.borrow_mut() = 1000;
-        assert_eq!(add(&h, PENDING_KEY, 1, Some(10)), Err(CounterError::Contended));
+        assert_eq!(
+            add(&h, PENDING_KEY, 1, Some(10)),
+            Err(CounterError::Contended)
+        );
         assert_eq!(offer(&h, 10, &rec(0)), Offer::Dropped);
         assert!(h.queue.borrow().is_empty());
         *h.lose_races.borrow_mut() = 3;

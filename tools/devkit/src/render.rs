@@ -34,6 +34,9 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Filter configurations that replace `envoy/filters/INSTANCE.json`, verbatim.
     pub filter_configs: BTreeMap<String, String>,
+    /// The audit collector (cluster `audit_collector`) for the audit filter's HTTP sink.
+    pub audit_collector_host: String,
+    pub audit_collector_port: u16,
 }
 
 impl Settings {
@@ -54,6 +57,8 @@ impl Settings {
             request_headers_timeout: "10s".into(),
             cors_allowed_origins: vec!["https://localhost:8443".into()],
             filter_configs: BTreeMap::new(),
+            audit_collector_host: "127.0.0.1".into(),
+            audit_collector_port: 8099,
         }
     }
 
@@ -94,6 +99,8 @@ impl Settings {
                 })?
             }
             "REQUEST_HEADERS_TIMEOUT" => self.request_headers_timeout = value.into(),
+            "AUDIT_COLLECTOR_HOST" => self.audit_collector_host = value.into(),
+            "AUDIT_COLLECTOR_PORT" => self.audit_collector_port = port(value)?,
             "CORS_ALLOWED_ORIGINS" => {
                 self.cors_allowed_origins = value
                     .split(',')
@@ -137,6 +144,11 @@ impl Settings {
             ),
             ("CORS_ALLOWED_ORIGINS", matchers(origins.collect())),
             ("CSRF_ALLOWED_HOSTS", matchers(hosts.collect())),
+            ("AUDIT_COLLECTOR_HOST", self.audit_collector_host.clone()),
+            (
+                "AUDIT_COLLECTOR_PORT",
+                self.audit_collector_port.to_string(),
+            ),
         ]
     }
 }
@@ -293,7 +305,9 @@ mod tests {
         s.set("CORS_ALLOWED_ORIGINS=https://a.example, https://b.example")
             .unwrap();
         s.set("XFF_TRUSTED_HOPS=2").unwrap();
+        s.set("AUDIT_COLLECTOR_PORT=9411").unwrap();
         let yaml = render(&s).unwrap();
+        assert!(yaml.contains("port_value: 9411"));
         assert!(yaml.contains("port_value: 9443"));
         assert!(yaml.contains("xff_num_trusted_hops: 2"));
         assert!(
