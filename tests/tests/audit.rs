@@ -60,7 +60,9 @@ fn log_sink_writes_one_complete_chained_record_per_request() {
     assert_eq!(ok.status(), 200);
     let echoed: Value = serde_json::from_str(&ok.into_string().unwrap()).unwrap();
     assert!(
-        !echoed["headers"].to_string().contains("x-portcullis-tls-cipher"),
+        !echoed["headers"]
+            .to_string()
+            .contains("x-portcullis-tls-cipher"),
         "the cipher header is for the record, not the upstream: {echoed}"
     );
     let err = client.get(&chain.url("/status/503")).call();
@@ -100,7 +102,10 @@ fn log_sink_writes_one_complete_chained_record_per_request() {
         .as_str()
         .is_some_and(|v| v.starts_with("TLSv1.")));
     let cipher = r["tls"]["cipher"].as_str().unwrap();
-    assert!(cipher.starts_with("TLS_") || cipher.starts_with("ECDHE-"), "{cipher}");
+    assert!(
+        cipher.starts_with("TLS_") || cipher.starts_with("ECDHE-"),
+        "{cipher}"
+    );
     assert_eq!(r["http"]["method"], "GET");
     assert_eq!(
         r["http"]["authority"],
@@ -118,14 +123,19 @@ fn log_sink_writes_one_complete_chained_record_per_request() {
     assert!(r.get("identity").is_none() && r.get("decisions").is_none());
 
     let e = record_for(&all, "/status/503");
-    assert_eq!((e["http"]["status"].clone(), e["outcome"].clone()), (503.into(), "error".into()));
+    assert_eq!(
+        (e["http"]["status"].clone(), e["outcome"].clone()),
+        (503.into(), "error".into())
+    );
     let d = all
         .iter()
         .find(|r| r["http"]["status"] == 403)
         .expect("CSRF deny recorded");
     assert_eq!(d["outcome"], "denied");
     assert!(d["reason"].as_str().unwrap().starts_with("envoy:"), "{d}");
-    let p = all.iter().find(|r| r["http"]["method"] == "POST" && r["http"]["status"] == 200);
+    let p = all
+        .iter()
+        .find(|r| r["http"]["method"] == "POST" && r["http"]["status"] == 200);
     assert!(p.unwrap()["http"]["bytes_in"].as_u64().unwrap() >= body.len() as u64);
 
     // The chain over Envoy's log as written verifies; any edit or deletion does not.
@@ -146,7 +156,9 @@ fn log_sink_writes_one_complete_chained_record_per_request() {
         .filter(|l| !l.contains(&format!("\"hash\":\"{earlier_hash}\"")))
         .collect();
     assert_eq!(without.len(), log.lines().count() - 1);
-    let b = verify(&without.join("\n"), false).first_break.expect("deletion detected");
+    let b = verify(&without.join("\n"), false)
+        .first_break
+        .expect("deletion detected");
     assert_eq!(b.stream, later["stream"].as_str().unwrap());
 
     assert_eq!(stat(&chain, "records"), 4);
@@ -162,9 +174,19 @@ fn sampling_keeps_denies_and_errors_and_health_is_excluded() {
     ));
     let client = chain.client();
     for i in 0..5 {
-        assert_eq!(client.get(&chain.url(&format!("/echo?i={i}"))).call().unwrap().status(), 200);
+        assert_eq!(
+            client
+                .get(&chain.url(&format!("/echo?i={i}")))
+                .call()
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    assert_eq!(client.get(&chain.url("/healthz")).call().unwrap().status(), 200);
+    assert_eq!(
+        client.get(&chain.url("/healthz")).call().unwrap().status(),
+        200
+    );
     let _ = client.get(&chain.url("/internal/status/503")).call();
     let _ = client.get(&chain.url("/status/500")).call();
     let _ = client
@@ -172,11 +194,16 @@ fn sampling_keeps_denies_and_errors_and_health_is_excluded() {
         .set("origin", "https://evil.example")
         .call();
     wait_for("sampling counters", Duration::from_secs(10), || {
-        stat(&chain, "sampled_out") >= 5 && stat(&chain, "excluded") >= 2 && stat(&chain, "records") >= 2
+        stat(&chain, "sampled_out") >= 5
+            && stat(&chain, "excluded") >= 2
+            && stat(&chain, "records") >= 2
     });
     std::thread::sleep(Duration::from_millis(300));
     let all = records(&chain.log());
-    let paths: Vec<&str> = all.iter().map(|r| r["http"]["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = all
+        .iter()
+        .map(|r| r["http"]["path"].as_str().unwrap())
+        .collect();
     assert_eq!(all.len(), 2, "only the error and the deny: {paths:?}");
     assert!(paths.contains(&"/status/500"));
     assert!(all.iter().any(|r| r["outcome"] == "denied"));
@@ -201,9 +228,7 @@ fn send_secrets(chain: &Chain) {
     let client = chain.client();
     let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
     let resp = client
-        .post(&chain.url(&format!(
-            "/echo?access_token=QueryToken0004&Password=QueryPassword0005&promo=PromoSecret0008&page=1"
-        )))
+        .post(&chain.url("/echo?access_token=QueryToken0004&Password=QueryPassword0005&promo=PromoSecret0008&page=1"))
         .set("authorization", "Bearer BearerSecret0001")
         .set("cookie", "session=CookieSecret0002; theme=dark")
         .set("x-api-key", "ApiKeySecret0003")
@@ -232,7 +257,9 @@ fn secrets_reach_neither_a_record_nor_envoys_log() {
         r#"{"redact_query_params": ["promo"], "hash_identifiers": ["client_address"]}"#,
     ));
     send_secrets(&chain);
-    wait_for("2 records", Duration::from_secs(10), || records(&chain.log()).len() >= 2);
+    wait_for("2 records", Duration::from_secs(10), || {
+        records(&chain.log()).len() >= 2
+    });
     let log = chain.log();
     assert_no_secret(&log, "Envoy's log");
     let all = records(&log);
@@ -241,10 +268,39 @@ fn secrets_reach_neither_a_record_nor_envoys_log() {
         r["http"]["path"],
         "/echo?access_token=[redacted]&Password=[redacted]&promo=[redacted]&page=1"
     );
-    assert!(r["client"]["address"].as_str().unwrap().starts_with("sha256:"));
+    assert!(r["client"]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     assert!(!log.contains("\"address\":\"127.0.0.1\""));
     let reset = record_for(&all, "/reset/");
     assert_eq!(reset["http"]["path"], "/reset/[redacted]/confirm?next=1");
+}
+
+#[test]
+fn secrets_reach_no_shipped_batch() {
+    let server = TestServer::start(|_| Response::status(200));
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUDIT_COLLECTOR_PORT={}", server.port()))
+            .filter_config(
+                "audit",
+                r#"{"sink": "http", "redact_query_params": ["promo"],
+                    "http": {"cluster": "audit_collector", "flush_interval_ms": 100}}"#,
+            ),
+    );
+    send_secrets(&chain);
+    wait_for("2 shipped records", Duration::from_secs(10), || {
+        records(&received_text(&server)).len() >= 2
+    });
+    let shipped = server.received();
+    for post in &shipped {
+        assert_no_secret(&String::from_utf8_lossy(&post.body), "a shipped batch");
+        for (name, value) in &post.headers {
+            assert_no_secret(&format!("{name}: {value}"), "a shipped batch's headers");
+        }
+    }
+    assert_no_secret(&chain.log(), "Envoy's log");
 }
 
 /// A collector the test can make slow.
@@ -289,15 +345,22 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
     );
     let client = chain.client();
     for i in 0..12 {
-        let r = client.get(&chain.url(&format!("/echo?n={i}"))).call().unwrap();
+        let r = client
+            .get(&chain.url(&format!("/echo?n={i}")))
+            .call()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     wait_for("12 shipped records", Duration::from_secs(15), || {
         records(&received_text(&server)).len() >= 12
     });
     let posts = server.received();
-    assert!(posts.iter().all(|p| p.header("content-type") == Some("application/x-ndjson")));
-    assert!(posts.iter().all(|p| p.header("host") == Some("audit-collector")));
+    assert!(posts
+        .iter()
+        .all(|p| p.header("content-type") == Some("application/x-ndjson")));
+    assert!(posts
+        .iter()
+        .all(|p| p.header("host") == Some("audit-collector")));
     let first_text = received_text(&server);
     let text = first_text.clone();
     let shipped = records(&text);
@@ -308,22 +371,38 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
     let sent: Vec<String> = (0..12).map(|i| format!("/echo?n={i}")).collect();
     assert_eq!(order, sent, "complete and in order");
     let seqs: Vec<u64> = shipped.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=12).collect::<Vec<u64>>(), "one stream, one shipper");
+    assert_eq!(
+        seqs,
+        (1..=12).collect::<Vec<u64>>(),
+        "one stream, one shipper"
+    );
     assert!(shipped.iter().all(|r| r["tls"]["cipher"].is_string()));
     let report = verify(&text, false);
-    assert_eq!((report.records, report.first_break.clone()), (12, None), "{report:?}");
+    assert_eq!(
+        (report.records, report.first_break.clone()),
+        (12, None),
+        "{report:?}"
+    );
     assert_eq!(stat(&chain, "shipped"), 12);
-    assert!(!chain.log().contains(SCHEMA_MARK), "the HTTP sink does not also log records");
+    assert!(
+        !chain.log().contains(SCHEMA_MARK),
+        "the HTTP sink does not also log records"
+    );
 
     // The collector goes away: traffic is unaffected; the queue (20) and the shipper's one
     // batch (0 to 5 records, depending on how many it had taken when it flushed) fill, and the
     // rest is dropped and counted.
     drop(server);
     for i in 0..60 {
-        let r = client.get(&chain.url(&format!("/echo?down={i}"))).call().unwrap();
+        let r = client
+            .get(&chain.url(&format!("/echo?down={i}")))
+            .call()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
-    wait_for("drops counted", Duration::from_secs(10), || stat(&chain, "dropped") >= 35);
+    wait_for("drops counted", Duration::from_secs(10), || {
+        stat(&chain, "dropped") >= 35
+    });
     std::thread::sleep(Duration::from_millis(300));
     let dropped = stat(&chain, "dropped");
     assert!(
@@ -331,13 +410,18 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
         "dropped {dropped}: queue 20 + a batch of 0..5 held; {}",
         chain.admin("/stats?filter=portcullis_audit")
     );
-    wait_for("a failed POST", Duration::from_secs(10), || stat(&chain, "ship_failures") >= 1);
+    wait_for("a failed POST", Duration::from_secs(10), || {
+        stat(&chain, "ship_failures") >= 1
+    });
 
     // It comes back slow (answers after the 500 ms timeout): still no effect on traffic.
     slow.store(true, Ordering::SeqCst);
     let server = collector(port, Arc::clone(&slow));
     for i in 0..3 {
-        let r = client.get(&chain.url(&format!("/echo?slow={i}"))).call().unwrap();
+        let r = client
+            .get(&chain.url(&format!("/echo?slow={i}")))
+            .call()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     let failures = stat(&chain, "ship_failures");
@@ -350,7 +434,11 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
     let start = Instant::now();
     wait_for("the backlog shipped", Duration::from_secs(20), || {
         if start.elapsed() > Duration::from_secs(19) {
-            eprintln!("{}\nreceived: {}", chain.admin("/stats?filter=audit"), server.received().len());
+            eprintln!(
+                "{}\nreceived: {}",
+                chain.admin("/stats?filter=audit"),
+                server.received().len()
+            );
         }
         let text = received_text(&server);
         let paths: Vec<String> = records(&text)
@@ -373,17 +461,27 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
         })
         .collect();
     let reported: u64 = batches.values().sum();
-    assert_eq!(reported, dropped, "drops reported in the next batch:\n{text}");
+    assert_eq!(
+        reported, dropped,
+        "drops reported in the next batch:\n{text}"
+    );
     let resumed = records(&text);
     let first_down = resumed
         .iter()
         .find(|r| r["http"]["path"] == "/echo?down=0")
         .expect("records queued during the outage were kept");
-    assert_eq!(first_down["seq"], 13, "the chain continues where it stopped");
+    assert_eq!(
+        first_down["seq"], 13,
+        "the chain continues where it stopped"
+    );
     // The slow POSTs may have been delivered and then retried: duplicates, not a break.
     let report = verify(&format!("{first_text}{text}"), false);
     assert_eq!(report.first_break, None, "{report:?}");
-    assert_eq!(report.records, 12 + (60 - dropped) + 3, "every record not dropped arrived once");
+    assert_eq!(
+        report.records,
+        12 + (60 - dropped) + 3,
+        "every record not dropped arrived once"
+    );
 }
 
 #[test]
@@ -393,7 +491,10 @@ fn bad_audit_configs_are_refused_naming_the_field() {
             r#"{"sink": "http"}"#,
             "audit: http: required with \"sink\": \"http\" (at least its cluster)",
         ),
-        (r#"{"sample_rate": 2}"#, "audit: sample_rate: must be between 0 and 1"),
+        (
+            r#"{"sample_rate": 2}"#,
+            "audit: sample_rate: must be between 0 and 1",
+        ),
         (
             r#"{"sink": "http", "http": {"cluster": "audit_collector", "queue_capacity": 0}}"#,
             "audit: http.queue_capacity: must be between 1 and 1000000",

@@ -160,3 +160,23 @@ mod tests {
         assert_eq!(events(a.observe(&local)), vec!["repeated_auth_failures:3"]);
     }
 }
+
+#[cfg(test)]
+mod boundary {
+    /// Redaction by construction: the adapter reads named request headers only, never response
+    /// headers (`Set-Cookie`) nor the whole request header map (`Authorization`, `Cookie`,
+    /// `X-Api-Key`). A change that starts reading them has to change this test.
+    #[test]
+    fn the_adapter_reads_no_header_map_and_no_response_header() {
+        let adapter = include_str!("adapter.rs");
+        for forbidden in [
+            "get_http_response_header",
+            "get_http_request_headers",
+            "get_http_request_header(\"authorization",
+            "get_http_request_header(\"cookie",
+            "get_http_request_body",
+        ] {
+            assert!(!adapter.contains(forbidden), "adapter uses {forbidden}");
+        }
+    }
+}

@@ -363,7 +363,7 @@ pub mod fake {
         fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), CasMismatch> {
             {
                 let mut lose = self.lose_races.borrow_mut();
-                let this_key = self.race_key.borrow().map_or(true, |k| k == key);
+                let this_key = self.race_key.borrow().is_none_or(|k| k == key);
                 if *lose > 0 && this_key {
                     *lose -= 1;
                     return Err(CasMismatch);
