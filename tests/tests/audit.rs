@@ -429,25 +429,26 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
         stat(&chain, "ship_failures") > failures
     });
 
-    // And healthy again: shipping resumes, the drops are reported in a batch header.
+    // And healthy again: shipping resumes and the backlog drains. (Records finished while the
+    // queue was still full, e.g. the three above, may have been dropped: that is the design.)
     slow.store(false, Ordering::SeqCst);
-    let start = Instant::now();
     wait_for("the backlog shipped", Duration::from_secs(20), || {
-        if start.elapsed() > Duration::from_secs(19) {
-            eprintln!(
-                "{}\nreceived: {}",
-                chain.admin("/stats?filter=audit"),
-                server.received().len()
-            );
-        }
-        let text = received_text(&server);
-        let paths: Vec<String> = records(&text)
+        stat(&chain, "shipped") == stat(&chain, "queued")
+    });
+    for i in 0..3 {
+        let r = client
+            .get(&chain.url(&format!("/echo?after={i}")))
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    wait_for("new records shipped", Duration::from_secs(10), || {
+        records(&received_text(&server))
             .iter()
-            .map(|r| r["http"]["path"].as_str().unwrap_or("").to_string())
-            .collect();
-        paths.iter().any(|p| p == "/echo?slow=2")
+            .any(|r| r["http"]["path"] == "/echo?after=2")
     });
     let text = received_text(&server);
+    let dropped = stat(&chain, "dropped");
     // A batch retried after a timeout may arrive twice: count each (stream, first_seq) once.
     let batches: std::collections::BTreeMap<(String, u64), u64> = text
         .lines()
@@ -463,7 +464,7 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
     let reported: u64 = batches.values().sum();
     assert_eq!(
         reported, dropped,
-        "drops reported in the next batch:\n{text}"
+        "drops reported in the next batches:\n{text}"
     );
     let resumed = records(&text);
     let first_down = resumed
@@ -474,14 +475,13 @@ fn http_sink_ships_in_order_and_rides_out_a_collector_outage() {
         first_down["seq"], 13,
         "the chain continues where it stopped"
     );
-    // The slow POSTs may have been delivered and then retried: duplicates, not a break.
+    // Duplicates (a slow POST delivered after its timeout, then retried) are not a break, and
+    // every record that was not dropped arrived.
     let report = verify(&format!("{first_text}{text}"), false);
     assert_eq!(report.first_break, None, "{report:?}");
-    assert_eq!(
-        report.records,
-        12 + (60 - dropped) + 3,
-        "every record not dropped arrived once"
-    );
+    let written = stat(&chain, "records");
+    assert_eq!(written, 12 + 60 + 3 + 3);
+    assert_eq!(report.records, written - dropped, "{report:?}");
 }
 
 #[test]
