@@ -39,7 +39,10 @@ fn main() {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0".into()),
         identity: None,
         decisions: vec![
-            ("ratelimit-client".into(), Decision::allow().with("remaining", 41)),
+            (
+                "ratelimit-client".into(),
+                Decision::allow().with("remaining", 41),
+            ),
             ("auth".into(), Decision::allow()),
         ],
     };
