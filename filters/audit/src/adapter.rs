@@ -130,20 +130,62 @@ impl Context for Root {
 }
 
 impl Root {
+    /// Runs the shipper and POSTs the batch it returns, if any.
+    fn ship(&mut self) {
+        let now = now_ms();
+        let tick = {
+            let state = self.state.borrow();
+            let (Some(shipper), Some(state)) = (self.shipper.as_mut(), state.as_ref()) else {
+                return;
+            };
+            shipper.tick(&state.host, now)
+        };
+        let (Tick::Send(batch), Some(sink)) = (tick, self.http.as_ref()) else {
+            return;
+        };
+        let records = batch.records.to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", sink.path.as_str()),
+            (":authority", sink.authority.as_str()),
+            ("content-type", "application/x-ndjson"),
+            ("x-portcullis-audit-records", records.as_str()),
+        ];
+        let sent = self.dispatch_http_call(
+            &sink.cluster,
+            headers,
+            Some(&batch.body),
+            vec![],
+            Duration::from_millis(sink.timeout_ms),
+        );
+        if let Some(state) = self.state.borrow().as_ref() {
+            state.metrics.batches.inc();
+        }
+        if let Err(e) = sent {
+            log::warn!("audit: cannot dispatch to cluster {}: {e:?}", sink.cluster);
+            self.finish_post(false);
+        }
+    }
+
     fn finish_post(&mut self, ok: bool) {
         let Some(shipper) = self.shipper.as_mut() else {
             return;
         };
         let outcome = shipper.on_response(ok, now_ms());
-        let state = self.state.borrow();
-        let Some(state) = state.as_ref() else { return };
-        match outcome {
-            ship::Outcome::Shipped { records } => state.metrics.shipped.add(records as u64),
-            ship::Outcome::Failed { retry_in_ms } => {
-                state.metrics.ship_failures.inc();
-                log::warn!("audit: collector POST failed; retrying in {retry_in_ms} ms");
+        if let Some(state) = self.state.borrow().as_ref() {
+            match outcome {
+                ship::Outcome::Shipped { records } => state.metrics.shipped.add(records as u64),
+                ship::Outcome::Failed { retry_in_ms } => {
+                    state.metrics.ship_failures.inc();
+                    log::warn!("audit: collector POST failed; retrying in {retry_in_ms} ms");
+                }
+                ship::Outcome::Unexpected => {}
             }
-            ship::Outcome::Unexpected => {}
+        }
+        if matches!(outcome, ship::Outcome::Shipped { .. }) {
+            // Send the next full batch now rather than at the next tick: the shipping rate is
+            // bounded by the collector's round trip, not by the tick period.
+            self.ship();
         }
     }
 }
@@ -191,8 +233,9 @@ impl RootContext for Root {
                 }
             },
         };
+        // A reconfiguration replaces the shipper (or removes it with the log sink).
+        self.shipper = http.as_ref().map(|h| Shipper::new(id.clone(), h.clone()));
         if let Some(h) = &http {
-            self.shipper = Some(Shipper::new(id.clone(), h.clone()));
             let _ = hostcalls::set_tick_period(Duration::from_millis(Shipper::tick_period_ms(h)));
         }
         self.http = http;
@@ -208,39 +251,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let now = now_ms();
-        let tick = {
-            let state = self.state.borrow();
-            let (Some(shipper), Some(state)) = (self.shipper.as_mut(), state.as_ref()) else {
-                return;
-            };
-            shipper.tick(&state.host, now)
-        };
-        let (Tick::Send(batch), Some(sink)) = (tick, self.http.as_ref()) else {
-            return;
-        };
-        let records = batch.records.to_string();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", sink.path.as_str()),
-            (":authority", sink.authority.as_str()),
-            ("content-type", "application/x-ndjson"),
-            ("x-portcullis-audit-records", records.as_str()),
-        ];
-        let sent = self.dispatch_http_call(
-            &sink.cluster,
-            headers,
-            Some(&batch.body),
-            vec![],
-            Duration::from_millis(sink.timeout_ms),
-        );
-        if let Some(state) = self.state.borrow().as_ref() {
-            state.metrics.batches.inc();
-        }
-        if let Err(e) = sent {
-            log::warn!("audit: cannot dispatch to cluster {}: {e:?}", sink.cluster);
-            self.finish_post(false);
-        }
+        self.ship();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
