@@ -1,16 +1,382 @@
-//! proxy-wasm entry point.
+//! proxy-wasm adapter: reads the request's facts from Envoy when the stream ends, hands them to
+//! the core, and writes what it keeps to Envoy's log or the shared queue; on each tick, runs the
+//! shipper and POSTs the batch it returns. No policy here.
 
-use portcullis_common::host::{start_passthrough, Filter, FilterInfo};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
 
-struct This;
+use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 
-impl Filter for This {
-    const INFO: FilterInfo = FilterInfo {
-        name: crate::NAME,
-        version: env!("CARGO_PKG_VERSION"),
-    };
-}
+use crate::auditor::{Auditor, Observed};
+use crate::chain::Sealer;
+use crate::config::{AuditConfig, HttpSink, Sink};
+use crate::record::{Facts, RecordOutcome};
+use crate::ship::{self, CasMismatch, Offer, SharedState, Shipper, Tick};
+
+const INFO: FilterInfo = FilterInfo {
+    name: crate::NAME,
+    version: env!("CARGO_PKG_VERSION"),
+};
 
 proxy_wasm::main! {{
-    start_passthrough::<This>();
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root { state: Rc::new(RefCell::new(None)), shipper: None, http: None })
+    });
 }}
+
+/// Envoy's shared data and the audit queue.
+struct Host {
+    queue: Option<u32>,
+}
+
+impl SharedState for Host {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(v), Some(cas))) => Some((v, cas)),
+            _ => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), CasMismatch> {
+        hostcalls::set_shared_data(key, Some(value), Some(cas)).map_err(|_| CasMismatch)
+    }
+
+    fn enqueue(&self, record: &[u8]) -> bool {
+        self.queue
+            .is_some_and(|q| hostcalls::enqueue_shared_queue(q, Some(record)).is_ok())
+    }
+
+    fn dequeue(&self) -> Option<Vec<u8>> {
+        hostcalls::dequeue_shared_queue(self.queue?).ok().flatten()
+    }
+}
+
+struct Metrics {
+    records: Counter,
+    sampled_out: Counter,
+    excluded: Counter,
+    denied: Counter,
+    errors: Counter,
+    security_events: Counter,
+    queued: Counter,
+    dropped: Counter,
+    shipped: Counter,
+    batches: Counter,
+    ship_failures: Counter,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let c = |what: &str| Counter::define(&format!("portcullis_audit_{what}"));
+        Metrics {
+            records: c("records"),
+            sampled_out: c("sampled_out"),
+            excluded: c("excluded"),
+            denied: c("denied"),
+            errors: c("errors"),
+            security_events: c("security_events"),
+            queued: c("queued"),
+            dropped: c("dropped"),
+            shipped: c("shipped"),
+            batches: c("batches"),
+            ship_failures: c("ship_failures"),
+        }
+    }
+}
+
+/// What the root context shares with its streams.
+struct State {
+    auditor: Auditor,
+    metrics: Metrics,
+    host: Host,
+    /// The log sink's chain (one stream per VM).
+    log_sealer: Sealer,
+    queue_capacity: Option<u64>,
+}
+
+struct Root {
+    state: Rc<RefCell<Option<State>>>,
+    shipper: Option<Shipper>,
+    http: Option<HttpSink>,
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        _body: usize,
+        _trailers: usize,
+    ) {
+        // A timeout or reset arrives here too, without a :status.
+        let ok = self
+            .get_http_call_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .is_some_and(|s| (200..300).contains(&s));
+        self.finish_post(ok);
+    }
+}
+
+impl Root {
+    /// Runs the shipper and POSTs the batch it returns, if any.
+    fn ship(&mut self) {
+        let now = now_ms();
+        let tick = {
+            let state = self.state.borrow();
+            let (Some(shipper), Some(state)) = (self.shipper.as_mut(), state.as_ref()) else {
+                return;
+            };
+            shipper.tick(&state.host, now)
+        };
+        let (Tick::Send(batch), Some(sink)) = (tick, self.http.as_ref()) else {
+            return;
+        };
+        let records = batch.records.to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", sink.path.as_str()),
+            (":authority", sink.authority.as_str()),
+            ("content-type", "application/x-ndjson"),
+            ("x-portcullis-audit-records", records.as_str()),
+        ];
+        let sent = self.dispatch_http_call(
+            &sink.cluster,
+            headers,
+            Some(&batch.body),
+            vec![],
+            Duration::from_millis(sink.timeout_ms),
+        );
+        if let Some(state) = self.state.borrow().as_ref() {
+            state.metrics.batches.inc();
+        }
+        if let Err(e) = sent {
+            log::warn!("audit: cannot dispatch to cluster {}: {e:?}", sink.cluster);
+            self.finish_post(false);
+        }
+    }
+
+    fn finish_post(&mut self, ok: bool) {
+        let Some(shipper) = self.shipper.as_mut() else {
+            return;
+        };
+        let outcome = shipper.on_response(ok, now_ms());
+        if let Some(state) = self.state.borrow().as_ref() {
+            match outcome {
+                ship::Outcome::Shipped { records } => state.metrics.shipped.add(records as u64),
+                ship::Outcome::Failed { retry_in_ms } => {
+                    state.metrics.ship_failures.inc();
+                    log::warn!("audit: collector POST failed; retrying in {retry_in_ms} ms");
+                }
+                ship::Outcome::Unexpected => {}
+            }
+        }
+        if matches!(outcome, ship::Outcome::Shipped { .. }) {
+            // Send the next full batch now rather than at the next tick: the shipping rate is
+            // bounded by the collector's round trip, not by the tick period.
+            self.ship();
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        log::info!("portcullis {} {} started", INFO.name, INFO.version);
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let config = match AuditConfig::parse(&raw) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("audit: {e}");
+                return false;
+            }
+        };
+        let hash_key = match &config.hash_key_env {
+            None => None,
+            Some(var) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(v.into_bytes()),
+                _ => {
+                    log::error!(
+                        "audit: hash_key_env: environment variable `{var}` is not set for the VM \
+                         (vm_config.environment_variables)"
+                    );
+                    return false;
+                }
+            },
+        };
+        let mut host = Host { queue: None };
+        let id = format!("{}-{:x}", ship::instance_number(&host), now_ms());
+        let (queue_capacity, http) = match &config.sink {
+            Sink::Log => (None, None),
+            Sink::Http(h) => match hostcalls::register_shared_queue(ship::QUEUE_NAME) {
+                Ok(q) => {
+                    host.queue = Some(q);
+                    (Some(h.queue_capacity), Some(h.clone()))
+                }
+                Err(e) => {
+                    log::error!("audit: http: cannot register the shared queue: {e:?}");
+                    return false;
+                }
+            },
+        };
+        // A reconfiguration replaces the shipper (or removes it with the log sink).
+        self.shipper = http.as_ref().map(|h| Shipper::new(id.clone(), h.clone()));
+        if let Some(h) = &http {
+            let _ = hostcalls::set_tick_period(Duration::from_millis(Shipper::tick_period_ms(h)));
+        }
+        self.http = http;
+        *self.state.borrow_mut() = Some(State {
+            auditor: Auditor::new(config, hash_key),
+            metrics: Metrics::define(),
+            host,
+            log_sealer: Sealer::new(format!("log-{id}")),
+            queue_capacity,
+        });
+        set_gauge("portcullis_audit_config_loaded", 1);
+        true
+    }
+
+    fn on_tick(&mut self) {
+        self.ship();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            state: Rc::clone(&self.state),
+            tls_cipher: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Set by the chain's front (`header_mutation`, from `%DOWNSTREAM_TLS_CIPHER%`, over any client
+/// copy): no Wasm attribute carries the cipher.
+const CIPHER_HEADER: &str = "x-portcullis-tls-cipher";
+
+struct Stream {
+    state: Rc<RefCell<Option<State>>>,
+    tls_cipher: Option<String>,
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        // Read, then removed: it is for the record, not for the upstream.
+        self.tls_cipher = self
+            .get_http_request_header(CIPHER_HEADER)
+            .filter(|c| !c.is_empty() && c != "-");
+        self.set_http_request_header(CIPHER_HEADER, None);
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let mut guard = self.state.borrow_mut();
+        let Some(state) = guard.as_mut() else { return };
+        let facts = self.facts(&state.auditor.config.decisions);
+        let m = &state.metrics;
+        let built = match state.auditor.observe(&facts) {
+            Observed::Excluded => {
+                m.excluded.inc();
+                return;
+            }
+            Observed::SampledOut(_) => {
+                m.sampled_out.inc();
+                return;
+            }
+            Observed::Keep(built) => built,
+        };
+        match built.outcome {
+            RecordOutcome::Denied => m.denied.inc(),
+            RecordOutcome::Error => m.errors.inc(),
+            RecordOutcome::Allowed => {}
+        }
+        if !built.security_events.is_empty() {
+            m.security_events.add(built.security_events.len() as u64);
+            log::warn!(
+                "audit: {} security event: {}",
+                facts.request_id.as_deref().unwrap_or("-"),
+                built.security_events.join(", ")
+            );
+        }
+        m.records.inc();
+        match state.queue_capacity {
+            None => {
+                if let Some(line) = state.log_sealer.seal(&built.json) {
+                    log::info!("{line}");
+                }
+            }
+            Some(capacity) => match ship::offer(&state.host, capacity, &built.json) {
+                Offer::Queued => m.queued.inc(),
+                Offer::Dropped => m.dropped.inc(),
+            },
+        }
+    }
+}
+
+impl Stream {
+    /// Everything the record may use, read in one place.
+    fn facts(&self, decisions: &[String]) -> Facts {
+        let header = |name: &str| self.get_http_request_header(name);
+        let text = |path: &[&str]| {
+            hostcalls::get_property(path.to_vec())
+                .ok()
+                .flatten()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| !s.is_empty())
+        };
+        // Integers, timestamps and durations arrive as 8 little-endian bytes (ns for time).
+        let int = |path: &[&str]| {
+            hostcalls::get_property(path.to_vec())
+                .ok()
+                .flatten()
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(i64::from_le_bytes)
+        };
+        let ms = |ns: i64| u64::try_from(ns / 1_000_000).ok();
+        Facts {
+            now_ms: now_ms(),
+            start_ms: int(&["request", "time"]).and_then(ms),
+            request_id: header("x-request-id"),
+            traceparent: header("traceparent"),
+            tracestate: header("tracestate"),
+            client_address: host::client_ip().map(|ip| ip.to_string()),
+            tls_version: text(&["connection", "tls_version"]),
+            tls_cipher: self.tls_cipher.clone(),
+            protocol: text(&["request", "protocol"]),
+            method: header(":method"),
+            authority: header(":authority"),
+            path: header(":path"),
+            route: text(&["xds", "route_name"]),
+            status: int(&["response", "code"]).and_then(|c| u16::try_from(c).ok()),
+            code_details: text(&["response", "code_details"]),
+            duration_ms: int(&["request", "duration"]).and_then(ms),
+            upstream_ms: int(&["response", "backend_latency"]).and_then(ms),
+            bytes_in: int(&["request", "total_size"]).and_then(|n| u64::try_from(n).ok()),
+            bytes_out: int(&["response", "total_size"]).and_then(|n| u64::try_from(n).ok()),
+            user_agent: header("user-agent"),
+            identity: host::read_identity(),
+            decisions: decisions
+                .iter()
+                .filter_map(|i| host::read_decision(i).map(|d| (i.clone(), d)))
+                .collect(),
+        }
+    }
+}

@@ -40,6 +40,9 @@ pub struct Settings {
     /// revocation list) points.
     pub auth_idp_host: String,
     pub auth_idp_port: u16,
+    /// The audit collector (cluster `audit_collector`) for the audit filter's HTTP sink.
+    pub audit_collector_host: String,
+    pub audit_collector_port: u16,
 }
 
 /// Environment variables the auth VM reads: the demo HMAC secret and the API-key pepper.
@@ -69,6 +72,8 @@ impl Settings {
             )]),
             auth_idp_host: "127.0.0.1".into(),
             auth_idp_port: 8001,
+            audit_collector_host: "127.0.0.1".into(),
+            audit_collector_port: 8099,
         }
     }
 
@@ -111,6 +116,8 @@ impl Settings {
             "REQUEST_HEADERS_TIMEOUT" => self.request_headers_timeout = value.into(),
             "AUTH_IDP_HOST" => self.auth_idp_host = value.into(),
             "AUTH_IDP_PORT" => self.auth_idp_port = port(value)?,
+            "AUDIT_COLLECTOR_HOST" => self.audit_collector_host = value.into(),
+            "AUDIT_COLLECTOR_PORT" => self.audit_collector_port = port(value)?,
             "CORS_ALLOWED_ORIGINS" => {
                 self.cors_allowed_origins = value
                     .split(',')
@@ -156,6 +163,11 @@ impl Settings {
             ("AUTH_IDP_HOST", self.auth_idp_host.clone()),
             ("AUTH_IDP_PORT", self.auth_idp_port.to_string()),
             ("CSRF_ALLOWED_HOSTS", matchers(hosts.collect())),
+            ("AUDIT_COLLECTOR_HOST", self.audit_collector_host.clone()),
+            (
+                "AUDIT_COLLECTOR_PORT",
+                self.audit_collector_port.to_string(),
+            ),
         ]
     }
 }
@@ -361,7 +373,9 @@ mod tests {
         s.set("CORS_ALLOWED_ORIGINS=https://a.example, https://b.example")
             .unwrap();
         s.set("XFF_TRUSTED_HOPS=2").unwrap();
+        s.set("AUDIT_COLLECTOR_PORT=9411").unwrap();
         let yaml = render(&s).unwrap();
+        assert!(yaml.contains("port_value: 9411"));
         assert!(yaml.contains("port_value: 9443"));
         assert!(yaml.contains("xff_num_trusted_hops: 2"));
         assert!(

@@ -1,0 +1,182 @@
+//! The per-worker audit pipeline for one finished request: exclusion, repeated-auth-failure
+//! tracking, record building and sampling. The adapter feeds it facts and writes what it keeps.
+
+use portcullis_common::decision::Outcome;
+
+use crate::config::AuditConfig;
+use crate::record::{build, keep, Built, Facts};
+use crate::redact::IdentifierHasher;
+use crate::security::AuthFailures;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// The path is excluded (health checks): nothing is built.
+    Excluded,
+    /// An allowed request not picked by the sample rate.
+    SampledOut(Built),
+    Keep(Built),
+}
+
+#[derive(Debug)]
+pub struct Auditor {
+    pub config: AuditConfig,
+    hasher: IdentifierHasher,
+    auth_failures: AuthFailures,
+    /// Fallback sampling input for requests without an id.
+    counter: u64,
+}
+
+impl Auditor {
+    pub fn new(config: AuditConfig, hash_key: Option<Vec<u8>>) -> Auditor {
+        Auditor {
+            auth_failures: AuthFailures::new(
+                config.auth_failure_threshold,
+                config.auth_failure_window_ms,
+                config.auth_failure_tracked_clients,
+            ),
+            hasher: IdentifierHasher::new(hash_key),
+            config,
+            counter: 0,
+        }
+    }
+
+    pub fn observe(&mut self, facts: &Facts) -> Observed {
+        if facts
+            .path
+            .as_deref()
+            .is_some_and(|p| self.config.is_excluded(p))
+        {
+            return Observed::Excluded;
+        }
+        let repeated = match (&facts.client_address, self.is_auth_failure(facts)) {
+            (Some(client), true) => self.auth_failures.failure(client, facts.now_ms),
+            _ => None,
+        };
+        let built = build(facts, &self.config, &self.hasher, repeated);
+        self.counter = self.counter.wrapping_add(1);
+        if keep(
+            &built,
+            self.config.sample_rate,
+            facts.request_id.as_deref(),
+            self.counter,
+        ) {
+            Observed::Keep(built)
+        } else {
+            Observed::SampledOut(built)
+        }
+    }
+
+    /// The auth instance denied (or would have), or Envoy itself answered 401.
+    fn is_auth_failure(&self, facts: &Facts) -> bool {
+        let by_decision = facts.decisions.iter().any(|(instance, d)| {
+            *instance == self.config.auth_instance
+                && matches!(d.outcome, Outcome::Deny | Outcome::ShadowDeny)
+        });
+        let local_401 = facts.status == Some(401)
+            && facts
+                .code_details
+                .as_deref()
+                .is_some_and(|d| d != "via_upstream");
+        by_decision || local_401
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordOutcome;
+    use portcullis_common::decision::Decision;
+
+    fn auditor(json: &str) -> Auditor {
+        Auditor::new(AuditConfig::parse(json.as_bytes()).unwrap(), None)
+    }
+
+    fn facts(path: &str) -> Facts {
+        Facts {
+            now_ms: 1000,
+            request_id: Some(format!("id-{path}")),
+            client_address: Some("198.51.100.4".into()),
+            path: Some(path.into()),
+            status: Some(200),
+            code_details: Some("via_upstream".into()),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn health_paths_are_excluded() {
+        let mut a = auditor("");
+        assert_eq!(a.observe(&facts("/healthz")), Observed::Excluded);
+        assert!(matches!(a.observe(&facts("/api")), Observed::Keep(_)));
+    }
+
+    #[test]
+    fn sampling_never_drops_a_deny() {
+        let mut a = auditor(r#"{"sample_rate":0}"#);
+        assert!(matches!(a.observe(&facts("/api")), Observed::SampledOut(_)));
+        let mut denied = facts("/api");
+        denied.decisions = vec![(
+            "ratelimit-client".into(),
+            Decision::deny(429, "rate_limited"),
+        )];
+        let Observed::Keep(b) = a.observe(&denied) else {
+            panic!("denies are always kept")
+        };
+        assert_eq!(b.outcome, RecordOutcome::Denied);
+    }
+
+    #[test]
+    fn the_threshold_th_auth_failure_from_a_client_is_flagged() {
+        let mut a = auditor(r#"{"auth_failure_threshold":3,"sample_rate":0}"#);
+        let mut f = facts("/admin");
+        f.decisions = vec![("auth".into(), Decision::deny(401, "invalid_token"))];
+        let events = |o: Observed| match o {
+            Observed::Keep(b) => b.security_events,
+            other => panic!("{other:?}"),
+        };
+        assert!(events(a.observe(&f)).is_empty());
+        assert!(events(a.observe(&f)).is_empty());
+        assert_eq!(events(a.observe(&f)), vec!["repeated_auth_failures:3"]);
+        // Another client is counted separately; other instances' denies are not auth failures.
+        let mut other = f.clone();
+        other.client_address = Some("198.51.100.5".into());
+        assert!(events(a.observe(&other)).is_empty());
+        let mut rl = facts("/admin");
+        rl.decisions = vec![(
+            "ratelimit-client".into(),
+            Decision::deny(429, "rate_limited"),
+        )];
+        for _ in 0..5 {
+            assert!(events(a.observe(&rl)).is_empty());
+        }
+        // Envoy's own 401s count too.
+        let mut local = facts("/x");
+        local.client_address = Some("198.51.100.9".into());
+        local.status = Some(401);
+        local.code_details = Some("jwt_authn_access_denied".into());
+        for _ in 0..2 {
+            a.observe(&local);
+        }
+        assert_eq!(events(a.observe(&local)), vec!["repeated_auth_failures:3"]);
+    }
+}
+
+#[cfg(test)]
+mod boundary {
+    /// Redaction by construction: the adapter reads named request headers only, never response
+    /// headers (`Set-Cookie`) nor the whole request header map (`Authorization`, `Cookie`,
+    /// `X-Api-Key`). A change that starts reading them has to change this test.
+    #[test]
+    fn the_adapter_reads_no_header_map_and_no_response_header() {
+        let adapter = include_str!("adapter.rs");
+        for forbidden in [
+            "get_http_response_header",
+            "get_http_request_headers",
+            "get_http_request_header(\"authorization",
+            "get_http_request_header(\"cookie",
+            "get_http_request_body",
+        ] {
+            assert!(!adapter.contains(forbidden), "adapter uses {forbidden}");
+        }
+    }
+}

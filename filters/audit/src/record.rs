@@ -1,0 +1,691 @@
+//! The audit record: built from the facts the adapter read when the stream ended, redacted, and
+//! serialized with a fixed field order (schema first, so a reader can tell records from other
+//! lines). The schema is documented in `docs/audit-schema.md`; change it only with a new version.
+
+use portcullis_common::decision::{Decision, Outcome};
+use portcullis_common::identity::{AuthMethod, Identity};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::{AuditConfig, Identifier};
+use crate::redact::{self, redact_details, redact_path, truncate, IdentifierHasher};
+use crate::time::rfc3339_millis;
+
+pub const SCHEMA: &str = "portcullis.audit/1";
+
+/// What the adapter read from Envoy when the stream ended. Every field may be absent (a client
+/// that reset early, a local reply before routing ...); absent facts are omitted from the record.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// When the record is written (ms since the Unix epoch).
+    pub now_ms: u64,
+    /// When the request started, if Envoy said.
+    pub start_ms: Option<u64>,
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+    pub client_address: Option<String>,
+    pub tls_version: Option<String>,
+    pub tls_cipher: Option<String>,
+    pub protocol: Option<String>,
+    pub method: Option<String>,
+    pub authority: Option<String>,
+    /// Path and query as received.
+    pub path: Option<String>,
+    pub route: Option<String>,
+    pub status: Option<u16>,
+    /// Envoy's `response.code_details`: `via_upstream`, or why Envoy answered itself.
+    pub code_details: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub upstream_ms: Option<u64>,
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    pub user_agent: Option<String>,
+    pub identity: Option<Identity>,
+    /// Decisions other filters published, by instance, in the configured order.
+    pub decisions: Vec<(String, Decision)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    Allowed,
+    Denied,
+    Error,
+}
+
+/// What the filter does with a record besides writing it: metrics and sampling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub json: Vec<u8>,
+    pub outcome: RecordOutcome,
+    pub security_events: Vec<String>,
+    /// A filter in shadow mode would have denied.
+    pub shadow_denied: bool,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    schema: &'static str,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<Trace>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<Client>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Tls>,
+    http: Http,
+    duration_ms: Durations,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<IdentityView>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    decisions: Map<String, Value>,
+    outcome: RecordOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shadow_denied_by: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security: Option<Security>,
+}
+
+#[derive(Serialize)]
+struct Trace {
+    trace_id: String,
+    parent_id: String,
+    sampled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracestate: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Client {
+    address: String,
+}
+
+#[derive(Serialize)]
+struct Tls {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Http {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_details: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Durations {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct IdentityView {
+    subject: String,
+    method: AuthMethod,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Security {
+    severity: &'static str,
+    events: Vec<String>,
+}
+
+/// Builds the record. `repeated_auth_failures` is the count from the tracker when it reached
+/// the threshold for this request's client (the caller keeps that state).
+pub fn build(
+    facts: &Facts,
+    config: &AuditConfig,
+    hasher: &IdentifierHasher,
+    repeated_auth_failures: Option<u32>,
+) -> Built {
+    let text = |s: &Option<String>| s.as_deref().map(|v| truncate(v, redact::MAX_TEXT));
+    let hashed = |id: Identifier, v: &str| {
+        if config.hash_identifiers.contains(&id) {
+            hasher.hash(v)
+        } else {
+            truncate(v, redact::MAX_TEXT)
+        }
+    };
+    let (outcome, reason) = outcome(facts);
+    let mut events: Vec<String> = facts
+        .decisions
+        .iter()
+        .filter(|(_, d)| d.security_event)
+        .map(|(instance, d)| format!("{instance}:{}", d.reason.as_deref().unwrap_or("event")))
+        .collect();
+    if let Some(n) = repeated_auth_failures {
+        events.push(format!("repeated_auth_failures:{n}"));
+    }
+    let shadow_denied_by: Vec<&str> = facts
+        .decisions
+        .iter()
+        .filter(|(_, d)| d.outcome == Outcome::ShadowDeny)
+        .map(|(i, _)| i.as_str())
+        .collect();
+    let decisions: Map<String, Value> = facts
+        .decisions
+        .iter()
+        .map(|(instance, d)| (instance.clone(), decision_view(d, config)))
+        .collect();
+    let record = Record {
+        schema: SCHEMA,
+        timestamp: rfc3339_millis(facts.now_ms),
+        start: facts.start_ms.map(rfc3339_millis),
+        request_id: text(&facts.request_id),
+        trace: facts
+            .traceparent
+            .as_deref()
+            .and_then(|tp| parse_traceparent(tp, facts.tracestate.as_deref())),
+        client: facts.client_address.as_deref().map(|a| Client {
+            address: hashed(Identifier::ClientAddress, a),
+        }),
+        tls: match (&facts.tls_version, &facts.tls_cipher) {
+            (None, None) => None,
+            (v, c) => Some(Tls {
+                version: text(v),
+                cipher: text(c),
+            }),
+        },
+        http: Http {
+            protocol: text(&facts.protocol),
+            method: text(&facts.method),
+            authority: text(&facts.authority),
+            path: facts
+                .path
+                .as_deref()
+                .map(|p| redact_path(p, &config.redact_query_params)),
+            route: text(&facts.route),
+            status: facts.status,
+            response_details: text(&facts.code_details),
+            bytes_in: facts.bytes_in,
+            bytes_out: facts.bytes_out,
+            user_agent: facts
+                .user_agent
+                .as_deref()
+                .map(|ua| redact_path(&truncate(ua, 512), &Default::default())),
+        },
+        duration_ms: Durations {
+            total: facts.duration_ms,
+            upstream: facts.upstream_ms,
+        },
+        identity: facts.identity.as_ref().map(|id| IdentityView {
+            subject: hashed(Identifier::Subject, &id.subject),
+            method: id.method,
+            roles: id.roles.iter().take(32).map(|r| truncate(r, 128)).collect(),
+            tenant: id.tenant.as_deref().map(|t| hashed(Identifier::Tenant, t)),
+            key_id: id.key_id.as_deref().map(|k| hashed(Identifier::KeyId, k)),
+            issuer: text(&id.issuer),
+        }),
+        decisions,
+        outcome,
+        reason,
+        shadow_denied_by,
+        security: if events.is_empty() {
+            None
+        } else {
+            Some(Security {
+                severity: "high",
+                events: events.clone(),
+            })
+        },
+    };
+    Built {
+        json: serde_json::to_vec(&record).unwrap_or_default(),
+        outcome,
+        shadow_denied: facts
+            .decisions
+            .iter()
+            .any(|(_, d)| d.outcome == Outcome::ShadowDeny),
+        security_events: events,
+    }
+}
+
+fn decision_view(d: &Decision, config: &AuditConfig) -> Value {
+    let mut m = Map::new();
+    let outcome = match d.outcome {
+        Outcome::Allow => "allow",
+        Outcome::Deny => "deny",
+        Outcome::ShadowDeny => "shadow_deny",
+        Outcome::Error => "error",
+    };
+    m.insert("outcome".into(), outcome.into());
+    if let Some(s) = d.status {
+        m.insert("status".into(), s.into());
+    }
+    if let Some(r) = &d.reason {
+        m.insert("reason".into(), truncate(r, 128).into());
+    }
+    if d.security_event {
+        m.insert("security_event".into(), true.into());
+    }
+    if !d.details.is_empty() {
+        m.insert(
+            "details".into(),
+            Value::Object(redact_details(&d.details, &config.redact_fields)),
+        );
+    }
+    Value::Object(m)
+}
+
+/// allowed / denied / error, and the reason: a filter's decision first (error before deny, the
+/// first in chain order), then what Envoy itself answered.
+pub fn outcome(facts: &Facts) -> (RecordOutcome, Option<String>) {
+    let first = |want: Outcome| {
+        facts
+            .decisions
+            .iter()
+            .find(|(_, d)| d.outcome == want)
+            .map(|(i, d)| format!("{i}:{}", d.reason.as_deref().unwrap_or("unspecified")))
+    };
+    if let Some(r) = first(Outcome::Error) {
+        return (RecordOutcome::Error, Some(r));
+    }
+    if let Some(r) = first(Outcome::Deny) {
+        return (RecordOutcome::Denied, Some(r));
+    }
+    let local = facts
+        .code_details
+        .as_deref()
+        .filter(|d| *d != "via_upstream")
+        .map(|d| format!("envoy:{}", truncate(d, 128)));
+    match facts.status {
+        None | Some(0) => (
+            RecordOutcome::Error,
+            local.or_else(|| Some("envoy:no_response".into())),
+        ),
+        Some(s) if s >= 500 => (RecordOutcome::Error, local),
+        Some(s) if s >= 400 && local.is_some() => (RecordOutcome::Denied, local),
+        Some(_) => (RecordOutcome::Allowed, None),
+    }
+}
+
+/// Every deny, error, shadow deny and security event is kept; allowed requests at `rate`,
+/// decided by a hash of the request id so every worker (and a replay) agrees.
+pub fn keep(built: &Built, rate: f64, request_id: Option<&str>, fallback: u64) -> bool {
+    if built.outcome != RecordOutcome::Allowed || built.shadow_denied {
+        return true;
+    }
+    if !built.security_events.is_empty() || rate >= 1.0 {
+        return true;
+    }
+    if rate <= 0.0 {
+        return false;
+    }
+    let h = match request_id {
+        Some(id) => fnv1a(id.as_bytes()),
+        None => fnv1a(&fallback.to_le_bytes()),
+    };
+    // Top 53 bits as a fraction in [0, 1).
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < rate
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Mix the high bits, which FNV leaves weak for short inputs.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// W3C Trace Context `traceparent` (version 00 layout); anything else is ignored.
+fn parse_traceparent(tp: &str, tracestate: Option<&str>) -> Option<Trace> {
+    let parts: Vec<&str> = tp.trim().split('-').collect();
+    let [version, trace_id, parent_id, flags] = parts.as_slice() else {
+        return None;
+    };
+    let is_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !is_hex(version, 2) || *version == "ff" || !is_hex(trace_id, 32) || !is_hex(parent_id, 16) {
+        return None;
+    }
+    if trace_id.bytes().all(|b| b == b'0') || parent_id.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16)
+        .ok()
+        .filter(|_| flags.len() == 2)?;
+    Some(Trace {
+        trace_id: trace_id.to_string(),
+        parent_id: parent_id.to_string(),
+        sampled: flags & 1 == 1,
+        tracestate: tracestate.map(|s| truncate(s, 512)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> AuditConfig {
+        AuditConfig::parse(json.as_bytes()).unwrap()
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            now_ms: 1_700_000_000_123,
+            start_ms: Some(1_700_000_000_100),
+            request_id: Some("7f3c1a9e-0000-4000-8000-000000000001".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            tracestate: Some("congo=t61rcWkgMzE".into()),
+            client_address: Some("203.0.113.7".into()),
+            tls_version: Some("TLSv1.3".into()),
+            tls_cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            protocol: Some("HTTP/1.1".into()),
+            method: Some("GET".into()),
+            authority: Some("api.example.com".into()),
+            path: Some("/api/products?page=2&token=abc".into()),
+            route: Some("api".into()),
+            status: Some(200),
+            code_details: Some("via_upstream".into()),
+            duration_ms: Some(23),
+            upstream_ms: Some(20),
+            bytes_in: Some(310),
+            bytes_out: Some(1450),
+            user_agent: Some("curl/8.5.0".into()),
+            identity: None,
+            decisions: vec![],
+        }
+    }
+
+    fn json(b: &Built) -> Value {
+        serde_json::from_slice(&b.json).unwrap()
+    }
+
+    #[test]
+    fn an_allowed_request_carries_every_fact() {
+        let b = build(&facts(), &cfg(""), &IdentifierHasher::new(None), None);
+        let j = json(&b);
+        assert!(String::from_utf8(b.json.clone())
+            .unwrap()
+            .starts_with(crate::chain::SCHEMA_MARK));
+        assert_eq!(j["schema"], SCHEMA);
+        assert_eq!(j["timestamp"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(j["start"], "2023-11-14T22:13:20.100Z");
+        assert_eq!(j["request_id"], "7f3c1a9e-0000-4000-8000-000000000001");
+        assert_eq!(j["trace"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(j["trace"]["parent_id"], "00f067aa0ba902b7");
+        assert_eq!(j["trace"]["sampled"], true);
+        assert_eq!(j["trace"]["tracestate"], "congo=t61rcWkgMzE");
+        assert_eq!(j["client"]["address"], "203.0.113.7");
+        assert_eq!(j["tls"]["version"], "TLSv1.3");
+        assert_eq!(j["tls"]["cipher"], "TLS_AES_128_GCM_SHA256");
+        assert_eq!(j["http"]["method"], "GET");
+        assert_eq!(j["http"]["authority"], "api.example.com");
+        assert_eq!(j["http"]["path"], "/api/products?page=2&token=[redacted]");
+        assert_eq!(j["http"]["route"], "api");
+        assert_eq!(j["http"]["status"], 200);
+        assert_eq!(j["http"]["bytes_in"], 310);
+        assert_eq!(j["http"]["bytes_out"], 1450);
+        assert_eq!(j["http"]["user_agent"], "curl/8.5.0");
+        assert_eq!(j["duration_ms"]["total"], 23);
+        assert_eq!(j["duration_ms"]["upstream"], 20);
+        assert_eq!(j["outcome"], "allowed");
+        assert!(j.get("identity").is_none() && j.get("decisions").is_none());
+        assert!(j.get("security").is_none() && j.get("reason").is_none());
+        assert_eq!(b.outcome, RecordOutcome::Allowed);
+    }
+
+    #[test]
+    fn absent_facts_are_omitted_not_invented() {
+        let f = Facts {
+            now_ms: 0,
+            ..Facts::default()
+        };
+        let j = json(&build(&f, &cfg(""), &IdentifierHasher::new(None), None));
+        assert_eq!(j["timestamp"], "1970-01-01T00:00:00.000Z");
+        for absent in [
+            "request_id",
+            "trace",
+            "client",
+            "tls",
+            "identity",
+            "decisions",
+        ] {
+            assert!(j.get(absent).is_none(), "{absent}");
+        }
+        assert_eq!(j["http"], serde_json::json!({}));
+        assert_eq!(j["outcome"], "error");
+        assert_eq!(j["reason"], "envoy:no_response");
+    }
+
+    #[test]
+    fn identity_and_decisions_from_other_filters() {
+        let mut f = facts();
+        f.identity = Some(Identity {
+            subject: "alice".into(),
+            method: AuthMethod::ApiKey,
+            roles: vec!["admin".into()],
+            tenant: Some("acme".into()),
+            key_id: Some("key-2024".into()),
+            issuer: None,
+        });
+        let mut sanitizer = Decision::deny(400, "injection_blocked")
+            .with("category", "sqli")
+            .with("rule", "sqli-union")
+            .with("score", 9)
+            .with("field", "password")
+            .with("password", "' OR 1=1 --");
+        sanitizer.security_event = true;
+        f.decisions = vec![
+            (
+                "ratelimit-client".into(),
+                Decision::allow()
+                    .with("policy", "per-ip")
+                    .with("remaining", 41),
+            ),
+            ("auth".into(), Decision::allow()),
+            ("sanitizer".into(), sanitizer),
+        ];
+        f.status = Some(400);
+        f.code_details = Some("wasm_fail_stream".into());
+        let b = build(&f, &cfg(""), &IdentifierHasher::new(None), None);
+        let j = json(&b);
+        assert_eq!(j["identity"]["subject"], "alice");
+        assert_eq!(j["identity"]["method"], "api_key");
+        assert_eq!(j["identity"]["key_id"], "key-2024");
+        assert_eq!(j["identity"]["tenant"], "acme");
+        assert_eq!(
+            j["decisions"]["ratelimit-client"]["details"]["remaining"],
+            41
+        );
+        assert_eq!(j["decisions"]["auth"]["outcome"], "allow");
+        assert_eq!(j["decisions"]["sanitizer"]["details"]["rule"], "sqli-union");
+        assert_eq!(j["decisions"]["sanitizer"]["details"]["field"], "password");
+        assert_eq!(
+            j["decisions"]["sanitizer"]["details"]["password"],
+            "[redacted]"
+        );
+        assert_eq!(j["outcome"], "denied");
+        assert_eq!(j["reason"], "sanitizer:injection_blocked");
+        assert_eq!(j["security"]["severity"], "high");
+        assert_eq!(j["security"]["events"][0], "sanitizer:injection_blocked");
+        assert_eq!(b.security_events, vec!["sanitizer:injection_blocked"]);
+        assert!(!String::from_utf8(b.json).unwrap().contains("OR 1=1"));
+    }
+
+    #[test]
+    fn identifiers_can_be_hashed() {
+        let mut f = facts();
+        f.identity = Some(Identity {
+            subject: "alice".into(),
+            method: AuthMethod::Jwt,
+            roles: vec![],
+            tenant: Some("acme".into()),
+            key_id: None,
+            issuer: Some("https://issuer".into()),
+        });
+        let c = cfg(r#"{"hash_identifiers":["client_address","subject"]}"#);
+        let hasher = IdentifierHasher::new(Some(b"k".to_vec()));
+        let b = build(&f, &c, &hasher, None);
+        let j = json(&b);
+        assert_eq!(j["identity"]["subject"], hasher.hash("alice"));
+        assert_eq!(j["client"]["address"], hasher.hash("203.0.113.7"));
+        assert_eq!(j["identity"]["tenant"], "acme", "not configured: in clear");
+        let text = String::from_utf8(b.json).unwrap();
+        assert!(!text.contains("alice") && !text.contains("203.0.113.7"));
+    }
+
+    #[test]
+    fn outcomes() {
+        let mut f = facts();
+        assert_eq!(outcome(&f), (RecordOutcome::Allowed, None));
+        f.status = Some(404);
+        assert_eq!(
+            outcome(&f).0,
+            RecordOutcome::Allowed,
+            "the upstream's answer"
+        );
+        f.code_details = Some("csrf_origin_mismatch".into());
+        f.status = Some(403);
+        assert_eq!(
+            outcome(&f),
+            (
+                RecordOutcome::Denied,
+                Some("envoy:csrf_origin_mismatch".into())
+            )
+        );
+        f.status = Some(503);
+        f.code_details = Some("upstream_reset_before_response_started".into());
+        assert_eq!(outcome(&f).0, RecordOutcome::Error);
+        f.status = Some(200);
+        f.decisions = vec![
+            ("auth".into(), Decision::deny(401, "token_expired")),
+            (
+                "sanitizer".into(),
+                Decision {
+                    outcome: Outcome::Error,
+                    ..Decision::deny(500, "body_unreadable")
+                },
+            ),
+        ];
+        assert_eq!(
+            outcome(&f),
+            (
+                RecordOutcome::Error,
+                Some("sanitizer:body_unreadable".into())
+            )
+        );
+        f.decisions.truncate(1);
+        assert_eq!(
+            outcome(&f),
+            (RecordOutcome::Denied, Some("auth:token_expired".into()))
+        );
+    }
+
+    #[test]
+    fn shadow_denies_are_listed_and_always_kept() {
+        let mut f = facts();
+        f.decisions = vec![(
+            "ratelimit-identity".into(),
+            Decision {
+                outcome: Outcome::ShadowDeny,
+                ..Decision::deny(429, "rate_limited")
+            },
+        )];
+        let b = build(&f, &cfg(""), &IdentifierHasher::new(None), None);
+        assert_eq!(json(&b)["shadow_denied_by"][0], "ratelimit-identity");
+        assert_eq!(b.outcome, RecordOutcome::Allowed);
+        assert!(keep(&b, 0.0, Some("x"), 0));
+    }
+
+    #[test]
+    fn sampling_keeps_every_deny_and_a_fraction_of_the_rest() {
+        let c = cfg("");
+        let h = IdentifierHasher::new(None);
+        let allowed = build(&facts(), &c, &h, None);
+        let mut denied_facts = facts();
+        denied_facts.decisions = vec![("auth".into(), Decision::deny(401, "missing"))];
+        let denied = build(&denied_facts, &c, &h, None);
+        let flagged = build(&facts(), &c, &h, Some(5));
+        assert!(keep(&denied, 0.0, Some("a"), 0));
+        assert!(keep(&flagged, 0.0, Some("a"), 0));
+        assert!(keep(&allowed, 1.0, Some("a"), 0));
+        assert!(!keep(&allowed, 0.0, Some("a"), 0));
+        let kept = (0..10_000)
+            .filter(|i| keep(&allowed, 0.25, Some(&format!("req-{i}")), 0))
+            .count();
+        assert!((2_200..2_800).contains(&kept), "{kept}");
+        assert_eq!(
+            keep(&allowed, 0.5, Some("same"), 0),
+            keep(&allowed, 0.5, Some("same"), 0)
+        );
+    }
+
+    #[test]
+    fn repeated_auth_failures_are_a_security_event() {
+        let b = build(&facts(), &cfg(""), &IdentifierHasher::new(None), Some(7));
+        assert_eq!(
+            json(&b)["security"]["events"][0],
+            "repeated_auth_failures:7"
+        );
+        assert_eq!(b.security_events.len(), 1);
+    }
+
+    #[test]
+    fn malformed_trace_context_is_ignored() {
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "",
+        ] {
+            assert!(parse_traceparent(bad, None).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn oversized_fields_are_cut() {
+        let mut f = facts();
+        f.path = Some(format!("/{}", "a".repeat(10_000)));
+        f.user_agent = Some("u".repeat(10_000));
+        let j = json(&build(&f, &cfg(""), &IdentifierHasher::new(None), None));
+        assert!(j["http"]["path"].as_str().unwrap().len() <= redact::MAX_TEXT + 4);
+        assert!(j["http"]["user_agent"].as_str().unwrap().len() <= 520);
+    }
+}
