@@ -119,8 +119,14 @@ fn log_sink_writes_one_complete_chained_record_per_request() {
     assert!(r["duration_ms"]["total"].is_u64());
     assert!(r["duration_ms"]["upstream"].is_u64());
     assert_eq!(r["outcome"], "allowed");
-    // No other filter publishes identity or decisions yet: absent, not invented.
-    assert!(r.get("identity").is_none() && r.get("decisions").is_none());
+    // No credentials were sent: no identity, not an invented one. The filters in front of the
+    // upstream each published their decision.
+    assert!(r.get("identity").is_none(), "{r}");
+    assert_eq!(r["decisions"]["auth"]["outcome"], "allow", "{r}");
+    assert_eq!(
+        r["decisions"]["ratelimit-client"]["outcome"], "allow",
+        "{r}"
+    );
 
     let e = record_for(&all, "/status/503");
     assert_eq!(
@@ -236,12 +242,16 @@ fn send_secrets(chain: &Chain) {
         .send_string(r#"{"user":"ada","password":"BodyPassword0006","card_number":"4111111111111111"}"#)
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = client
+    // Not a public route: auth refuses the unverifiable token (401), and the record of that
+    // refusal must not carry the token either.
+    match client
         .get(&chain.url(&format!("/reset/{jwt}/confirm?next=1")))
         .set("authorization", &format!("Bearer {jwt}"))
         .call()
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("expected auth's 401, got {other:?}"),
+    }
 }
 
 fn assert_no_secret(text: &str, place: &str) {

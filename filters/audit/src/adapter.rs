@@ -280,9 +280,7 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         // Read, then removed: it is for the record, not for the upstream.
-        self.tls_cipher = self
-            .get_http_request_header(CIPHER_HEADER)
-            .filter(|c| !c.is_empty() && c != "-");
+        self.tls_cipher = host::request_header(CIPHER_HEADER).filter(|c| !c.is_empty() && c != "-");
         self.set_http_request_header(CIPHER_HEADER, None);
         Action::Continue
     }
@@ -334,7 +332,7 @@ impl HttpContext for Stream {
 impl Stream {
     /// Everything the record may use, read in one place.
     fn facts(&self, decisions: &[String]) -> Facts {
-        let header = |name: &str| self.get_http_request_header(name);
+        let header = |name: &str| host::request_header(name);
         let text = |path: &[&str]| {
             hostcalls::get_property(path.to_vec())
                 .ok()

@@ -119,12 +119,10 @@ fn dispatch(cluster: &str, authority: &str, path: &str, timeout_ms: u64) -> Resu
 
 /// The answer to an HTTP call: status (None when there was none) and body.
 fn call_response(body_size: usize) -> (Option<u16>, Vec<u8>) {
-    let status = hostcalls::get_map_value(
+    let status = host::map_value(
         proxy_wasm::types::MapType::HttpCallResponseHeaders,
         ":status",
     )
-    .ok()
-    .flatten()
     .and_then(|s| s.parse().ok());
     let body = if body_size > MAX_BODY_BYTES {
         Vec::new()
@@ -375,7 +373,7 @@ impl AuthHttp {
             );
             return Action::Pause;
         };
-        let headers = self.get_http_request_headers();
+        let headers = host::request_headers();
         let get = |name: &str| {
             headers
                 .iter()

@@ -71,11 +71,35 @@ impl Counter {
     }
 }
 
-/// `x-request-id`, which Envoy sets on every request (and regenerates for external clients).
-pub fn request_id() -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, "x-request-id")
+/// Header bytes as text. HTTP allows any byte in a header value, and the SDK's `String` getters
+/// panic (killing the VM) on bytes that are not UTF-8; here they become U+FFFD instead.
+pub fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// One request header, as text (see [`text`]). Use this, never the SDK's `String` getters.
+pub fn request_header(name: &str) -> Option<String> {
+    map_value(MapType::HttpRequestHeaders, name)
+}
+
+/// Every request header in one host call, as text (see [`text`]).
+pub fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .map(|headers| headers.into_iter().map(|(n, v)| (n, text(v))).collect())
+        .unwrap_or_default()
+}
+
+/// A value of any header map (request, response, HTTP-call response), as text.
+pub fn map_value(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(map, name)
         .ok()
         .flatten()
+        .map(text)
+}
+
+/// `x-request-id`, which Envoy sets on every request (and regenerates for external clients).
+pub fn request_id() -> Option<String> {
+    request_header("x-request-id")
 }
 
 /// The client address as Envoy resolved it (TCP peer, or the configured trusted XFF hop).
