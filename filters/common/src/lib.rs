@@ -9,6 +9,7 @@ pub mod decision;
 pub mod identity;
 pub mod problem;
 pub mod route;
+pub mod slots;
 
 #[cfg(target_arch = "wasm32")]
 pub mod host;

@@ -1,0 +1,741 @@
+//! A bounded table of slots over proxy-wasm shared data: per-client state (rate-limit buckets,
+//! penalties, revocations) in memory that never grows past the configured capacity.
+//!
+//! Envoy never frees a shared-data key, so a key per client would grow without bound under a
+//! million distinct clients. Instead a table owns a fixed number of shared-data keys
+//! (`buckets`), each holding `ways` entries. A client key is hashed; the hash picks the bucket and
+//! a 64-bit fingerprint of it identifies the entry inside the bucket (two keys are confused only
+//! if both their bucket and their fingerprint collide). Every entry carries its own expiry, after
+//! which it is free. Updates are compare-and-swap with a bounded number of attempts, so all Envoy
+//! workers see one consistent value; running out of attempts is an explicit error the caller maps
+//! to its configured failure mode.
+//!
+//! When a bucket is full, an update for a new key first reuses an expired entry. Evicting a live
+//! entry (which resets that client's state) happens only if the caller asks for it
+//! ([`WhenFull::EvictSoonestExpiring`]), and the result says so, so callers can count it.
+//!
+//! The host side is the [`SharedData`] trait; [`MemoryStore`] is an in-memory fake that follows
+//! Envoy's rules exactly (see its docs), for tests.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
+
+/// Proxy-wasm shared data as Envoy implements it (proxy-wasm-cpp-host `SharedData`).
+pub trait SharedData {
+    /// The value and its CAS version, or `None` if the key was never written.
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Writes `value`. `cas == 0` writes unconditionally; otherwise the write fails with
+    /// [`StoreError::CasMismatch`] if the key's version is no longer `cas`.
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// Another writer changed the value since it was read.
+    CasMismatch,
+    /// Any other host failure.
+    Host(String),
+}
+
+/// What an update does when the key is absent and every entry of its bucket is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Fail with [`SlotError::Full`]: never reset another client's state.
+    Refuse,
+    /// Replace the live entry closest to its expiry (the one whose loss matters least) and report
+    /// [`Eviction::Live`].
+    EvictSoonestExpiring,
+}
+
+/// What an update displaced to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// Nothing: the key was present, or a never-used entry was free.
+    None,
+    /// An expired entry of another key was reused (its state had lapsed anyway).
+    Expired,
+    /// A live entry of another key was replaced: that client's state was reset.
+    Live,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotError {
+    /// Every compare-and-swap attempt lost to another writer.
+    Contended { attempts: u32 },
+    /// The bucket is full of live entries and the caller asked not to evict.
+    Full,
+    /// The host refused the read or write.
+    Host(String),
+}
+
+/// What the caller's closure wants done with the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<R> {
+    /// Leave the table as it is.
+    Keep(R),
+    /// Store `value` (exactly `value_len` bytes; shorter is zero-padded, longer is an error)
+    /// until `expires_at`.
+    Put {
+        value: Vec<u8>,
+        expires_at: u64,
+        result: R,
+    },
+    /// Free the entry.
+    Remove(R),
+}
+
+/// The result of a successful update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updated<R> {
+    pub result: R,
+    pub eviction: Eviction,
+    /// CAS conflicts lost before the write that succeeded.
+    pub conflicts: u32,
+}
+
+/// Shape and name of one table. All Envoy workers must build it with the same values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotTable {
+    prefix: String,
+    buckets: u32,
+    ways: u8,
+    value_len: usize,
+    max_attempts: u32,
+}
+
+const FINGERPRINT: usize = 8;
+const EXPIRY: usize = 8;
+
+impl SlotTable {
+    /// `prefix` names the table's shared-data keys (distinct per table and filter instance);
+    /// `buckets * ways` is the capacity; each value is `value_len` bytes; an update tries its
+    /// compare-and-swap at most `max_attempts` times. Zero sizes are raised to 1.
+    pub fn new(
+        prefix: &str,
+        buckets: u32,
+        ways: u8,
+        value_len: usize,
+        max_attempts: u32,
+    ) -> SlotTable {
+        SlotTable {
+            prefix: prefix.to_string(),
+            buckets: buckets.max(1),
+            ways: ways.max(1),
+            value_len,
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    /// How many entries the table holds at most.
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.buckets) * u64::from(self.ways)
+    }
+
+    pub fn buckets(&self) -> u32 {
+        self.buckets
+    }
+
+    fn entry_len(&self) -> usize {
+        FINGERPRINT + EXPIRY + self.value_len
+    }
+
+    fn bucket_len(&self) -> usize {
+        self.entry_len() * usize::from(self.ways)
+    }
+
+    /// The shared-data key of bucket `index`. The layout is part of the name, so a table
+    /// reconfigured with another shape never misreads old bytes.
+    pub fn bucket_key(&self, index: u32) -> String {
+        format!("{}/{}x{}/{}", self.prefix, self.ways, self.value_len, index)
+    }
+
+    /// Bucket index and fingerprint (never 0, which marks a free entry) of a client key.
+    fn locate(&self, key: &[u8]) -> (u32, u64) {
+        let mut h = DefaultHasher::new();
+        h.write(self.prefix.as_bytes());
+        h.write_u8(0xff);
+        h.write(key);
+        let hash = h.finish();
+        let bucket = (hash % u64::from(self.buckets)) as u32;
+        // Mixed again so fingerprint bits are not the bucket bits.
+        let mut h2 = DefaultHasher::new();
+        h2.write_u64(hash);
+        h2.write(key);
+        (bucket, h2.finish().max(1))
+    }
+
+    /// Writes an empty bucket for every bucket key not yet created. Call once at configure time:
+    /// Envoy accepts a CAS write to a missing key unconditionally, so pre-created buckets close
+    /// the window in which two workers creating the same bucket could overwrite each other.
+    pub fn create_missing<S: SharedData>(&self, store: &mut S) -> Result<u32, SlotError> {
+        let empty = vec![0u8; self.bucket_len()];
+        let mut created = 0;
+        for index in 0..self.buckets {
+            let key = self.bucket_key(index);
+            if store.get(&key).is_none() {
+                store
+                    .set(&key, &empty, 0)
+                    .map_err(|e| SlotError::Host(format!("{e:?}")))?;
+                created += 1;
+            }
+        }
+        Ok(created)
+    }
+
+    /// The live value stored for `key`, without writing.
+    pub fn get<S: SharedData>(&self, store: &S, key: &[u8], now: u64) -> Option<Vec<u8>> {
+        let (index, fp) = self.locate(key);
+        let (raw, _) = store.get(&self.bucket_key(index))?;
+        let bucket = self.decode(&raw);
+        bucket
+            .iter()
+            .find(|e| e.fingerprint == fp && e.expires_at > now)
+            .map(|e| e.value.clone())
+    }
+
+    /// Reads the entry of `key` (`None` if absent or expired), lets `change` decide, and writes
+    /// the result with compare-and-swap, retrying from a fresh read on conflict. `change` may run
+    /// once per attempt, so it must be a pure function of its input.
+    pub fn update<S, R, F>(
+        &self,
+        store: &mut S,
+        key: &[u8],
+        now: u64,
+        when_full: WhenFull,
+        mut change: F,
+    ) -> Result<Updated<R>, SlotError>
+    where
+        S: SharedData,
+        F: FnMut(Option<&[u8]>) -> Change<R>,
+    {
+        let (index, fp) = self.locate(key);
+        let bucket_key = self.bucket_key(index);
+        let mut conflicts = 0;
+        while conflicts < self.max_attempts {
+            let Some((raw, cas)) = store.get(&bucket_key) else {
+                // A bucket that was never created: create it empty first, then update it under
+                // CAS, so two first writers cannot silently overwrite each other's update.
+                store
+                    .set(&bucket_key, &self.encode(&self.decode(&[])), 0)
+                    .map_err(|e| SlotError::Host(format!("{e:?}")))?;
+                conflicts += 1;
+                continue;
+            };
+            let mut bucket = self.decode(&raw);
+            let found = bucket
+                .iter()
+                .position(|e| e.fingerprint == fp && e.expires_at > now);
+            let current = found
+                .and_then(|i| bucket.get(i))
+                .map(|e| e.value.as_slice());
+            let (result, new_entry) = match change(current) {
+                Change::Keep(result) => {
+                    return Ok(Updated {
+                        result,
+                        eviction: Eviction::None,
+                        conflicts,
+                    })
+                }
+                Change::Remove(result) => (result, None),
+                Change::Put {
+                    value,
+                    expires_at,
+                    result,
+                } => {
+                    if value.len() > self.value_len {
+                        return Err(SlotError::Host(format!(
+                            "value of {} bytes exceeds the table's {}",
+                            value.len(),
+                            self.value_len
+                        )));
+                    }
+                    (result, Some((value, expires_at)))
+                }
+            };
+            let eviction = match (found, new_entry) {
+                (Some(i), None) => {
+                    if let Some(e) = bucket.get_mut(i) {
+                        *e = Entry::free(self.value_len);
+                    }
+                    Eviction::None
+                }
+                (None, None) => {
+                    return Ok(Updated {
+                        result,
+                        eviction: Eviction::None,
+                        conflicts,
+                    })
+                }
+                (Some(i), Some((value, expires_at))) => {
+                    if let Some(e) = bucket.get_mut(i) {
+                        *e = Entry::new(fp, expires_at, value, self.value_len);
+                    }
+                    Eviction::None
+                }
+                (None, Some((value, expires_at))) => {
+                    let (i, eviction) = choose_victim(&bucket, fp, now, when_full)?;
+                    if let Some(e) = bucket.get_mut(i) {
+                        *e = Entry::new(fp, expires_at, value, self.value_len);
+                    }
+                    eviction
+                }
+            };
+            match store.set(&bucket_key, &self.encode(&bucket), cas) {
+                Ok(()) => {
+                    return Ok(Updated {
+                        result,
+                        eviction,
+                        conflicts,
+                    })
+                }
+                Err(StoreError::CasMismatch) => conflicts += 1,
+                Err(StoreError::Host(e)) => return Err(SlotError::Host(e)),
+            }
+        }
+        Err(SlotError::Contended {
+            attempts: conflicts,
+        })
+    }
+
+    /// Entries of a bucket; anything of the wrong length (never written, foreign bytes) reads as
+    /// an empty bucket.
+    fn decode(&self, raw: &[u8]) -> Vec<Entry> {
+        let ways = usize::from(self.ways);
+        if raw.len() != self.bucket_len() {
+            return (0..ways).map(|_| Entry::free(self.value_len)).collect();
+        }
+        raw.chunks_exact(self.entry_len())
+            .map(|chunk| {
+                let (fp, rest) = chunk.split_at(FINGERPRINT);
+                let (exp, value) = rest.split_at(EXPIRY);
+                Entry {
+                    fingerprint: read_u64(fp),
+                    expires_at: read_u64(exp),
+                    value: value.to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    fn encode(&self, bucket: &[Entry]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bucket_len());
+        for e in bucket {
+            out.extend_from_slice(&e.fingerprint.to_le_bytes());
+            out.extend_from_slice(&e.expires_at.to_le_bytes());
+            out.extend_from_slice(&e.value);
+        }
+        out
+    }
+}
+
+/// A free or expired entry first; a live one only if allowed (the soonest to expire).
+fn choose_victim(
+    bucket: &[Entry],
+    fp: u64,
+    now: u64,
+    when_full: WhenFull,
+) -> Result<(usize, Eviction), SlotError> {
+    if let Some(i) = bucket.iter().position(|e| e.fingerprint == 0) {
+        return Ok((i, Eviction::None));
+    }
+    // Our own expired entry is not an eviction of someone else.
+    if let Some(i) = bucket.iter().position(|e| e.fingerprint == fp) {
+        return Ok((i, Eviction::None));
+    }
+    if let Some(i) = bucket.iter().position(|e| e.expires_at <= now) {
+        return Ok((i, Eviction::Expired));
+    }
+    match when_full {
+        WhenFull::Refuse => Err(SlotError::Full),
+        WhenFull::EvictSoonestExpiring => bucket
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| e.expires_at)
+            .map(|(i, _)| (i, Eviction::Live))
+            .ok_or(SlotError::Full),
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    for (b, src) in buf.iter_mut().zip(bytes) {
+        *b = *src;
+    }
+    u64::from_le_bytes(buf)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// 0 = free.
+    fingerprint: u64,
+    expires_at: u64,
+    value: Vec<u8>,
+}
+
+impl Entry {
+    fn free(value_len: usize) -> Entry {
+        Entry {
+            fingerprint: 0,
+            expires_at: 0,
+            value: vec![0; value_len],
+        }
+    }
+
+    fn new(fingerprint: u64, expires_at: u64, mut value: Vec<u8>, value_len: usize) -> Entry {
+        value.resize(value_len, 0);
+        Entry {
+            fingerprint,
+            expires_at,
+            value,
+        }
+    }
+}
+
+/// In-memory shared data with Envoy's exact rules (proxy-wasm-cpp-host `SharedData::set`):
+/// every successful write gives the key a new, never-zero CAS version; a write with CAS 0, or to
+/// a key that does not exist yet, always succeeds; a write with another CAS than the key's
+/// current one fails with `CasMismatch`; keys are never freed.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    map: HashMap<String, (Vec<u8>, u32)>,
+    next_cas: u32,
+    /// Test hook: the next N conditional writes find that another worker wrote first.
+    pub interfere: u32,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Keys ever written (Envoy frees none of them).
+    pub fn key_count(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Total bytes held in keys and values.
+    pub fn bytes(&self) -> usize {
+        self.map.iter().map(|(k, (v, _))| k.len() + v.len()).sum()
+    }
+
+    fn bump(&mut self) -> u32 {
+        self.next_cas = self.next_cas.wrapping_add(1).max(1);
+        self.next_cas
+    }
+}
+
+impl SharedData for MemoryStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.map.get(key).cloned()
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        if cas != 0 && self.interfere > 0 && self.map.contains_key(key) {
+            self.interfere -= 1;
+            let bumped = self.bump();
+            if let Some(entry) = self.map.get_mut(key) {
+                entry.1 = bumped;
+            }
+            return Err(StoreError::CasMismatch);
+        }
+        if let Some((_, current)) = self.map.get(key) {
+            if cas != 0 && cas != *current {
+                return Err(StoreError::CasMismatch);
+            }
+        }
+        let version = self.bump();
+        self.map.insert(key.to_string(), (value.to_vec(), version));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(value: &[u8], expires_at: u64) -> Change<()> {
+        Change::Put {
+            value: value.to_vec(),
+            expires_at,
+            result: (),
+        }
+    }
+
+    fn counter_inc(table: &SlotTable, store: &mut MemoryStore, key: &str, now: u64) -> Updated<u8> {
+        table
+            .update(store, key.as_bytes(), now, WhenFull::Refuse, |cur| {
+                let n = cur.and_then(|v| v.first().copied()).unwrap_or(0) + 1;
+                Change::Put {
+                    value: vec![n],
+                    expires_at: now + 100,
+                    result: n,
+                }
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn fake_follows_envoy_cas_rules() {
+        let mut s = MemoryStore::new();
+        assert_eq!(s.get("k"), None);
+        // A missing key accepts any CAS.
+        s.set("k", b"a", 77).unwrap();
+        let (v, cas1) = s.get("k").unwrap();
+        assert_eq!(v, b"a");
+        assert_ne!(cas1, 0);
+        // The current CAS succeeds and changes the version.
+        s.set("k", b"b", cas1).unwrap();
+        let (v, cas2) = s.get("k").unwrap();
+        assert_eq!(v, b"b");
+        assert_ne!(cas2, cas1);
+        // A stale CAS fails and leaves the value alone.
+        assert_eq!(s.set("k", b"c", cas1), Err(StoreError::CasMismatch));
+        assert_eq!(s.get("k").unwrap().0, b"b");
+        // CAS 0 is unconditional.
+        s.set("k", b"d", 0).unwrap();
+        assert_eq!(s.get("k").unwrap().0, b"d");
+        // Keys are never freed: an empty value keeps the key.
+        s.set("k", b"", 0).unwrap();
+        assert_eq!(s.get("k").unwrap().0, b"");
+        assert_eq!(s.key_count(), 1);
+    }
+
+    #[test]
+    fn fake_interference_looks_like_another_writer() {
+        let mut s = MemoryStore::new();
+        s.set("k", b"a", 0).unwrap();
+        let (_, cas) = s.get("k").unwrap();
+        s.interfere = 1;
+        assert_eq!(s.set("k", b"b", cas), Err(StoreError::CasMismatch));
+        // The version moved, so the old CAS stays stale.
+        assert_eq!(s.set("k", b"b", cas), Err(StoreError::CasMismatch));
+        let (_, fresh) = s.get("k").unwrap();
+        s.set("k", b"b", fresh).unwrap();
+    }
+
+    #[test]
+    fn values_round_trip_and_expire() {
+        let t = SlotTable::new("t", 4, 2, 3, 4);
+        let mut s = MemoryStore::new();
+        let u = t
+            .update(&mut s, b"alice", 10, WhenFull::Refuse, |cur| {
+                assert_eq!(cur, None);
+                put(b"xyz", 20)
+            })
+            .unwrap();
+        assert_eq!(u.eviction, Eviction::None);
+        assert_eq!(t.get(&s, b"alice", 19), Some(b"xyz".to_vec()));
+        assert_eq!(t.get(&s, b"alice", 20), None, "expired at its expiry");
+        assert_eq!(t.get(&s, b"bob", 10), None);
+        // Shorter values are padded to the table's value length.
+        t.update(&mut s, b"bob", 10, WhenFull::Refuse, |_| put(b"q", 50))
+            .unwrap();
+        assert_eq!(t.get(&s, b"bob", 10), Some(b"q\0\0".to_vec()));
+        // An expired entry reads as absent inside update too.
+        t.update(&mut s, b"alice", 25, WhenFull::Refuse, |cur| {
+            assert_eq!(cur, None);
+            Change::Keep(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn too_long_value_is_an_error_not_a_truncation() {
+        let t = SlotTable::new("t", 1, 1, 2, 4);
+        let mut s = MemoryStore::new();
+        let e = t
+            .update(&mut s, b"k", 0, WhenFull::Refuse, |_| put(b"abc", 9))
+            .unwrap_err();
+        assert!(matches!(e, SlotError::Host(m) if m.contains("3 bytes")));
+    }
+
+    #[test]
+    fn keep_does_not_write_and_remove_frees() {
+        let t = SlotTable::new("t", 1, 1, 1, 4);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        let before = s.get(&t.bucket_key(0)).unwrap();
+        let u = t
+            .update(&mut s, b"k", 0, WhenFull::Refuse, |_| Change::Keep(7))
+            .unwrap();
+        assert_eq!(u.result, 7);
+        assert_eq!(s.get(&t.bucket_key(0)).unwrap(), before, "no write at all");
+        counter_inc(&t, &mut s, "k", 0);
+        t.update(&mut s, b"k", 1, WhenFull::Refuse, |_| Change::Remove(()))
+            .unwrap();
+        assert_eq!(t.get(&s, b"k", 1), None);
+        // The freed entry is reused without counting as an eviction.
+        let u = counter_inc(&t, &mut s, "other", 1);
+        assert_eq!(u.eviction, Eviction::None);
+    }
+
+    #[test]
+    fn concurrent_writers_never_lose_an_update() {
+        let t = SlotTable::new("t", 2, 4, 1, 8);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        for i in 1..=20u8 {
+            // Another worker wins the first two attempts of every update.
+            s.interfere = 2;
+            let u = counter_inc(&t, &mut s, "k", 0);
+            assert_eq!(u.result, i);
+            assert_eq!(u.conflicts, 2);
+        }
+        assert_eq!(t.get(&s, b"k", 0), Some(vec![20]));
+    }
+
+    #[test]
+    fn contention_beyond_the_bound_is_an_explicit_error() {
+        let t = SlotTable::new("t", 1, 1, 1, 3);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        s.interfere = 3;
+        let e = t
+            .update(&mut s, b"k", 0, WhenFull::Refuse, |_| put(b"x", 9))
+            .unwrap_err();
+        assert_eq!(e, SlotError::Contended { attempts: 3 });
+        assert_eq!(t.get(&s, b"k", 0), None, "nothing written");
+        // Once the other writer is gone, the update goes through.
+        counter_inc(&t, &mut s, "k", 0);
+    }
+
+    #[test]
+    fn a_missing_bucket_is_created_then_updated_under_cas() {
+        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let mut s = MemoryStore::new();
+        let u = counter_inc(&t, &mut s, "k", 0);
+        assert_eq!(u.result, 1);
+        assert_eq!(u.conflicts, 1, "the creation costs one attempt");
+        assert_eq!(t.get(&s, b"k", 0), Some(vec![1]));
+    }
+
+    #[test]
+    fn full_bucket_prefers_expired_entries() {
+        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        t.update(&mut s, b"a", 0, WhenFull::Refuse, |_| put(b"a", 10))
+            .unwrap();
+        t.update(&mut s, b"b", 0, WhenFull::Refuse, |_| put(b"b", 100))
+            .unwrap();
+        // At 50, a has expired: c takes its entry, b is untouched.
+        let u = t
+            .update(&mut s, b"c", 50, WhenFull::Refuse, |_| put(b"c", 200))
+            .unwrap();
+        assert_eq!(u.eviction, Eviction::Expired);
+        assert_eq!(t.get(&s, b"b", 50), Some(b"b".to_vec()));
+        assert_eq!(t.get(&s, b"c", 50), Some(b"c".to_vec()));
+    }
+
+    #[test]
+    fn full_bucket_of_live_entries_refuses_unless_told_to_evict() {
+        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        t.update(&mut s, b"a", 0, WhenFull::Refuse, |_| put(b"a", 300))
+            .unwrap();
+        t.update(&mut s, b"b", 0, WhenFull::Refuse, |_| put(b"b", 100))
+            .unwrap();
+        let e = t
+            .update(&mut s, b"c", 50, WhenFull::Refuse, |_| put(b"c", 200))
+            .unwrap_err();
+        assert_eq!(e, SlotError::Full);
+        assert_eq!(t.get(&s, b"a", 50), Some(b"a".to_vec()));
+        assert_eq!(t.get(&s, b"b", 50), Some(b"b".to_vec()));
+        // Told to evict: the entry closest to expiry (b) goes, and the caller hears about it.
+        let u = t
+            .update(&mut s, b"c", 50, WhenFull::EvictSoonestExpiring, |_| {
+                put(b"c", 200)
+            })
+            .unwrap();
+        assert_eq!(u.eviction, Eviction::Live);
+        assert_eq!(t.get(&s, b"b", 50), None);
+        assert_eq!(t.get(&s, b"a", 50), Some(b"a".to_vec()));
+        // Existing keys update in place even when the bucket is full.
+        let u = t
+            .update(&mut s, b"a", 60, WhenFull::Refuse, |_| put(b"A", 300))
+            .unwrap();
+        assert_eq!(u.eviction, Eviction::None);
+    }
+
+    #[test]
+    fn colliding_keys_in_one_bucket_stay_apart() {
+        // One bucket: every key collides on the bucket; fingerprints keep them apart.
+        let t = SlotTable::new("t", 1, 8, 1, 4);
+        let mut s = MemoryStore::new();
+        t.create_missing(&mut s).unwrap();
+        for (i, k) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
+            let n = u8::try_from(i).unwrap();
+            t.update(&mut s, k.as_bytes(), 0, WhenFull::Refuse, |_| {
+                put(&[n], 100)
+            })
+            .unwrap();
+        }
+        for (i, k) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
+            assert_eq!(
+                t.get(&s, k.as_bytes(), 1),
+                Some(vec![u8::try_from(i).unwrap()])
+            );
+        }
+        assert_eq!(t.get(&s, b"i", 1), None);
+    }
+
+    #[test]
+    fn memory_is_the_capacity_not_the_number_of_clients() {
+        let t = SlotTable::new("rl", 64, 4, 16, 4);
+        let mut s = MemoryStore::new();
+        assert_eq!(t.create_missing(&mut s).unwrap(), 64);
+        assert_eq!(t.create_missing(&mut s).unwrap(), 0, "idempotent");
+        let bytes = s.bytes();
+        let mut evictions = 0;
+        for i in 0..100_000u32 {
+            let u = t
+                .update(
+                    &mut s,
+                    &i.to_le_bytes(),
+                    u64::from(i),
+                    WhenFull::EvictSoonestExpiring,
+                    |_| put(&[1], u64::from(i) + 1_000),
+                )
+                .unwrap();
+            if u.eviction != Eviction::None {
+                evictions += 1;
+            }
+        }
+        assert_eq!(s.key_count(), 64);
+        assert_eq!(s.bytes(), bytes, "bounded by the table's shape");
+        assert!(evictions > 90_000, "{evictions}");
+        assert_eq!(t.capacity(), 256);
+    }
+
+    #[test]
+    fn tables_with_different_prefixes_or_shapes_do_not_share_keys() {
+        let a = SlotTable::new("a", 2, 2, 1, 4);
+        let b = SlotTable::new("b", 2, 2, 1, 4);
+        let a2 = SlotTable::new("a", 2, 2, 2, 4);
+        assert_ne!(a.bucket_key(0), b.bucket_key(0));
+        assert_ne!(a.bucket_key(0), a2.bucket_key(0));
+        let mut s = MemoryStore::new();
+        a.update(&mut s, b"k", 0, WhenFull::Refuse, |_| put(b"x", 9))
+            .unwrap();
+        assert_eq!(b.get(&s, b"k", 0), None);
+        assert_eq!(a2.get(&s, b"k", 0), None);
+    }
+
+    #[test]
+    fn foreign_bytes_read_as_an_empty_bucket() {
+        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let mut s = MemoryStore::new();
+        s.set(&t.bucket_key(0), b"garbage", 0).unwrap();
+        assert_eq!(t.get(&s, b"k", 0), None);
+        counter_inc(&t, &mut s, "k", 0);
+        assert_eq!(t.get(&s, b"k", 0), Some(vec![1]));
+    }
+
+    #[test]
+    fn zero_sizes_are_raised() {
+        let t = SlotTable::new("t", 0, 0, 0, 0);
+        assert_eq!(t.capacity(), 1);
+        assert_eq!(t.buckets(), 1);
+    }
+}
