@@ -168,7 +168,7 @@ impl Store {
             .zip(records)
             .filter(|(_, r)| !r.free() && r.url == url)
             .collect();
-        ways.sort_by(|a, b| b.1.last_used.cmp(&a.1.last_used));
+        ways.sort_by_key(|w| std::cmp::Reverse(w.1.last_used));
         ways.into_iter()
             .filter_map(|(w, r)| {
                 let (raw, _) = s.get(&self.obj_key(b, w))?;
