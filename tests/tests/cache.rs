@@ -392,3 +392,42 @@ fn a_bad_cache_config_is_refused_naming_the_field() {
         "{log}"
     );
 }
+
+/// Envoy's heap (`/memory` allocated bytes).
+fn envoy_allocated(chain: &Chain) -> u64 {
+    let m: serde_json::Value = serde_json::from_str(&chain.admin("/memory")).unwrap();
+    m["allocated"].as_str().and_then(|s| s.parse().ok()).unwrap()
+}
+
+/// Not a test of behaviour: measures Envoy's memory per 10 000 cached 1 KiB objects. Run with
+/// `cargo test -p portcullis-tests --test cache -- --ignored --nocapture memory_per_10k`.
+#[test]
+#[ignore]
+fn memory_per_10k_cached_1kib_objects() {
+    let payload = "x".repeat(1024 - 8);
+    let server = TestServer::start(move |_| {
+        Response::json(200, &serde_json::json!({ "v": payload })).header("cache-control", "public, max-age=3600")
+    });
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"storage":{"buckets":4096,"ways":8,"max_bytes":134217728,"max_object_bytes":4096}}"#,
+    );
+    let client = chain.client();
+    call(client.get(&chain.url("/r/warmup")));
+    let before = envoy_allocated(&chain);
+    for i in 0..10_000 {
+        let r = call(client.get(&chain.url(&format!("/r/{i}"))));
+        assert_eq!(r.status(), 200);
+    }
+    let after = envoy_allocated(&chain);
+    let stored = chain.stat("wasmcustom.portcullis_cache_stored").unwrap_or(0);
+    let evicted = chain.stat("wasmcustom.portcullis_cache_evictions").unwrap_or(0);
+    let hits = (0..200).filter(|i| status_of(&call(client.get(&chain.url(&format!("/r/{i}"))))).contains("hit")).count();
+    println!(
+        "10000 objects of 1 KiB: stored {stored}, evicted {evicted}, Envoy allocated {before} -> {after} bytes \
+         (+{} KiB, {:.0} bytes per stored object); {hits}/200 sampled still hits",
+        (after.saturating_sub(before)) / 1024,
+        after.saturating_sub(before) as f64 / stored.saturating_sub(1).max(1) as f64
+    );
+    assert!(stored >= 9_000);
+}
