@@ -381,6 +381,22 @@ fn vary_keys_variants_apart() {
 }
 
 #[test]
+fn shadow_mode_stores_but_never_answers_and_signals_would_deny() {
+    let server = TestServer::start(|_| json_reply("public, max-age=60", "x"));
+    let chain = chain_for(&server, r#"{"mode":"shadow","routes":[{"path":"/r/**"}]}"#);
+    let client = chain.client();
+    assert!(status_of(&call(client.get(&chain.url("/r/s")))).contains("stored"));
+    let second = call(client.get(&chain.url("/r/s")));
+    assert_eq!(status_of(&second), "portcullis; fwd=request; detail=shadow");
+    let not_cached = call(client.get(&chain.url("/r/other")).set("cache-control", "only-if-cached"));
+    assert_eq!(not_cached.status(), 200, "shadow lets it through");
+    let seen = server.received();
+    assert_eq!(seen.len(), 3, "every request reached the upstream");
+    assert_eq!(seen[2].header("x-portcullis-would-deny"), Some("cache:not_cached"));
+    assert_eq!(chain.stat("wasmcustom.portcullis_cache_shadow_hits"), Some(1));
+}
+
+#[test]
 fn a_bad_cache_config_is_refused_naming_the_field() {
     let (status, log) = envoy_refuses(
         Options::default()
