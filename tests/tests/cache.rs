@@ -388,12 +388,22 @@ fn shadow_mode_stores_but_never_answers_and_signals_would_deny() {
     assert!(status_of(&call(client.get(&chain.url("/r/s")))).contains("stored"));
     let second = call(client.get(&chain.url("/r/s")));
     assert_eq!(status_of(&second), "portcullis; fwd=request; detail=shadow");
-    let not_cached = call(client.get(&chain.url("/r/other")).set("cache-control", "only-if-cached"));
+    let not_cached = call(
+        client
+            .get(&chain.url("/r/other"))
+            .set("cache-control", "only-if-cached"),
+    );
     assert_eq!(not_cached.status(), 200, "shadow lets it through");
     let seen = server.received();
     assert_eq!(seen.len(), 3, "every request reached the upstream");
-    assert_eq!(seen[2].header("x-portcullis-would-deny"), Some("cache:not_cached"));
-    assert_eq!(chain.stat("wasmcustom.portcullis_cache_shadow_hits"), Some(1));
+    assert_eq!(
+        seen[2].header("x-portcullis-would-deny"),
+        Some("cache:not_cached")
+    );
+    assert_eq!(
+        chain.stat("wasmcustom.portcullis_cache_shadow_hits"),
+        Some(1)
+    );
 }
 
 #[test]
@@ -412,7 +422,10 @@ fn a_bad_cache_config_is_refused_naming_the_field() {
 /// Envoy's heap (`/memory` allocated bytes).
 fn envoy_allocated(chain: &Chain) -> u64 {
     let m: serde_json::Value = serde_json::from_str(&chain.admin("/memory")).unwrap();
-    m["allocated"].as_str().and_then(|s| s.parse().ok()).unwrap()
+    m["allocated"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap()
 }
 
 /// Not a test of behaviour: measures Envoy's memory per 10 000 cached 1 KiB objects. Run with
@@ -422,7 +435,8 @@ fn envoy_allocated(chain: &Chain) -> u64 {
 fn memory_per_10k_cached_1kib_objects() {
     let payload = "x".repeat(1024 - 8);
     let server = TestServer::start(move |_| {
-        Response::json(200, &serde_json::json!({ "v": payload })).header("cache-control", "public, max-age=3600")
+        Response::json(200, &serde_json::json!({ "v": payload }))
+            .header("cache-control", "public, max-age=3600")
     });
     let chain = chain_for(
         &server,
@@ -436,9 +450,15 @@ fn memory_per_10k_cached_1kib_objects() {
         assert_eq!(r.status(), 200);
     }
     let after = envoy_allocated(&chain);
-    let stored = chain.stat("wasmcustom.portcullis_cache_stored").unwrap_or(0);
-    let evicted = chain.stat("wasmcustom.portcullis_cache_evictions").unwrap_or(0);
-    let hits = (0..200).filter(|i| status_of(&call(client.get(&chain.url(&format!("/r/{i}"))))).contains("hit")).count();
+    let stored = chain
+        .stat("wasmcustom.portcullis_cache_stored")
+        .unwrap_or(0);
+    let evicted = chain
+        .stat("wasmcustom.portcullis_cache_evictions")
+        .unwrap_or(0);
+    let hits = (0..200)
+        .filter(|i| status_of(&call(client.get(&chain.url(&format!("/r/{i}"))))).contains("hit"))
+        .count();
     println!(
         "10000 objects of 1 KiB: stored {stored}, evicted {evicted}, Envoy allocated {before} -> {after} bytes \
          (+{} KiB, {:.0} bytes per stored object); {hits}/200 sampled still hits",

@@ -147,6 +147,8 @@ struct Lookup {
     /// The request's headers, for Vary values and the Authorization rule.
     request_headers: Headers,
     may_store: bool,
+    /// Keyed by the verified user: the entry is that user's private cache.
+    per_user: bool,
     head: bool,
     content_types: Vec<String>,
     /// The stale entry being revalidated (304 merge, stale-if-error).
@@ -368,6 +370,7 @@ impl Engine {
             primary_key: primary.clone(),
             request_headers: headers.clone(),
             may_store: !rd.no_store,
+            per_user: user.is_some(),
             head: req.method == "HEAD",
             content_types: rule.content_types.clone(),
             stale: None,
@@ -821,7 +824,11 @@ impl Engine {
                 // those describing the body, which a 304 does not carry).
                 let updates: Headers = headers
                     .iter()
-                    .filter(|(n, _)| !unstored(n, &conn) && !n.starts_with("content-"))
+                    .filter(|(n, _)| {
+                        !unstored(n, &conn)
+                            && !n.starts_with("content-")
+                            && (n != "set-cookie" || self.config.store_set_cookie)
+                    })
                     .cloned()
                     .collect();
                 merged
@@ -962,10 +969,14 @@ impl Engine {
         if d.no_store {
             return Err("no-store");
         }
-        if d.private {
+        // On a per-user route the key holds the verified identity, so an entry can only ever be
+        // served to the user it was fetched for: it acts as that user's private cache, where
+        // `private` and Authorization-bearing responses may be stored (RFC 9111 §3, §3.5).
+        if d.private && !l.per_user {
             return Err("private");
         }
-        if first(&l.request_headers, "authorization").is_some()
+        if !l.per_user
+            && first(&l.request_headers, "authorization").is_some()
             && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
         {
             return Err("authorization");

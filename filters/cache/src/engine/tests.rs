@@ -862,6 +862,8 @@ fn revalidation_304_merges_headers() {
                 ("etag", "\"v1\""),
                 ("x-version", "2"),
                 ("date", &date(T0 + 20)),
+                ("set-cookie", "s=2"),
+                ("content-length", "0"),
             ]),
             vec![],
         )
@@ -875,6 +877,11 @@ fn revalidation_304_merges_headers() {
     // The merged entry is fresh for 100 s more.
     let hit = sim.get("/api/products", T0 + 100, &never);
     assert_eq!(hit.header("x-version"), Some("2"));
+    assert_eq!(
+        hit.header("set-cookie"),
+        None,
+        "a 304's cookie is not stored either"
+    );
     assert_eq!(hit.header("cache-control"), Some("max-age=100"));
     // A client with the current validator gets a 304 from the cache itself.
     let c = sim.send(
@@ -1089,6 +1096,64 @@ fn per_user_routes_never_share_entries() {
     assert!(anon.cache_status().contains("fwd=bypass"));
     assert_eq!(anon.body, b"bob's", "came from the upstream");
     assert_eq!(sim.calls(), 3);
+}
+
+#[test]
+fn private_responses_are_kept_per_user_only_on_per_user_routes() {
+    let mut sim = Sim::products();
+    let who = std::cell::RefCell::new("alice's");
+    let private = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "private, max-age=60"),
+            ]),
+            who.borrow().as_bytes().to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    let auth = [("authorization", "Bearer t")];
+    assert!(sim
+        .send("GET", "/me", &auth, Some(&alice), T0, &private)
+        .cache_status()
+        .contains("stored"));
+    *who.borrow_mut() = "bob's";
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&bob), T0, &private).body,
+        b"bob's"
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&alice), T0 + 1, &never)
+            .body,
+        b"alice's"
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&bob), T0 + 1, &never)
+            .body,
+        b"bob's"
+    );
+    // On a shared route the same response is never stored.
+    assert!(sim
+        .send("GET", "/api/products", &auth, Some(&alice), T0, &private)
+        .cache_status()
+        .ends_with("detail=private"));
+    // no-store still wins on per-user routes.
+    let no_store = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "private, no-store"),
+            ]),
+            vec![],
+        )
+    };
+    assert!(sim
+        .send("GET", "/me?x", &auth, Some(&alice), T0, &no_store)
+        .cache_status()
+        .ends_with("detail=no-store"));
 }
 
 #[test]
