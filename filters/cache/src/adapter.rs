@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis_common::decision::{Decision, WOULD_DENY_HEADER};
+use portcullis_common::decision::WOULD_DENY_HEADER;
 use portcullis_common::host::{self, Counter};
 use portcullis_common::problem::Problem;
 use portcullis_common::slots::{SharedData, StoreError};
@@ -425,16 +425,10 @@ impl HttpContext for CacheStream {
                 for (n, v) in &set {
                     self.set_http_request_header(n, Some(v));
                 }
-                if let Some(reason) = would_deny {
-                    let v = format!("{NAME}:{reason}");
+                if let Some(decision) = would_deny {
+                    let v = format!("{NAME}:{}", decision.reason.as_deref().unwrap_or("deny"));
                     self.add_http_request_header(WOULD_DENY_HEADER, &v);
-                    host::publish_decision(
-                        NAME,
-                        &Decision {
-                            outcome: portcullis_common::decision::Outcome::ShadowDeny,
-                            ..Decision::deny(504, reason)
-                        },
-                    );
+                    host::publish_decision(NAME, &decision);
                 }
                 self.pending = Some(pending);
                 Action::Continue

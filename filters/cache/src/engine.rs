@@ -3,7 +3,7 @@
 //! adapter hands in headers, the identity, the clock and shared data; tests hand in fakes.
 
 use portcullis_common::config::Mode;
-use portcullis_common::decision::Decision;
+use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
 use portcullis_common::slots::SharedData;
 
@@ -101,8 +101,8 @@ pub enum RequestAction {
         remove: Vec<String>,
         set: Headers,
         pending: Box<Pending>,
-        /// Shadow mode: the deny this would have been.
-        would_deny: Option<&'static str>,
+        /// Shadow mode: the deny this would have been (outcome `shadow_deny`).
+        would_deny: Option<Decision>,
         events: Vec<Event>,
     },
 }
@@ -267,12 +267,15 @@ impl Engine {
         // Shadow: never answer from cache; a deny becomes a would-deny signal.
         match action {
             RequestAction::Respond {
-                reply: Reply::Problem { reason, .. },
+                reply: Reply::Problem { .. },
+                mut decision,
+                events,
                 ..
             } => {
-                let mut a = self.forward_pass("request", req.now, Vec::new());
+                decision.outcome = Outcome::ShadowDeny;
+                let mut a = self.forward_pass("request", req.now, events);
                 if let RequestAction::Forward { would_deny, .. } = &mut a {
-                    *would_deny = Some(reason);
+                    *would_deny = Some(decision);
                 }
                 a
             }

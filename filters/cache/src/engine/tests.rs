@@ -144,8 +144,12 @@ impl Sim {
                     .collect();
                 sent.retain(|(n, _)| !set.iter().any(|(m, _)| m == n));
                 sent.extend(set);
-                if let Some(r) = would_deny {
-                    sent.push(("x-portcullis-would-deny".into(), r.into()));
+                if let Some(d) = would_deny {
+                    assert_eq!(d.outcome, Outcome::ShadowDeny);
+                    sent.push((
+                        "x-portcullis-would-deny".into(),
+                        d.reason.unwrap_or_default(),
+                    ));
                 }
                 self.upstream.push(sent.clone());
                 let (status, uh, body) = up(&sent);
