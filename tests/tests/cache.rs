@@ -407,6 +407,69 @@ fn shadow_mode_stores_but_never_answers_and_signals_would_deny() {
 }
 
 #[test]
+fn storage_stays_bounded_large_bodies_pass_and_locations_are_invalidated() {
+    let server = TestServer::start(|req| {
+        if req.method == "POST" {
+            return Response::status(201).header("location", "/r/created");
+        }
+        if req.url == "/r/big" {
+            let big = "y".repeat(8 * 1024);
+            return Response::json(200, &serde_json::json!({ "v": big }))
+                .header("cache-control", "public, max-age=60");
+        }
+        json_reply("public, max-age=60", &req.url)
+    });
+    // 2 buckets x 2 ways, 4 KiB per bucket, objects up to 4 KiB.
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"storage":{"buckets":2,"ways":2,"max_bytes":8192,"max_object_bytes":4096}}"#,
+    );
+    let client = chain.client();
+    for i in 0..200 {
+        call(client.get(&chain.url(&format!("/r/{i}"))));
+    }
+    let stored = chain
+        .stat("wasmcustom.portcullis_cache_stored")
+        .unwrap_or(0);
+    let evicted = chain
+        .stat("wasmcustom.portcullis_cache_evictions")
+        .unwrap_or(0);
+    assert_eq!(stored, 200);
+    assert!(
+        evicted >= 196,
+        "at most 4 entries live: {evicted} evictions"
+    );
+    // The most recent one is still there; the first is long gone.
+    assert!(status_of(&call(client.get(&chain.url("/r/199")))).contains("hit"));
+    assert!(status_of(&call(client.get(&chain.url("/r/0")))).contains("fwd=miss"));
+    // Larger than max_object_bytes: passed whole, never stored.
+    for _ in 0..2 {
+        let big = call(client.get(&chain.url("/r/big")));
+        assert!(
+            status_of(&big).ends_with("detail=too-large"),
+            "{}",
+            status_of(&big)
+        );
+        assert!(body(big).len() > 8 * 1024);
+    }
+    // A POST whose Location names a cached URL of this origin invalidates it.
+    call(client.get(&chain.url("/r/created")));
+    assert!(status_of(&call(client.get(&chain.url("/r/created")))).contains("hit"));
+    let post = client
+        .post(&chain.url("/r/collection"))
+        .send_string("{}")
+        .unwrap();
+    assert_eq!(post.status(), 201);
+    assert!(status_of(&call(client.get(&chain.url("/r/created")))).contains("fwd=miss"));
+    assert!(
+        chain
+            .stat("wasmcustom.portcullis_cache_invalidations")
+            .unwrap_or(0)
+            >= 1
+    );
+}
+
+#[test]
 fn a_bad_cache_config_is_refused_naming_the_field() {
     let (status, log) = envoy_refuses(
         Options::default()
