@@ -216,9 +216,15 @@ fn revalidation_with_304_merges_headers() {
         }
         json_reply("max-age=1", "a").header("x-version", &n.to_string())
     });
-    let chain = chain_for(&server, TEST_ROUTES);
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"status_key":true}"#,
+    );
     let client = chain.client();
-    assert!(status_of(&call(client.get(&chain.url("/r/doc")))).contains("stored"));
+    let first = status_of(&call(client.get(&chain.url("/r/doc"))));
+    assert!(first.contains("stored"), "{first}");
+    let key = format!("key=\"GET https://localhost:{}/r/doc\"", chain.https_port);
+    assert!(first.ends_with(&key), "{first}");
     version.store(2, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(2100));
     let resp = call(client.get(&chain.url("/r/doc")));
