@@ -408,7 +408,13 @@ impl Engine {
         let lifetime = self.lifetime_of(entry, &rsd);
         let age = current_age(entry.initial_age, entry.response_time, req.now);
         let ttl = lifetime as i64 - age as i64;
-        match self.usable(&rd, &rsd, lifetime, age) {
+        let mut usable = self.usable(&rd, &rsd, lifetime, age);
+        // A background refresh carries no credentials, so it cannot fetch a user's own copy:
+        // per-user entries are revalidated by the user's request instead.
+        if usable == Usable::StaleWhileRevalidate && lookup.per_user {
+            usable = Usable::Revalidate;
+        }
+        match usable {
             Usable::Fresh | Usable::StaleAllowed => {
                 self.store.touch(s, found, req.now);
                 let stale = ttl <= 0;

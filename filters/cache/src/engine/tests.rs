@@ -1011,6 +1011,22 @@ fn stale_while_revalidate_serves_stale_and_asks_for_a_refresh() {
 }
 
 #[test]
+fn per_user_entries_are_never_refreshed_in_the_background() {
+    let mut sim = Sim::products();
+    let alice = user("alice", &[]);
+    let up = json_ok("max-age=10, stale-while-revalidate=30", T0);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let got = sim.send("GET", "/me", &[], Some(&alice), T0 + 15, &up);
+    assert!(got.refresh.is_none());
+    assert!(
+        got.cache_status().starts_with("portcullis; fwd=stale"),
+        "{}",
+        got.cache_status()
+    );
+    assert_eq!(sim.calls(), 2, "revalidated by alice's own request");
+}
+
+#[test]
 fn unsafe_requests_invalidate_target_and_same_origin_locations() {
     let mut sim = Sim::products();
     let up = json_ok("public, max-age=60", T0);
