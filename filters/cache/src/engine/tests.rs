@@ -1,0 +1,1544 @@
+//! Engine tests: whole request/response exchanges against an in-memory shared data and a
+//! scripted upstream, so every rule is checked the way the adapter drives it.
+
+use super::*;
+use crate::config::load;
+use portcullis_common::identity::AuthMethod;
+use portcullis_common::slots::MemoryStore;
+
+const T0: u64 = 1_700_000_000;
+
+fn date(t: u64) -> String {
+    freshness::format_http_date(t)
+}
+
+struct Sim {
+    engine: Engine,
+    store: MemoryStore,
+    /// What the upstream received, per call.
+    upstream: Vec<Headers>,
+}
+
+/// What the client got.
+#[derive(Debug)]
+struct Got {
+    status: u16,
+    headers: Headers,
+    body: Vec<u8>,
+    events: Vec<Event>,
+    decision: Decision,
+    refresh: Option<Refresh>,
+}
+
+impl Got {
+    fn header(&self, n: &str) -> Option<&str> {
+        first(&self.headers, n)
+    }
+    fn cache_status(&self) -> &str {
+        self.header("cache-status").unwrap_or("")
+    }
+}
+
+type Upstream<'a> = &'a dyn Fn(&Headers) -> (u16, Headers, Vec<u8>);
+
+fn h(pairs: &[(&str, &str)]) -> Headers {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+fn json_ok(cc: &'static str, t: u64) -> impl Fn(&Headers) -> (u16, Headers, Vec<u8>) {
+    move |_| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", cc),
+                ("date", &date(t)),
+                ("etag", "\"v1\""),
+            ]),
+            b"{\"v\":1}".to_vec(),
+        )
+    }
+}
+
+impl Sim {
+    fn new(config: &str) -> Sim {
+        Sim {
+            engine: Engine::new(load(config.as_bytes()).unwrap(), "test"),
+            store: MemoryStore::new(),
+            upstream: Vec::new(),
+        }
+    }
+
+    fn products() -> Sim {
+        Sim::new(
+            r#"{"routes":[{"path":"/api/products"},{"path":"/api/products/{id}"},{"path":"/me","per_user":true}],"purge":{"path":"/_purge"}}"#,
+        )
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        id: Option<&Identity>,
+        now: u64,
+        up: Upstream,
+    ) -> Got {
+        let headers = h(headers);
+        let req = Request {
+            method,
+            scheme: "https",
+            authority: "shop.example",
+            target,
+            headers: &headers,
+            identity: id,
+            now,
+        };
+        match self.engine.on_request(&mut self.store, &req) {
+            RequestAction::Respond {
+                reply,
+                decision,
+                events,
+                refresh,
+            } => {
+                let (status, headers, body) = match reply {
+                    Reply::Response {
+                        status,
+                        headers,
+                        body,
+                    } => (status, headers, body),
+                    Reply::Problem {
+                        status,
+                        headers,
+                        reason,
+                        ..
+                    } => {
+                        let mut hs = headers;
+                        hs.push(("x-reason".into(), reason.into()));
+                        (status, hs, Vec::new())
+                    }
+                };
+                Got {
+                    status,
+                    headers,
+                    body,
+                    events,
+                    decision,
+                    refresh,
+                }
+            }
+            RequestAction::Forward {
+                remove,
+                set,
+                pending,
+                would_deny,
+                mut events,
+            } => {
+                let mut sent: Headers = headers
+                    .iter()
+                    .filter(|(n, _)| !remove.contains(n))
+                    .cloned()
+                    .collect();
+                sent.retain(|(n, _)| !set.iter().any(|(m, _)| m == n));
+                sent.extend(set);
+                if let Some(d) = would_deny {
+                    assert_eq!(d.outcome, Outcome::ShadowDeny);
+                    sent.push((
+                        "x-portcullis-would-deny".into(),
+                        d.reason.unwrap_or_default(),
+                    ));
+                }
+                self.upstream.push(sent.clone());
+                let (status, uh, body) = up(&sent);
+                self.complete(&pending, status, uh, body, now, events.as_mut())
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        pending: &Pending,
+        status: u16,
+        uh: Headers,
+        body: Vec<u8>,
+        now: u64,
+        events: &mut Vec<Event>,
+    ) -> Got {
+        match self
+            .engine
+            .on_response(&mut self.store, pending, status, &uh, now)
+        {
+            ResponseAction::Replace {
+                reply,
+                decision,
+                events: e,
+            } => {
+                events.extend(e);
+                let Reply::Response {
+                    status,
+                    headers,
+                    body,
+                } = reply
+                else {
+                    panic!("problem on response")
+                };
+                Got {
+                    status,
+                    headers,
+                    body,
+                    events: events.clone(),
+                    decision,
+                    refresh: None,
+                }
+            }
+            ResponseAction::Pass {
+                cache_status,
+                decision,
+                events: e,
+                capture,
+            } => {
+                events.extend(e);
+                if let Some(c) = capture {
+                    events.extend(self.engine.finish(&mut self.store, *c, body.clone(), now));
+                }
+                let mut headers = uh;
+                headers.push(("cache-status".into(), cache_status));
+                Got {
+                    status,
+                    headers,
+                    body,
+                    events: events.clone(),
+                    decision,
+                    refresh: None,
+                }
+            }
+        }
+    }
+
+    fn get(&mut self, target: &str, now: u64, up: Upstream) -> Got {
+        self.send("GET", target, &[], None, now, up)
+    }
+
+    fn calls(&self) -> usize {
+        self.upstream.len()
+    }
+}
+
+fn never(_: &Headers) -> (u16, Headers, Vec<u8>) {
+    panic!("the upstream must not be called")
+}
+
+fn user(subject: &str, roles: &[&str]) -> Identity {
+    Identity {
+        subject: subject.into(),
+        method: AuthMethod::Jwt,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        tenant: None,
+        key_id: None,
+        issuer: Some("iss".into()),
+    }
+}
+
+#[test]
+fn miss_store_hit_with_age_and_cache_status() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    let first = sim.get("/api/products", T0, &up);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.cache_status(), "portcullis; fwd=miss; stored; ttl=60");
+    assert!(first.events.contains(&Event::Stored));
+    let hit = sim.get("/api/products", T0 + 10, &never);
+    assert_eq!(hit.status, 200);
+    assert_eq!(hit.body, b"{\"v\":1}");
+    assert_eq!(hit.header("age"), Some("10"));
+    assert_eq!(hit.cache_status(), "portcullis; hit; ttl=50");
+    assert_eq!(hit.header("etag"), Some("\"v1\""));
+    assert_eq!(
+        hit.decision
+            .details
+            .get("cache_status")
+            .and_then(|v| v.as_str()),
+        Some("hit")
+    );
+    // HEAD is answered from the GET entry, without a body.
+    let head = sim.send("HEAD", "/api/products", &[], None, T0 + 11, &never);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(sim.calls(), 1);
+}
+
+#[test]
+fn not_cacheable_routes_and_methods_pass_with_status() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    let a = sim.get("/account/profile.css", T0, &up);
+    assert_eq!(a.cache_status(), "portcullis; fwd=uri-miss");
+    sim.get("/account/profile.css", T0, &up);
+    assert_eq!(sim.calls(), 2, "never stored");
+    let o = sim.send("OPTIONS", "/api/products", &[], None, T0, &up);
+    assert_eq!(o.cache_status(), "portcullis; fwd=method");
+    // Path confusion on a cacheable prefix does not match the route either.
+    sim.get("/api/products/1/x.css", T0, &up);
+    sim.get("/api/products/1/x.css", T0, &up);
+    assert_eq!(sim.calls(), 5);
+}
+
+#[test]
+fn response_directives_that_forbid_storing() {
+    for (cc, why) in [
+        ("no-store, max-age=60", "no-store"),
+        ("private, max-age=60", "private"),
+        ("private=\"x\", max-age=60", "private"),
+    ] {
+        let mut sim = Sim::products();
+        let up = json_ok(cc, T0);
+        let got = sim.get("/api/products", T0, &up);
+        assert_eq!(
+            got.cache_status(),
+            format!("portcullis; fwd=miss; detail={why}"),
+            "{cc}"
+        );
+        sim.get("/api/products", T0 + 1, &up);
+        assert_eq!(sim.calls(), 2, "{cc}");
+    }
+    // No freshness information and no heuristic: not stored.
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[("content-type", "application/json")]),
+            b"{}".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("detail=no-freshness"));
+}
+
+#[test]
+fn statuses() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            500,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("detail=status"));
+    let up = |_: &Headers| {
+        (
+            404,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products/9", T0, &up)
+        .cache_status()
+        .contains("stored"));
+    assert_eq!(sim.get("/api/products/9", T0 + 1, &never).status, 404);
+    let up = |_: &Headers| {
+        (
+            206,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products/8", T0, &up)
+        .cache_status()
+        .ends_with("detail=status"));
+}
+
+#[test]
+fn freshness_precedence_end_to_end() {
+    // s-maxage wins over max-age; Expires - Date used without either.
+    let mut sim = Sim::products();
+    let up = json_ok("max-age=10, s-maxage=100", T0);
+    sim.get("/api/products", T0, &up);
+    assert_eq!(sim.get("/api/products", T0 + 50, &never).status, 200);
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("date", &date(T0)),
+                ("expires", &date(T0 + 30)),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("stored; ttl=30"));
+    assert!(sim
+        .get("/api/products", T0 + 29, &never)
+        .cache_status()
+        .contains("hit; ttl=1"));
+    // Stale at 30: revalidated (forwarded).
+    sim.get("/api/products", T0 + 30, &up);
+    assert_eq!(sim.calls(), 2);
+}
+
+#[test]
+fn heuristic_freshness_only_when_configured() {
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("date", &date(T0)),
+                ("last-modified", &date(T0 - 1000)),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    let mut off = Sim::products();
+    assert!(off
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("detail=no-freshness"));
+    let mut on = Sim::new(
+        r#"{"routes":[{"path":"/api/products"}],"heuristic":{"fraction":0.1,"max_secs":50}}"#,
+    );
+    assert!(on
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("stored; ttl=50"));
+    assert_eq!(on.get("/api/products", T0 + 49, &never).status, 200);
+}
+
+#[test]
+fn authorization_only_where_the_rfc_allows() {
+    for (cc, stored) in [
+        ("max-age=60", false),
+        ("public, max-age=60", true),
+        ("s-maxage=60", true),
+        ("must-revalidate, max-age=60", true),
+    ] {
+        let mut sim = Sim::products();
+        let up = json_ok(cc, T0);
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("authorization", "Bearer x")],
+            None,
+            T0,
+            &up,
+        );
+        sim.get("/api/products", T0 + 1, &up);
+        assert_eq!(sim.calls() == 1, stored, "{cc}");
+    }
+}
+
+#[test]
+fn set_cookie_is_stored_only_when_configured() {
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "s=1"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    let mut sim = Sim::products();
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("detail=set-cookie"));
+    let mut sim = Sim::new(r#"{"routes":[{"path":"/api/products"}],"store_set_cookie":true}"#);
+    sim.get("/api/products", T0, &up);
+    assert_eq!(
+        sim.get("/api/products", T0 + 1, &never)
+            .header("set-cookie"),
+        Some("s=1")
+    );
+}
+
+#[test]
+fn deception_content_type_check() {
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "text/html"),
+                ("cache-control", "public, max-age=60"),
+            ]),
+            b"<p>".to_vec(),
+        )
+    };
+    let mut sim = Sim::products();
+    assert!(sim
+        .get("/api/products/1", T0, &up)
+        .cache_status()
+        .ends_with("detail=content-type"));
+}
+
+#[test]
+fn compressed_bodies_are_never_stored() {
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("content-encoding", "gzip"),
+            ]),
+            b"\x1f\x8b".to_vec(),
+        )
+    };
+    let mut sim = Sim::products();
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .ends_with("detail=content-encoding"));
+}
+
+#[test]
+fn request_no_cache_and_pragma_revalidate() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    sim.get("/api/products", T0, &up);
+    let not_modified = |hs: &Headers| {
+        assert_eq!(first(hs, "if-none-match"), Some("\"v1\""));
+        (
+            304,
+            h(&[
+                ("cache-control", "public, max-age=60"),
+                ("date", &date(T0 + 5)),
+                ("etag", "\"v1\""),
+            ]),
+            vec![],
+        )
+    };
+    for hdr in [("cache-control", "no-cache"), ("pragma", "no-cache")] {
+        let got = sim.send("GET", "/api/products", &[hdr], None, T0 + 5, &not_modified);
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body, b"{\"v\":1}");
+        assert!(
+            got.cache_status()
+                .starts_with("portcullis; fwd=stale; fwd-status=304; stored"),
+            "{}",
+            got.cache_status()
+        );
+    }
+    assert_eq!(sim.calls(), 3);
+}
+
+#[test]
+fn request_no_store_is_not_stored_but_may_hit() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "no-store")],
+        None,
+        T0,
+        &up,
+    );
+    assert!(got.cache_status().ends_with("detail=request-no-store"));
+    sim.get("/api/products", T0, &up);
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "no-store")],
+            None,
+            T0 + 1,
+            &never
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn request_max_age_min_fresh_max_stale() {
+    let mut sim = Sim::products();
+    // No Date: the age is the time spent in the cache.
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "public, max-age=60"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &up);
+    // max-age=5 with age 10: revalidate; max-age=20: hit.
+    sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "max-age=5")],
+        None,
+        T0 + 10,
+        &up,
+    );
+    assert_eq!(sim.calls(), 2);
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "max-age=20")],
+            None,
+            T0 + 15,
+            &never
+        )
+        .status,
+        200
+    );
+    // Stored again at T0+10 with lifetime 60. min-fresh=30 at T0+40 leaves 30: ok; at T0+41 not.
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "min-fresh=30")],
+            None,
+            T0 + 40,
+            &never
+        )
+        .status,
+        200
+    );
+    sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "min-fresh=30")],
+        None,
+        T0 + 41,
+        &up,
+    );
+    assert_eq!(sim.calls(), 3);
+    // Stored at T0+41, stale from T0+101; max-stale=10 accepts 5 s of staleness, not 20.
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "max-stale=10")],
+        None,
+        T0 + 106,
+        &never,
+    );
+    assert_eq!(got.status, 200);
+    assert!(
+        got.cache_status().contains("hit; ttl=-5; detail=stale"),
+        "{}",
+        got.cache_status()
+    );
+    sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "max-stale=10")],
+        None,
+        T0 + 121,
+        &up,
+    );
+    assert_eq!(sim.calls(), 4);
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "max-stale")],
+        None,
+        T0 + 10_000,
+        &never,
+    );
+    assert_eq!(got.status, 200);
+}
+
+#[test]
+fn must_revalidate_and_friends_refuse_stale() {
+    for cc in [
+        "max-age=1, must-revalidate",
+        "max-age=1, proxy-revalidate",
+        "s-maxage=1",
+    ] {
+        let mut sim = Sim::products();
+        let up = json_ok(cc, T0);
+        sim.get("/api/products", T0, &up);
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "max-stale")],
+            None,
+            T0 + 5,
+            &up,
+        );
+        assert_eq!(sim.calls(), 2, "{cc}");
+    }
+}
+
+#[test]
+fn response_no_cache_is_stored_but_always_revalidated() {
+    let mut sim = Sim::products();
+    let up = json_ok("no-cache", T0);
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .contains("stored"));
+    let nm = |hs: &Headers| {
+        assert_eq!(first(hs, "if-none-match"), Some("\"v1\""));
+        (304, h(&[("etag", "\"v1\"")]), vec![])
+    };
+    let got = sim.get("/api/products", T0 + 1, &nm);
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"{\"v\":1}"[..]));
+    assert_eq!(sim.calls(), 2);
+}
+
+#[test]
+fn only_if_cached() {
+    let mut sim = Sim::products();
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "only-if-cached")],
+        None,
+        T0,
+        &never,
+    );
+    assert_eq!(got.status, 504);
+    assert_eq!(got.header("x-reason"), Some("not_cached"));
+    assert_eq!(
+        got.decision.outcome,
+        portcullis_common::decision::Outcome::Deny
+    );
+    let up = json_ok("public, max-age=60", T0);
+    sim.get("/api/products", T0, &up);
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "only-if-cached")],
+            None,
+            T0 + 1,
+            &never
+        )
+        .status,
+        200
+    );
+    // Stale and not allowed: 504 rather than going upstream.
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "only-if-cached")],
+            None,
+            T0 + 100,
+            &never
+        )
+        .status,
+        504
+    );
+}
+
+#[test]
+fn vary_secondary_keys_and_vary_star() {
+    let mut sim = Sim::products();
+    let up = |hs: &Headers| {
+        let lang = first(hs, "accept-language").unwrap_or("none").to_string();
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("vary", "Accept-Language"),
+            ]),
+            lang.into_bytes(),
+        )
+    };
+    sim.send(
+        "GET",
+        "/api/products",
+        &[("accept-language", "en, fr")],
+        None,
+        T0,
+        &up,
+    );
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("accept-language", "de")],
+        None,
+        T0,
+        &up,
+    );
+    assert!(
+        got.cache_status().contains("fwd=vary-miss"),
+        "{}",
+        got.cache_status()
+    );
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("accept-language", "en,fr")],
+            None,
+            T0 + 1,
+            &never
+        )
+        .body,
+        b"en, fr"
+    );
+    assert_eq!(
+        sim.send(
+            "GET",
+            "/api/products",
+            &[("accept-language", "de")],
+            None,
+            T0 + 1,
+            &never
+        )
+        .body,
+        b"de"
+    );
+    // Absent header is its own variant.
+    sim.get("/api/products", T0, &up);
+    assert_eq!(sim.calls(), 3);
+    assert_eq!(sim.get("/api/products", T0 + 1, &never).body, b"none");
+
+    let mut sim = Sim::products();
+    let star = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("vary", "*"),
+            ]),
+            vec![],
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &star)
+        .cache_status()
+        .ends_with("detail=vary-star"));
+}
+
+#[test]
+fn revalidation_304_merges_headers() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=10"),
+                ("etag", "\"v1\""),
+                ("x-version", "1"),
+                ("last-modified", &date(T0 - 100)),
+            ]),
+            b"body".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &up);
+    let nm = |hs: &Headers| {
+        assert_eq!(first(hs, "if-none-match"), Some("\"v1\""));
+        assert_eq!(
+            first(hs, "if-modified-since").map(str::to_string),
+            Some(date(T0 - 100))
+        );
+        (
+            304,
+            h(&[
+                ("cache-control", "max-age=100"),
+                ("etag", "\"v1\""),
+                ("x-version", "2"),
+                ("date", &date(T0 + 20)),
+                ("set-cookie", "s=2"),
+                ("content-length", "0"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.get("/api/products", T0 + 20, &nm);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, b"body");
+    assert_eq!(got.header("x-version"), Some("2"));
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert!(got.events.contains(&Event::Revalidated));
+    // The merged entry is fresh for 100 s more.
+    let hit = sim.get("/api/products", T0 + 100, &never);
+    assert_eq!(hit.header("x-version"), Some("2"));
+    assert_eq!(
+        hit.header("set-cookie"),
+        None,
+        "a 304's cookie is not stored either"
+    );
+    assert_eq!(hit.header("cache-control"), Some("max-age=100"));
+    // A client with the current validator gets a 304 from the cache itself.
+    let c = sim.send(
+        "GET",
+        "/api/products",
+        &[("if-none-match", "W/\"v1\"")],
+        None,
+        T0 + 101,
+        &never,
+    );
+    assert_eq!((c.status, c.body.len()), (304, 0));
+    let c = sim.send(
+        "GET",
+        "/api/products",
+        &[("if-none-match", "\"v0\"")],
+        None,
+        T0 + 101,
+        &never,
+    );
+    assert_eq!(c.status, 200);
+    let c = sim.send(
+        "GET",
+        "/api/products",
+        &[("if-modified-since", &date(T0))],
+        None,
+        T0 + 101,
+        &never,
+    );
+    assert_eq!(c.status, 304);
+}
+
+#[test]
+fn a_changed_resource_replaces_the_entry() {
+    let mut sim = Sim::products();
+    sim.get("/api/products", T0, &json_ok("max-age=10", T0));
+    let changed = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=10"),
+                ("etag", "\"v2\""),
+            ]),
+            b"v2".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0 + 20, &changed)
+        .cache_status()
+        .starts_with("portcullis; fwd=stale; stored"));
+    assert_eq!(sim.get("/api/products", T0 + 21, &never).body, b"v2");
+}
+
+#[test]
+fn stale_if_error() {
+    let mut sim = Sim::products();
+    sim.get(
+        "/api/products",
+        T0,
+        &json_ok("max-age=10, stale-if-error=60", T0),
+    );
+    let down = |_: &Headers| {
+        (
+            503,
+            h(&[("content-type", "text/plain")]),
+            b"upstream connect error".to_vec(),
+        )
+    };
+    let got = sim.get("/api/products", T0 + 30, &down);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, b"{\"v\":1}");
+    assert!(
+        got.cache_status().contains("fwd=stale; fwd-status=503"),
+        "{}",
+        got.cache_status()
+    );
+    assert!(got.cache_status().ends_with("detail=stale-if-error"));
+    assert!(got.events.contains(&Event::StaleIfError));
+    // Beyond the window (20 s stale + 60), the error goes through.
+    assert_eq!(sim.get("/api/products", T0 + 71, &down).status, 503);
+    // must-revalidate forbids it.
+    let mut sim = Sim::products();
+    sim.get(
+        "/api/products",
+        T0,
+        &json_ok("max-age=10, stale-if-error=60, must-revalidate", T0),
+    );
+    assert_eq!(sim.get("/api/products", T0 + 30, &down).status, 503);
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_and_asks_for_a_refresh() {
+    let mut sim = Sim::products();
+    sim.get(
+        "/api/products",
+        T0,
+        &json_ok("max-age=10, stale-while-revalidate=30", T0),
+    );
+    let got = sim.get("/api/products", T0 + 15, &never);
+    assert_eq!(got.status, 200);
+    assert!(got
+        .cache_status()
+        .contains("hit; ttl=-5; detail=stale-while-revalidate"));
+    let refresh = got.refresh.expect("a refresh");
+    assert_eq!(first(&refresh.headers, ":path"), Some("/api/products"));
+    assert_eq!(first(&refresh.headers, "if-none-match"), Some("\"v1\""));
+    // The background answer (a 304) refreshes the entry.
+    let mut events = vec![];
+    let nm = h(&[
+        ("cache-control", "max-age=10, stale-while-revalidate=30"),
+        ("etag", "\"v1\""),
+        ("date", &date(T0 + 15)),
+    ]);
+    sim.complete(&refresh.pending, 304, nm, vec![], T0 + 15, &mut events);
+    assert!(events.contains(&Event::Revalidated));
+    assert!(sim
+        .get("/api/products", T0 + 20, &never)
+        .cache_status()
+        .contains("hit; ttl=5"));
+    // Beyond the window: a normal revalidation.
+    sim.get("/api/products", T0 + 100, &json_ok("max-age=10", T0 + 100));
+    assert_eq!(sim.calls(), 2);
+}
+
+#[test]
+fn per_user_entries_are_never_refreshed_in_the_background() {
+    let mut sim = Sim::products();
+    let alice = user("alice", &[]);
+    let up = json_ok("max-age=10, stale-while-revalidate=30", T0);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let got = sim.send("GET", "/me", &[], Some(&alice), T0 + 15, &up);
+    assert!(got.refresh.is_none());
+    assert!(
+        got.cache_status().starts_with("portcullis; fwd=stale"),
+        "{}",
+        got.cache_status()
+    );
+    assert_eq!(sim.calls(), 2, "revalidated by alice's own request");
+}
+
+#[test]
+fn unsafe_requests_invalidate_target_and_same_origin_locations() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    for p in [
+        "/api/products",
+        "/api/products/1",
+        "/api/products/2",
+        "/api/products/3",
+    ] {
+        sim.get(p, T0, &up);
+    }
+    let created = |_: &Headers| {
+        (
+            201,
+            h(&[
+                ("location", "https://shop.example/api/products/1"),
+                ("content-location", "/api/products/2"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send("POST", "/api/products", &[], None, T0 + 1, &created);
+    assert!(
+        got.events.contains(&Event::Invalidated(3)),
+        "{:?}",
+        got.events
+    );
+    let before = sim.calls();
+    sim.get("/api/products/3", T0 + 2, &never);
+    for p in ["/api/products", "/api/products/1", "/api/products/2"] {
+        sim.get(p, T0 + 2, &up);
+    }
+    assert_eq!(sim.calls(), before + 3);
+    // Other origins are not touched; failures invalidate nothing.
+    let other = |_: &Headers| {
+        (
+            200,
+            h(&[("location", "https://evil.example/api/products/3")]),
+            vec![],
+        )
+    };
+    assert!(sim
+        .send("PUT", "/x", &[], None, T0 + 3, &other)
+        .events
+        .contains(&Event::Invalidated(0)));
+    let failed = |_: &Headers| (500, h(&[]), vec![]);
+    sim.send("DELETE", "/api/products/3", &[], None, T0 + 3, &failed);
+    assert_eq!(sim.get("/api/products/3", T0 + 4, &never).status, 200);
+}
+
+#[test]
+fn per_user_routes_never_share_entries() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| -> (u16, Headers, Vec<u8>) {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "public, max-age=60"),
+            ]),
+            vec![],
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    let who = std::cell::RefCell::new("");
+    let body_for = |_: &Headers| {
+        let (s, hs, _) = up(&vec![]);
+        (s, hs, who.borrow().as_bytes().to_vec())
+    };
+    *who.borrow_mut() = "alice's";
+    sim.send("GET", "/me", &[], Some(&alice), T0, &body_for);
+    *who.borrow_mut() = "bob's";
+    let b = sim.send("GET", "/me", &[], Some(&bob), T0, &body_for);
+    assert_eq!(b.body, b"bob's");
+    assert_eq!(
+        sim.send("GET", "/me", &[], Some(&alice), T0 + 1, &never)
+            .body,
+        b"alice's"
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &[], Some(&bob), T0 + 1, &never).body,
+        b"bob's"
+    );
+    // Without an identity a per-user route is never served from cache nor stored.
+    let anon = sim.send("GET", "/me", &[], None, T0 + 1, &body_for);
+    assert!(anon.cache_status().contains("fwd=bypass"));
+    assert_eq!(anon.body, b"bob's", "came from the upstream");
+    assert_eq!(sim.calls(), 3);
+}
+
+#[test]
+fn private_responses_are_kept_per_user_only_on_per_user_routes() {
+    let mut sim = Sim::products();
+    let who = std::cell::RefCell::new("alice's");
+    let private = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "private, max-age=60"),
+            ]),
+            who.borrow().as_bytes().to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    let auth = [("authorization", "Bearer t")];
+    assert!(sim
+        .send("GET", "/me", &auth, Some(&alice), T0, &private)
+        .cache_status()
+        .contains("stored"));
+    *who.borrow_mut() = "bob's";
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&bob), T0, &private).body,
+        b"bob's"
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&alice), T0 + 1, &never)
+            .body,
+        b"alice's"
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &auth, Some(&bob), T0 + 1, &never)
+            .body,
+        b"bob's"
+    );
+    // On a shared route the same response is never stored.
+    assert!(sim
+        .send("GET", "/api/products", &auth, Some(&alice), T0, &private)
+        .cache_status()
+        .ends_with("detail=private"));
+    // no-store still wins on per-user routes.
+    let no_store = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "private, no-store"),
+            ]),
+            vec![],
+        )
+    };
+    assert!(sim
+        .send("GET", "/me?x", &auth, Some(&alice), T0, &no_store)
+        .cache_status()
+        .ends_with("detail=no-store"));
+}
+
+#[test]
+fn poisoning_headers_are_removed_on_cacheable_routes() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    sim.send(
+        "GET",
+        "/api/products",
+        &[
+            ("x-forwarded-host", "evil.example"),
+            ("x-http-method-override", "DELETE"),
+            ("x-original-url", "/admin"),
+        ],
+        None,
+        T0,
+        &up,
+    );
+    let sent = &sim.upstream[0];
+    for hdr in [
+        "x-forwarded-host",
+        "x-http-method-override",
+        "x-original-url",
+    ] {
+        assert_eq!(first(sent, hdr), None, "{hdr}");
+    }
+}
+
+#[test]
+fn query_key_options() {
+    let mut sim = Sim::new(
+        r#"{"routes":[{"path":"/api/products"}],"key":{"sort_query":true,"ignore_params":["utm_source"]}}"#,
+    );
+    let up = json_ok("public, max-age=60", T0);
+    sim.get("/api/products?b=2&a=1&utm_source=x", T0, &up);
+    assert_eq!(sim.get("/api/products?a=1&b=2", T0, &never).status, 200);
+    sim.get("/api/products?a=1&b=3", T0, &up);
+    assert_eq!(sim.calls(), 2);
+    let mut plain = Sim::products();
+    plain.get("/api/products?b=2&a=1", T0, &up);
+    plain.get("/api/products?a=1&b=2", T0, &up);
+    assert_eq!(plain.calls(), 2, "unsorted by default");
+}
+
+#[test]
+fn purge_by_url_and_tag_needs_a_role() {
+    let mut sim = Sim::products();
+    let tagged = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("surrogate-key", "catalog p1"),
+            ]),
+            b"x".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &tagged);
+    sim.get("/api/products/1", T0, &tagged);
+    sim.get("/api/products/2", T0, &json_ok("max-age=60", T0));
+    let anon = sim.send("PURGE", "/api/products", &[], None, T0, &never);
+    assert_eq!(
+        (anon.status, anon.header("x-reason")),
+        (401, Some("purge_forbidden"))
+    );
+    let viewer = user("v", &["viewer"]);
+    assert_eq!(
+        sim.send("PURGE", "/api/products", &[], Some(&viewer), T0, &never)
+            .status,
+        403
+    );
+    assert_eq!(
+        sim.get("/api/products", T0 + 1, &never).status,
+        200,
+        "still cached"
+    );
+
+    let admin = user("a", &["admin"]);
+    let got = sim.send("PURGE", "/api/products", &[], Some(&admin), T0, &never);
+    assert_eq!(
+        (got.status, got.body.as_slice()),
+        (200, &br#"{"purged":1,"status":"purged"}"#[..])
+    );
+    sim.get("/api/products", T0 + 1, &tagged);
+    assert_eq!(sim.calls(), 4);
+    // By tag through the admin path: /api/products and /api/products/1 carry `catalog`.
+    let got = sim.send(
+        "POST",
+        "/_purge?tag=catalog",
+        &[],
+        Some(&admin),
+        T0 + 2,
+        &never,
+    );
+    assert_eq!(got.body, br#"{"purged":2,"status":"purged"}"#);
+    // By tag through PURGE + tag header, and by URL through the admin path.
+    sim.get("/api/products/1", T0 + 3, &tagged);
+    assert_eq!(
+        sim.send(
+            "PURGE",
+            "/",
+            &[("surrogate-key", "p1")],
+            Some(&admin),
+            T0 + 3,
+            &never
+        )
+        .body,
+        br#"{"purged":1,"status":"purged"}"#
+    );
+    assert_eq!(
+        sim.send(
+            "POST",
+            "/_purge?url=%2Fapi%2Fproducts%2F2",
+            &[],
+            Some(&admin),
+            T0 + 3,
+            &never
+        )
+        .body,
+        br#"{"purged":1,"status":"purged"}"#
+    );
+    assert_eq!(
+        sim.send("POST", "/_purge", &[], Some(&admin), T0 + 3, &never)
+            .status,
+        400
+    );
+    assert_eq!(sim.calls(), 5);
+}
+
+#[test]
+fn shadow_mode_never_answers_from_cache() {
+    let mut sim = Sim::new(r#"{"mode":"shadow","routes":[{"path":"/api/products"}]}"#);
+    let up = json_ok("public, max-age=60", T0);
+    sim.get("/api/products", T0, &up);
+    let got = sim.get("/api/products", T0 + 1, &up);
+    assert!(got.events.contains(&Event::ShadowHit));
+    assert_eq!(got.cache_status(), "portcullis; fwd=request; detail=shadow");
+    sim.send(
+        "GET",
+        "/api/products?other",
+        &[("cache-control", "only-if-cached")],
+        None,
+        T0,
+        &up,
+    );
+    assert_eq!(
+        first(&sim.upstream[2], "x-portcullis-would-deny"),
+        Some("not_cached")
+    );
+    assert_eq!(sim.calls(), 3);
+}
+
+#[test]
+fn oversized_bodies_are_not_stored() {
+    let mut sim = Sim::new(
+        r#"{"routes":[{"path":"/api/products"}],"storage":{"buckets":1,"ways":2,"max_bytes":4096,"max_object_bytes":1024}}"#,
+    );
+    let big = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            vec![b'x'; 2000],
+        )
+    };
+    let got = sim.get("/api/products", T0, &big);
+    assert!(got.events.contains(&Event::TooLarge));
+    let declared = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("content-length", "2000"),
+            ]),
+            vec![b'x'; 2000],
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &declared)
+        .cache_status()
+        .ends_with("detail=too-large"));
+    assert_eq!(sim.calls(), 2);
+}
+
+#[test]
+fn stored_headers_drop_per_hop_fields() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("connection", "x-hop"),
+                ("x-hop", "1"),
+                ("content-length", "2"),
+                ("x-envoy-upstream-service-time", "3"),
+                ("age", "4"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &up);
+    let hit = sim.get("/api/products", T0, &never);
+    for n in [
+        "connection",
+        "x-hop",
+        "content-length",
+        "x-envoy-upstream-service-time",
+    ] {
+        assert_eq!(hit.header(n), None, "{n}");
+    }
+    assert_eq!(
+        hit.header("age"),
+        Some("4"),
+        "Age from upstream is the initial age"
+    );
+}
+
+#[test]
+fn same_origin_resolution() {
+    let c = load(b"{}").unwrap();
+    let s = |v| same_origin_url(v, "https", "shop.example", &c);
+    assert_eq!(
+        s("/a?x=1").as_deref(),
+        Some("GET https://shop.example/a?x=1")
+    );
+    assert_eq!(
+        s("https://SHOP.example/a").as_deref(),
+        Some("GET https://shop.example/a")
+    );
+    assert_eq!(
+        s("//shop.example/b").as_deref(),
+        Some("GET https://shop.example/b")
+    );
+    assert_eq!(s("http://shop.example/a"), None);
+    assert_eq!(s("https://other.example/a"), None);
+    assert_eq!(s("relative"), None);
+    assert_eq!(percent_decode("%2Fa%zz%41"), "/a%zzA");
+}
+
+/// Hostile and malformed headers in every position, thousands of exchanges: nothing panics, the
+/// byte budget holds, and a served body always belongs to the URL (and user) that asked.
+#[test]
+fn hostile_inputs_never_panic_nor_cross_urls_or_users() {
+    const CC: [&str; 14] = [
+        "",
+        "max-age=1",
+        "max-age=-1",
+        "max-age=99999999999999999999",
+        "s-maxage=\"5\"",
+        "no-cache",
+        "no-store",
+        "private",
+        "public, max-age=30, stale-while-revalidate=5",
+        "must-revalidate, max-age=0",
+        "stale-if-error=10, max-age=2",
+        ",,,=,\"",
+        "max-age=\"",
+        "only-if-cached, max-stale, min-fresh=x",
+    ];
+    const DATES: [&str; 5] = [
+        "",
+        "0",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "garbage",
+        "Thu, 01 Jan 2099 00:00:00 GMT",
+    ];
+    const VARY: [&str; 5] = ["", "*", "accept, accept", "x-a,,", "\u{7f}"];
+    const STATUS: [u16; 8] = [200, 203, 301, 304, 404, 500, 503, 206];
+    const PATHS: [&str; 6] = [
+        "/api/products",
+        "/api/products/1",
+        "/api/products/1?b=2&a=1",
+        "/me",
+        "/other",
+        "/api/products?%zz",
+    ];
+    let mut sim = Sim::new(
+        r#"{"routes":[{"path":"/api/products"},{"path":"/api/products/{id}"},{"path":"/me","per_user":true}],
+            "storage":{"buckets":4,"ways":4,"max_bytes":8192,"max_object_bytes":1024},"heuristic":{}}"#,
+    );
+    let users = [user("alice", &["admin"]), user("bob", &[])];
+    let mut hits = 0;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for i in 0..4000u64 {
+        let now = T0 + i / 4;
+        let path = PATHS[next(PATHS.len())];
+        let who = &users[next(2)];
+        let method = ["GET", "GET", "GET", "GET", "HEAD", "POST", "PURGE"][next(7)];
+        let req_cc = if next(2) == 0 { "" } else { CC[next(CC.len())] };
+        let inm = ["", "", "", "*", "\"v\"", "W/\"v\", \"x\""][next(6)];
+        let mut req_h = vec![
+            ("cache-control", req_cc),
+            ("accept", VARY[next(VARY.len())]),
+        ];
+        if !inm.is_empty() {
+            req_h.push(("if-none-match", inm));
+        }
+        // The body names the URL and, on the per-user route, the user it was made for.
+        let expected = if path == "/me" {
+            format!("{path}:{}", who.subject)
+        } else {
+            path.to_string()
+        };
+        let (status, cc, date, vary) = (
+            STATUS[next(8)],
+            // A third are plainly cacheable, so hits are frequent enough to test.
+            if next(3) == 0 {
+                "public, max-age=600"
+            } else {
+                CC[next(CC.len())]
+            },
+            DATES[next(5)],
+            VARY[next(5)],
+        );
+        let len = [0usize, 10, 2000][next(3)];
+        let body = if len == 2000 {
+            vec![b'z'; len]
+        } else {
+            expected.clone().into_bytes()
+        };
+        let up = |_: &Headers| {
+            (
+                status,
+                h(&[
+                    ("content-type", "application/json"),
+                    ("cache-control", cc),
+                    ("date", date),
+                    ("expires", date),
+                    ("last-modified", date),
+                    ("age", ["", "5", "-3", "x"][i as usize % 4]),
+                    ("vary", vary),
+                    ("etag", "\"v\""),
+                    (
+                        "location",
+                        ["/api/products", "https://x/y", "::", ""][i as usize % 4],
+                    ),
+                    ("surrogate-key", "a b"),
+                ]),
+                body.clone(),
+            )
+        };
+        let got = sim.send(method, path, &req_h, Some(who), now, &up);
+        let (bytes, _) = sim.engine.store.usage(&sim.store);
+        assert!(bytes <= 8192, "budget exceeded: {bytes}");
+        if got.cache_status().contains("hit") && got.status != 304 && method == "GET" {
+            hits += 1;
+            assert!(
+                got.body == expected.as_bytes(),
+                "{path} for {} got {:?}",
+                who.subject,
+                String::from_utf8_lossy(&got.body)
+            );
+        }
+    }
+    assert!(hits > 50, "the invariant was exercised on only {hits} hits");
+}

@@ -1,0 +1,538 @@
+//! The response cache in the real chain: real Envoy, the real cache.wasm, the demo upstream or a
+//! scripted `TestServer` upstream sending the headers each rule needs, over real sockets.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_tests::server::{Response, TestServer};
+use portcullis_tests::{envoy_refuses, Chain, Options};
+
+/// ureq turns 4xx/5xx into errors; the tests want the response either way.
+fn call(req: ureq::Request) -> ureq::Response {
+    match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn body(resp: ureq::Response) -> Vec<u8> {
+    let mut b = Vec::new();
+    resp.into_reader().read_to_end(&mut b).unwrap();
+    b
+}
+
+fn status_of(resp: &ureq::Response) -> String {
+    resp.header("cache-status").unwrap_or("").to_string()
+}
+
+/// A chain whose upstream is `server`, with the cache configured by `cache_json`.
+fn chain_for(server: &TestServer, cache_json: &str) -> Chain {
+    Chain::start_with(
+        Options::default()
+            .set(&format!("UPSTREAM_PORT={}", server.port()))
+            .filter_config("cache", cache_json),
+    )
+}
+
+const TEST_ROUTES: &str = r#"{"routes":[{"path":"/r/**"}]}"#;
+
+fn json_reply(cc: &str, body: &str) -> Response {
+    Response::json(200, &serde_json::json!({ "v": body }))
+        .header("cache-control", cc)
+        .header("etag", &format!("\"{body}\""))
+}
+
+#[test]
+fn demo_products_miss_then_hit_with_age_and_cache_status() {
+    let chain = Chain::start();
+    let client = chain.client();
+    let first = call(client.get(&chain.url("/api/products/1")));
+    assert_eq!(first.status(), 200);
+    assert_eq!(status_of(&first), "portcullis; fwd=miss; stored; ttl=60");
+    let first_body = body(first);
+    std::thread::sleep(Duration::from_millis(1100));
+    let hit = call(client.get(&chain.url("/api/products/1")));
+    assert_eq!(hit.status(), 200);
+    assert!(
+        status_of(&hit).starts_with("portcullis; hit; ttl=5"),
+        "{}",
+        status_of(&hit)
+    );
+    let age: u64 = hit.header("age").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&age), "age {age}");
+    assert!(hit.header("etag").is_some());
+    // The local reply still passes through the security headers at the front.
+    assert_eq!(hit.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(body(hit), first_body);
+    // HEAD from the GET entry.
+    let head = call(client.head(&chain.url("/api/products/1")));
+    assert!(status_of(&head).contains("hit"));
+    // Only the first request reached the upstream.
+    let got: Vec<_> = chain
+        .upstream
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/api/products/1")
+        .collect();
+    assert_eq!(got.len(), 1);
+    // Not a cacheable route: passes, marked uri-miss.
+    let echo = call(client.get(&chain.url("/echo/x")));
+    assert_eq!(status_of(&echo), "portcullis; fwd=uri-miss");
+    // Counters in Envoy's stats.
+    assert!(chain.stat("wasmcustom.portcullis_cache_hits").unwrap_or(0) >= 2);
+    assert!(
+        chain
+            .stat("wasmcustom.portcullis_cache_stored")
+            .unwrap_or(0)
+            >= 1
+    );
+}
+
+#[test]
+fn gzip_and_identity_clients_share_one_identity_entry_and_never_mix() {
+    let chain = Chain::start();
+    let client = chain.client();
+    // The first (miss) asks for gzip: the upstream is asked for identity all the same.
+    let zipped = call(
+        client
+            .get(&chain.url("/api/products"))
+            .set("accept-encoding", "gzip"),
+    );
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body(zipped)[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    let received = chain.upstream.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("accept-encoding"), None);
+    // A plain client now gets a plain hit, a gzip client a gzipped hit of the same bytes.
+    let plain = call(client.get(&chain.url("/api/products")));
+    assert!(status_of(&plain).contains("hit"));
+    assert_eq!(plain.header("content-encoding"), None);
+    let plain = body(plain);
+    assert_eq!(plain, unzipped);
+    serde_json::from_slice::<serde_json::Value>(&plain).expect("plain JSON");
+    let zipped_hit = call(
+        client
+            .get(&chain.url("/api/products"))
+            .set("accept-encoding", "gzip"),
+    );
+    assert!(status_of(&zipped_hit).contains("hit"));
+    assert_eq!(zipped_hit.header("content-encoding"), Some("gzip"));
+    let mut again = Vec::new();
+    flate2::read::GzDecoder::new(&body(zipped_hit)[..])
+        .read_to_end(&mut again)
+        .unwrap();
+    assert_eq!(again, plain);
+    assert_eq!(chain.upstream.received().len(), 1);
+}
+
+#[test]
+fn post_invalidates_and_poisoning_headers_never_reach_the_upstream() {
+    let chain = Chain::start();
+    let client = chain.client();
+    call(
+        client
+            .get(&chain.url("/api/products"))
+            .set("x-forwarded-host", "evil.example")
+            .set("x-http-method-override", "DELETE"),
+    );
+    let first = chain.upstream.received().pop().unwrap();
+    assert_eq!(first.header("x-forwarded-host"), None);
+    assert_eq!(first.header("x-http-method-override"), None);
+    assert!(status_of(&call(client.get(&chain.url("/api/products")))).contains("hit"));
+    // A successful POST to the URL invalidates it.
+    let post = client
+        .post(&chain.url("/api/products"))
+        .send_string("{}")
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    let after = call(client.get(&chain.url("/api/products")));
+    assert!(
+        status_of(&after).starts_with("portcullis; fwd=miss"),
+        "{}",
+        status_of(&after)
+    );
+    let gets = chain
+        .upstream
+        .received()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/products")
+        .count();
+    assert_eq!(gets, 2);
+}
+
+#[test]
+fn only_if_cached_and_unauthorised_purge_are_problem_json() {
+    let chain = Chain::start();
+    let client = chain.client();
+    let resp = call(
+        client
+            .get(&chain.url("/api/products/2"))
+            .set("cache-control", "only-if-cached"),
+    );
+    assert_eq!(resp.status(), 504);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/problem+json")
+    );
+    let id = resp.header("x-request-id").map(str::to_string);
+    let problem: serde_json::Value = serde_json::from_slice(&body(resp)).unwrap();
+    assert_eq!(problem["reason"], "not_cached");
+    assert!(problem["request_id"].is_string());
+    if let Some(id) = id {
+        assert_eq!(problem["request_id"], id.as_str());
+    }
+    assert!(chain.upstream.received().is_empty());
+    // Purge needs an identity with a purge role: none here (auth publishes identities).
+    call(client.get(&chain.url("/api/products/2")));
+    let purge = call(client.request("PURGE", &chain.url("/api/products/2")));
+    assert_eq!(purge.status(), 401);
+    let problem: serde_json::Value = serde_json::from_slice(&body(purge)).unwrap();
+    assert_eq!(problem["reason"], "purge_forbidden");
+    let admin_path = call(client.post(&chain.url("/_cache/purge?url=/api/products/2")));
+    assert_eq!(admin_path.status(), 401);
+    assert!(
+        status_of(&call(client.get(&chain.url("/api/products/2")))).contains("hit"),
+        "still cached"
+    );
+}
+
+#[test]
+fn revalidation_with_304_merges_headers() {
+    let version = Arc::new(AtomicU32::new(1));
+    let v = version.clone();
+    let server = TestServer::start(move |req| {
+        let n = v.load(Ordering::SeqCst);
+        if req.header("if-none-match") == Some("\"a\"") {
+            return Response::status(304)
+                .header("etag", "\"a\"")
+                .header("cache-control", "max-age=1")
+                .header("x-version", &n.to_string());
+        }
+        json_reply("max-age=1", "a").header("x-version", &n.to_string())
+    });
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"status_key":true}"#,
+    );
+    let client = chain.client();
+    let first = status_of(&call(client.get(&chain.url("/r/doc"))));
+    assert!(first.contains("stored"), "{first}");
+    let key = format!("key=\"GET https://localhost:{}/r/doc\"", chain.https_port);
+    assert!(first.ends_with(&key), "{first}");
+    version.store(2, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2100));
+    let resp = call(client.get(&chain.url("/r/doc")));
+    assert_eq!(resp.status(), 200);
+    assert!(
+        status_of(&resp).starts_with("portcullis; fwd=stale; fwd-status=304; stored"),
+        "{}",
+        status_of(&resp)
+    );
+    assert_eq!(resp.header("x-version"), Some("2"), "304 headers merged");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&body(resp)).unwrap();
+    assert_eq!(v["v"], "a");
+    let seen = server.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].header("if-none-match"), Some("\"a\""));
+    // And the refreshed entry is served as a hit with the merged header.
+    let hit = call(client.get(&chain.url("/r/doc")));
+    assert!(status_of(&hit).contains("hit"));
+    assert_eq!(hit.header("x-version"), Some("2"));
+}
+
+#[test]
+fn stale_if_error_with_the_upstream_stopped() {
+    let server = TestServer::start(|_| json_reply("max-age=1, stale-if-error=300", "kept"));
+    let port = server.port();
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    call(client.get(&chain.url("/r/a")));
+    drop(server);
+    std::thread::sleep(Duration::from_millis(2100));
+    let resp = call(client.get(&chain.url("/r/a")));
+    assert_eq!(
+        resp.status(),
+        200,
+        "stale copy served while the upstream is down"
+    );
+    let cs = status_of(&resp);
+    assert!(
+        cs.contains("fwd=stale; fwd-status=503") && cs.ends_with("detail=stale-if-error"),
+        "{cs}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body(resp)).unwrap();
+    assert_eq!(v["v"], "kept");
+    // Nothing stored for a URL never seen: the error goes through.
+    assert_eq!(call(client.get(&chain.url("/r/never"))).status(), 503);
+    let _ = port;
+}
+
+#[test]
+fn stale_while_revalidate_refreshes_in_the_background() {
+    let version = Arc::new(AtomicU32::new(1));
+    let v = version.clone();
+    let server = TestServer::start(move |_| {
+        let n = v.load(Ordering::SeqCst).to_string();
+        json_reply("max-age=1, stale-while-revalidate=60", &n)
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    call(client.get(&chain.url("/r/swr")));
+    version.store(2, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2100));
+    let stale = call(client.get(&chain.url("/r/swr")));
+    assert!(
+        status_of(&stale).ends_with("detail=stale-while-revalidate"),
+        "{}",
+        status_of(&stale)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body(stale)).unwrap();
+    assert_eq!(v["v"], "1", "the stale copy, at once");
+    // The refresh runs from the root context shortly after.
+    let mut refreshed = false;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(100));
+        if server.received().len() >= 2 {
+            refreshed = true;
+            break;
+        }
+    }
+    assert!(refreshed, "no background request reached the upstream");
+    assert_eq!(server.received()[1].header("if-none-match"), Some("\"1\""));
+    std::thread::sleep(Duration::from_millis(200));
+    let fresh = call(client.get(&chain.url("/r/swr")));
+    assert!(status_of(&fresh).contains("hit"), "{}", status_of(&fresh));
+    let v: serde_json::Value = serde_json::from_slice(&body(fresh)).unwrap();
+    assert_eq!(v["v"], "2", "the refreshed copy");
+}
+
+#[test]
+fn what_must_not_be_stored_is_not() {
+    let server = TestServer::start(|req| match req.url.as_str() {
+        "/r/no-store" => json_reply("no-store, max-age=60", "x"),
+        "/r/private" => json_reply("private, max-age=60", "x"),
+        "/r/cookie" => json_reply("public, max-age=60", "x").header("set-cookie", "s=1"),
+        "/r/profile.css" => Response::status(200)
+            .header("content-type", "text/css")
+            .header("cache-control", "public, max-age=60"),
+        "/r/vary-star" => json_reply("public, max-age=60", "x").header("vary", "*"),
+        "/r/auth" => json_reply("max-age=60", "x"),
+        "/r/auth-public" => json_reply("public, max-age=60", "x"),
+        _ => json_reply("public, max-age=60", "x"),
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    for (path, why) in [
+        ("/r/no-store", "no-store"),
+        ("/r/private", "private"),
+        ("/r/cookie", "set-cookie"),
+        ("/r/profile.css", "content-type"),
+        ("/r/vary-star", "vary-star"),
+    ] {
+        for _ in 0..2 {
+            let resp = call(client.get(&chain.url(path)));
+            assert!(
+                status_of(&resp).ends_with(&format!("detail={why}")),
+                "{path}: {}",
+                status_of(&resp)
+            );
+        }
+    }
+    // With Authorization: stored only when the response is explicitly public (RFC 9111 §3.5).
+    let auth = |p: &str| call(client.get(&chain.url(p)).set("authorization", "Bearer t"));
+    assert!(status_of(&auth("/r/auth")).ends_with("detail=authorization"));
+    assert!(status_of(&auth("/r/auth-public")).contains("stored"));
+    let count = |p: &str| server.received().iter().filter(|r| r.url == p).count();
+    for p in [
+        "/r/no-store",
+        "/r/private",
+        "/r/cookie",
+        "/r/profile.css",
+        "/r/vary-star",
+    ] {
+        assert_eq!(count(p), 2, "{p} reached the upstream every time");
+    }
+}
+
+#[test]
+fn vary_keys_variants_apart() {
+    let server = TestServer::start(|req| {
+        let lang = req.header("accept-language").unwrap_or("none").to_string();
+        json_reply("public, max-age=60", &lang).header("vary", "Accept-Language")
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    let get = |lang: &str| {
+        let r = call(client.get(&chain.url("/r/v")).set("accept-language", lang));
+        let cs = status_of(&r);
+        let v: serde_json::Value = serde_json::from_slice(&body(r)).unwrap();
+        (cs, v["v"].as_str().unwrap_or("").to_string())
+    };
+    assert!(get("en").0.contains("fwd=miss"));
+    let (cs, v) = get("fr");
+    assert!(cs.contains("fwd=vary-miss"), "{cs}");
+    assert_eq!(v, "fr");
+    let (cs, v) = get("en");
+    assert!(cs.contains("hit"));
+    assert_eq!(v, "en");
+    assert_eq!(get("fr").1, "fr");
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn shadow_mode_stores_but_never_answers_and_signals_would_deny() {
+    let server = TestServer::start(|_| json_reply("public, max-age=60", "x"));
+    let chain = chain_for(&server, r#"{"mode":"shadow","routes":[{"path":"/r/**"}]}"#);
+    let client = chain.client();
+    assert!(status_of(&call(client.get(&chain.url("/r/s")))).contains("stored"));
+    let second = call(client.get(&chain.url("/r/s")));
+    assert_eq!(status_of(&second), "portcullis; fwd=request; detail=shadow");
+    let not_cached = call(
+        client
+            .get(&chain.url("/r/other"))
+            .set("cache-control", "only-if-cached"),
+    );
+    assert_eq!(not_cached.status(), 200, "shadow lets it through");
+    let seen = server.received();
+    assert_eq!(seen.len(), 3, "every request reached the upstream");
+    assert_eq!(
+        seen[2].header("x-portcullis-would-deny"),
+        Some("cache:not_cached")
+    );
+    assert_eq!(
+        chain.stat("wasmcustom.portcullis_cache_shadow_hits"),
+        Some(1)
+    );
+}
+
+#[test]
+fn storage_stays_bounded_large_bodies_pass_and_locations_are_invalidated() {
+    let server = TestServer::start(|req| {
+        if req.method == "POST" {
+            return Response::status(201).header("location", "/r/created");
+        }
+        if req.url == "/r/big" {
+            let big = "y".repeat(8 * 1024);
+            return Response::json(200, &serde_json::json!({ "v": big }))
+                .header("cache-control", "public, max-age=60");
+        }
+        json_reply("public, max-age=60", &req.url)
+    });
+    // 2 buckets x 2 ways, 4 KiB per bucket, objects up to 4 KiB.
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"storage":{"buckets":2,"ways":2,"max_bytes":8192,"max_object_bytes":4096}}"#,
+    );
+    let client = chain.client();
+    for i in 0..200 {
+        call(client.get(&chain.url(&format!("/r/{i}"))));
+    }
+    let stored = chain
+        .stat("wasmcustom.portcullis_cache_stored")
+        .unwrap_or(0);
+    let evicted = chain
+        .stat("wasmcustom.portcullis_cache_evictions")
+        .unwrap_or(0);
+    assert_eq!(stored, 200);
+    assert!(
+        evicted >= 196,
+        "at most 4 entries live: {evicted} evictions"
+    );
+    // The most recent one is still there; the first is long gone.
+    assert!(status_of(&call(client.get(&chain.url("/r/199")))).contains("hit"));
+    assert!(status_of(&call(client.get(&chain.url("/r/0")))).contains("fwd=miss"));
+    // Larger than max_object_bytes: passed whole, never stored.
+    for _ in 0..2 {
+        let big = call(client.get(&chain.url("/r/big")));
+        assert!(
+            status_of(&big).ends_with("detail=too-large"),
+            "{}",
+            status_of(&big)
+        );
+        assert!(body(big).len() > 8 * 1024);
+    }
+    // A POST whose Location names a cached URL of this origin invalidates it.
+    call(client.get(&chain.url("/r/created")));
+    assert!(status_of(&call(client.get(&chain.url("/r/created")))).contains("hit"));
+    let post = client
+        .post(&chain.url("/r/collection"))
+        .send_string("{}")
+        .unwrap();
+    assert_eq!(post.status(), 201);
+    assert!(status_of(&call(client.get(&chain.url("/r/created")))).contains("fwd=miss"));
+    assert!(
+        chain
+            .stat("wasmcustom.portcullis_cache_invalidations")
+            .unwrap_or(0)
+            >= 1
+    );
+}
+
+#[test]
+fn a_bad_cache_config_is_refused_naming_the_field() {
+    let (status, log) = envoy_refuses(
+        Options::default()
+            .filter_config("cache", r#"{"routes":[{"path":"/a","methods":["POST"]}]}"#),
+    );
+    assert!(!status.success());
+    assert!(
+        log.contains("cache: routes[0].methods[0]: only GET and HEAD responses are cached"),
+        "{log}"
+    );
+}
+
+/// Envoy's heap (`/memory` allocated bytes).
+fn envoy_allocated(chain: &Chain) -> u64 {
+    let m: serde_json::Value = serde_json::from_str(&chain.admin("/memory")).unwrap();
+    m["allocated"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+/// Not a test of behaviour: measures Envoy's memory per 10 000 cached 1 KiB objects. Run with
+/// `cargo test -p portcullis-tests --test cache -- --ignored --nocapture memory_per_10k`.
+#[test]
+#[ignore]
+fn memory_per_10k_cached_1kib_objects() {
+    let payload = "x".repeat(1024 - 8);
+    let server = TestServer::start(move |_| {
+        Response::json(200, &serde_json::json!({ "v": payload }))
+            .header("cache-control", "public, max-age=3600")
+    });
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"storage":{"buckets":4096,"ways":8,"max_bytes":134217728,"max_object_bytes":4096}}"#,
+    );
+    let client = chain.client();
+    call(client.get(&chain.url("/r/warmup")));
+    let before = envoy_allocated(&chain);
+    for i in 0..10_000 {
+        let r = call(client.get(&chain.url(&format!("/r/{i}"))));
+        assert_eq!(r.status(), 200);
+    }
+    let after = envoy_allocated(&chain);
+    let stored = chain
+        .stat("wasmcustom.portcullis_cache_stored")
+        .unwrap_or(0);
+    let evicted = chain
+        .stat("wasmcustom.portcullis_cache_evictions")
+        .unwrap_or(0);
+    let hits = (0..200)
+        .filter(|i| status_of(&call(client.get(&chain.url(&format!("/r/{i}"))))).contains("hit"))
+        .count();
+    println!(
+        "10000 objects of 1 KiB: stored {stored}, evicted {evicted}, Envoy allocated {before} -> {after} bytes \
+         (+{} KiB, {:.0} bytes per stored object); {hits}/200 sampled still hits",
+        (after.saturating_sub(before)) / 1024,
+        after.saturating_sub(before) as f64 / stored.saturating_sub(1).max(1) as f64
+    );
+    assert!(stored >= 9_000);
+}
