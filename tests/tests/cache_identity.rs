@@ -1,139 +1,11 @@
-//! The cache's identity-dependent paths (per-user keys, purge permission) in the real Envoy.
-//!
-//! The auth filter publishes the verified identity as Envoy filter state `portcullis.identity`
-//! (proxy-wasm `set_property`). So that these tests do not depend on auth's progress, a test-only
-//! wasm filter (`tests/identity-stub`, built here with cargo) stands in for it: inserted just
-//! before the cache in a test copy of the chain, it publishes the identity given in the
-//! `x-test-identity` header to that same key. No shipped config contains it. (Envoy's own
-//! `set_filter_state` filter cannot stand in: the objects it writes are not readable through
-//! proxy-wasm `get_property`, which only sees wasm-written state.)
+//! The cache's identity-dependent paths (per-user keys, purge permission) through the real auth
+//! filter: auth verifies a demo token and publishes the identity (filter state
+//! `portcullis.identity`), and the cache keys and authorises on it.
 
 use std::io::Read;
-use std::process::Child;
-use std::sync::Arc;
-use std::time::Duration;
 
-use portcullis_devkit::render::{render, Settings};
 use portcullis_tests::server::{Response, TestServer};
-use portcullis_tests::{
-    free_ports, make_certs, repo, spawn_envoy, tls, wait_ready, wasm_dir, ScratchDir,
-};
-
-/// Builds the stub (release, wasm32) and returns its path.
-fn identity_stub() -> std::path::PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .current_dir(repo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "-p",
-            "portcullis-identity-stub",
-        ])
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "building the identity stub failed");
-    repo().join("target/wasm32-wasip1/release/portcullis_identity_stub.wasm")
-}
-
-fn stub_filter_yaml(wasm: &std::path::Path) -> String {
-    format!(
-        r#"- name: portcullis.test-identity-stub
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-    config:
-      name: portcullis.test-identity-stub
-      root_id: identity-stub
-      failure_policy: FAIL_CLOSED
-      vm_config:
-        vm_id: identity-stub
-        runtime: envoy.wasm.runtime.v8
-        code: {{ local: {{ filename: "{}" }} }}
-"#,
-        wasm.display()
-    )
-}
-
-struct IdentityChain {
-    envoy: Child,
-    https_port: u16,
-    certs: std::path::PathBuf,
-    log: std::path::PathBuf,
-    _dir: ScratchDir,
-}
-
-impl Drop for IdentityChain {
-    fn drop(&mut self) {
-        let _ = self.envoy.kill();
-        let _ = self.envoy.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "----- Envoy log -----\n{}",
-                portcullis_tests::read_lossy(&self.log)
-            );
-        }
-    }
-}
-
-impl IdentityChain {
-    fn start(upstream_port: u16, cache_json: &str) -> IdentityChain {
-        let dir = ScratchDir::new("cache-identity");
-        let certs = make_certs(&dir.0);
-        let [https_port, http_port, admin_port] = free_ports::<3>();
-        let mut s = Settings::local(&repo());
-        s.https_port = https_port;
-        s.https_public_port = https_port;
-        s.http_port = http_port;
-        s.admin_port = admin_port;
-        s.upstream_host = "127.0.0.1".into();
-        s.upstream_port = upstream_port;
-        s.cert_dir = certs.clone();
-        s.wasm_dir = wasm_dir();
-        s.filter_configs.insert("cache".into(), cache_json.into());
-        let yaml = render(&s).unwrap();
-        // Insert the stand-in right before the cache filter, at its indentation.
-        let at = yaml
-            .find("- name: portcullis.cache")
-            .expect("cache filter in the chain");
-        let line_start = yaml[..at].rfind('\n').map_or(0, |i| i + 1);
-        let indent = &yaml[line_start..at];
-        let inserted: String = stub_filter_yaml(&identity_stub())
-            .lines()
-            .map(|l| format!("{indent}{l}\n"))
-            .collect();
-        let yaml = format!("{}{}{}", &yaml[..line_start], inserted, &yaml[line_start..]);
-        let config = dir.0.join("envoy.yaml");
-        std::fs::write(&config, yaml).unwrap();
-        let log = dir.0.join("envoy.log");
-        let mut envoy = spawn_envoy(&config, &log, 2);
-        wait_ready(&mut envoy, admin_port, &log);
-        IdentityChain {
-            envoy,
-            https_port,
-            certs,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.https_port)
-    }
-
-    fn client(&self) -> ureq::Agent {
-        ureq::AgentBuilder::new()
-            .tls_config(Arc::new(tls::client_config(
-                &self.certs,
-                &[&rustls::version::TLS13, &rustls::version::TLS12],
-                &[b"http/1.1"],
-            )))
-            .redirects(0)
-            .timeout(Duration::from_secs(20))
-            .build()
-    }
-}
+use portcullis_tests::{auth, Chain, Options};
 
 fn call(req: ureq::Request) -> ureq::Response {
     match req.call() {
@@ -149,47 +21,63 @@ fn text(resp: ureq::Response) -> String {
     b
 }
 
-fn identity(subject: &str, roles: &[&str]) -> String {
-    serde_json::json!({ "subject": subject, "method": "jwt", "roles": roles, "issuer": "test" })
-        .to_string()
+/// A token the demo auth config accepts, for `subject` with `roles`.
+fn token(subject: &str, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    portcullis_devkit::token::mint(auth::demo_secret().as_bytes(), subject, &roles, 600).unwrap()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn chain_in_front_of(server: &TestServer, cache_json: &str) -> Chain {
+    Chain::start_with(
+        Options::default()
+            .set(&format!("UPSTREAM_PORT={}", server.port()))
+            .filter_config("cache", cache_json),
+    )
 }
 
 #[test]
 fn two_identities_never_see_each_others_private_responses() {
-    // The upstream answers with the user it was told about, privately.
+    // The upstream answers privately with the subject auth forwarded to it.
     let server = TestServer::start(|req| {
-        let who = req.header("x-user").unwrap_or("nobody").to_string();
+        let who = req
+            .header("x-portcullis-subject")
+            .unwrap_or("nobody")
+            .to_string();
         Response::json(200, &serde_json::json!({ "me": who }))
             .header("cache-control", "private, max-age=60")
     });
-    let chain = IdentityChain::start(
-        server.port(),
+    let chain = chain_in_front_of(
+        &server,
         r#"{"routes":[{"path":"/me","per_user":true},{"path":"/shared"}]}"#,
     );
     let client = chain.client();
-    let get = |path: &str, subject: &str| {
+    let (alice, bob) = (token("alice", &["viewer"]), token("bob", &["viewer"]));
+    let get = |path: &str, token: &str| {
         call(
             client
                 .get(&chain.url(path))
-                .set("x-test-identity", &identity(subject, &[]))
-                .set("x-user", subject),
+                .set("authorization", &bearer(token)),
         )
     };
-    let a = get("/me", "alice");
+    let a = get("/me", &alice);
     assert!(
         a.header("cache-status").unwrap_or("").contains("stored"),
         "{:?}",
         a.header("cache-status")
     );
     assert!(text(a).contains("alice"));
-    let b = get("/me", "bob");
+    let b = get("/me", &bob);
     assert!(
         b.header("cache-status").unwrap_or("").contains("fwd=miss"),
         "bob does not get alice's entry"
     );
     assert!(text(b).contains("bob"));
-    for (who, other) in [("alice", "bob"), ("bob", "alice")] {
-        let r = get("/me", who);
+    for (who, other, token) in [("alice", "bob", &alice), ("bob", "alice", &bob)] {
+        let r = get("/me", token);
         assert!(r.header("cache-status").unwrap_or("").contains("hit"));
         let body = text(r);
         assert!(
@@ -198,16 +86,14 @@ fn two_identities_never_see_each_others_private_responses() {
         );
     }
     assert_eq!(server.received().len(), 2);
-    // Without an identity the per-user route is never answered from cache.
-    let anon = call(client.get(&chain.url("/me")).set("x-user", "anon"));
-    assert!(anon
-        .header("cache-status")
-        .unwrap_or("")
-        .contains("fwd=bypass"));
-    assert!(text(anon).contains("anon"));
+    // Without a token auth refuses the route, before the cache could answer.
+    assert_eq!(call(client.get(&chain.url("/me"))).status(), 401);
+    // A second token of alice's (another jti, same subject) shares her entry.
+    let again = get("/me", &token("alice", &["viewer"]));
+    assert!(again.header("cache-status").unwrap_or("").contains("hit"));
     // On a shared route a private response is never stored, whoever asks.
-    for who in ["alice", "bob"] {
-        let r = get("/shared", who);
+    for (who, token) in [("alice", &alice), ("bob", &bob)] {
+        let r = get("/shared", token);
         assert!(r
             .header("cache-status")
             .unwrap_or("")
@@ -217,7 +103,7 @@ fn two_identities_never_see_each_others_private_responses() {
 }
 
 #[test]
-fn purge_by_url_and_tag_with_a_purge_role() {
+fn purge_by_url_and_tag_needs_the_purge_role() {
     let server = TestServer::start(|req| {
         let tag = if req.url.starts_with("/p/a") {
             "group-a"
@@ -228,13 +114,15 @@ fn purge_by_url_and_tag_with_a_purge_role() {
             .header("cache-control", "public, max-age=60")
             .header("surrogate-key", &format!("{tag} all"))
     });
-    let chain = IdentityChain::start(
-        server.port(),
-        r#"{"routes":[{"path":"/p/**"}],"purge":{"path":"/_cache/purge","roles":["cache-admin"]}}"#,
+    let chain = chain_in_front_of(
+        &server,
+        r#"{"routes":[{"path":"/p/**"}],"purge":{"path":"/_cache/purge","roles":["admin"]}}"#,
     );
     let client = chain.client();
+    let viewer = bearer(&token("v", &["viewer"]));
+    let admin = bearer(&token("ops", &["admin"]));
     let status = |path: &str| {
-        call(client.get(&chain.url(path)))
+        call(client.get(&chain.url(path)).set("authorization", &viewer))
             .header("cache-status")
             .unwrap_or("")
             .to_string()
@@ -243,11 +131,11 @@ fn purge_by_url_and_tag_with_a_purge_role() {
         assert!(status(p).contains("stored"));
         assert!(status(p).contains("hit"));
     }
-    // A viewer may not purge.
+    // Authenticated, but not allowed to purge.
     let denied = call(
         client
             .request("PURGE", &chain.url("/p/a1"))
-            .set("x-test-identity", &identity("v", &["viewer"])),
+            .set("authorization", &viewer),
     );
     assert_eq!(denied.status(), 403);
     assert_eq!(
@@ -255,12 +143,11 @@ fn purge_by_url_and_tag_with_a_purge_role() {
         Some("application/problem+json")
     );
     assert!(status("/p/a1").contains("hit"));
-    let admin = identity("ops", &["cache-admin"]);
     // By URL.
     let purged = call(
         client
             .request("PURGE", &chain.url("/p/a1"))
-            .set("x-test-identity", &admin),
+            .set("authorization", &admin),
     );
     assert_eq!(purged.status(), 200);
     assert_eq!(text(purged), r#"{"purged":1,"status":"purged"}"#);
@@ -270,7 +157,7 @@ fn purge_by_url_and_tag_with_a_purge_role() {
     let purged = call(
         client
             .post(&chain.url("/_cache/purge?tag=group-a"))
-            .set("x-test-identity", &admin),
+            .set("authorization", &admin),
     );
     assert_eq!(text(purged), r#"{"purged":2,"status":"purged"}"#);
     assert!(status("/p/a2").contains("fwd=miss"));

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
 use crate::auditor::{Auditor, Observed};
 use crate::chain::Sealer;
@@ -121,8 +121,7 @@ impl Context for Root {
         _trailers: usize,
     ) {
         // A timeout or reset arrives here too, without a :status.
-        let ok = self
-            .get_http_call_response_header(":status")
+        let ok = host::header(MapType::HttpCallResponseHeaders, ":status")
             .and_then(|s| s.parse::<u16>().ok())
             .is_some_and(|s| (200..300).contains(&s));
         self.finish_post(ok);
@@ -280,7 +279,8 @@ impl Context for Stream {}
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         // Read, then removed: it is for the record, not for the upstream.
-        self.tls_cipher = host::request_header(CIPHER_HEADER).filter(|c| !c.is_empty() && c != "-");
+        self.tls_cipher = host::header(MapType::HttpRequestHeaders, CIPHER_HEADER)
+            .filter(|c| !c.is_empty() && c != "-");
         self.set_http_request_header(CIPHER_HEADER, None);
         Action::Continue
     }
@@ -332,7 +332,7 @@ impl HttpContext for Stream {
 impl Stream {
     /// Everything the record may use, read in one place.
     fn facts(&self, decisions: &[String]) -> Facts {
-        let header = |name: &str| host::request_header(name);
+        let header = |name: &str| host::header(MapType::HttpRequestHeaders, name);
         let text = |path: &[&str]| {
             hostcalls::get_property(path.to_vec())
                 .ok()

@@ -7,17 +7,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis_common::host::{self, Counter, FilterInfo};
+use portcullis_common::host::{self, Counter, FilterInfo, HostSharedData};
 use portcullis_common::problem::{reason_phrase, Problem};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
 
 use crate::engine::{Engine, Request, Tally, Verdict, INSTANCE};
 use crate::remote::{Fed, Fetch, MAX_BODY_BYTES};
 use crate::revocation::{claim_poll, parse_list};
 use crate::settings::{load, PollSpec};
-use portcullis_common::slots::{SharedData, StoreError};
 
 const INFO: FilterInfo = FilterInfo {
     name: crate::NAME,
@@ -28,27 +27,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(AuthRoot::default()) });
 }}
-
-/// Envoy shared data (one store per VM id, shared by all workers).
-struct HostStore;
-
-impl SharedData for HostStore {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(value), Some(cas))) => Some((value, cas)),
-            _ => None,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let cas = (cas != 0).then_some(cas);
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
-            Err(other) => Err(StoreError::Host(format!("{other:?}"))),
-        }
-    }
-}
 
 fn now() -> u64 {
     hostcalls::get_current_time()
@@ -119,7 +97,7 @@ fn dispatch(cluster: &str, authority: &str, path: &str, timeout_ms: u64) -> Resu
 
 /// The answer to an HTTP call: status (None when there was none) and body.
 fn call_response(body_size: usize) -> (Option<u16>, Vec<u8>) {
-    let status = host::map_value(
+    let status = host::header(
         proxy_wasm::types::MapType::HttpCallResponseHeaders,
         ":status",
     )
@@ -254,9 +232,12 @@ impl Context for AuthRoot {
                 };
                 match parsed {
                     Ok(specs) => {
-                        let (applied, failed) =
-                            p.revocation
-                                .apply(&mut HostStore, &specs, p.revocation_ttl, now());
+                        let (applied, failed) = p.revocation.apply(
+                            &mut HostSharedData,
+                            &specs,
+                            p.revocation_ttl,
+                            now(),
+                        );
                         if let Some(m) = self.metrics {
                             m.revocation_polls_ok.inc();
                         }
@@ -294,7 +275,7 @@ impl RootContext for AuthRoot {
             }
         };
         let (applied, failed) = policy.revocation.apply(
-            &mut HostStore,
+            &mut HostSharedData,
             &policy.revocation_entries,
             policy.revocation_ttl,
             now(),
@@ -332,7 +313,7 @@ impl RootContext for AuthRoot {
         }
         let poll = engine.borrow().policy.poll.clone();
         if let Some(poll) = poll {
-            if claim_poll(&mut HostStore, t, poll.interval_secs) {
+            if claim_poll(&mut HostSharedData, t, poll.interval_secs) {
                 self.start_poll(&poll);
             }
         }
@@ -373,7 +354,7 @@ impl AuthHttp {
             );
             return Action::Pause;
         };
-        let headers = host::request_headers();
+        let headers = host::headers(MapType::HttpRequestHeaders);
         let get = |name: &str| {
             headers
                 .iter()
@@ -387,9 +368,10 @@ impl AuthHttp {
             headers: &headers,
         };
         let mut tally = Tally::default();
-        let verdict = engine
-            .borrow_mut()
-            .decide(&req, now(), &HostStore, may_fetch, &mut tally);
+        let verdict =
+            engine
+                .borrow_mut()
+                .decide(&req, now(), &HostSharedData, may_fetch, &mut tally);
         if let Some(m) = self.metrics {
             if tally.cache_hit {
                 m.cache_hits.inc();

@@ -7,12 +7,11 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis_common::decision::WOULD_DENY_HEADER;
-use portcullis_common::host::{self, Counter};
+use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
-use portcullis_common::slots::{SharedData, StoreError};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
 use crate::engine::{
     Capture, Engine, Event, Headers, Pending, Refresh, Reply, Request, RequestAction,
@@ -32,28 +31,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(CacheRoot::default()) });
 }}
-
-/// Envoy shared data as the core's [`SharedData`].
-struct HostData;
-
-impl SharedData for HostData {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(v), Some(cas))) => Some((v, cas)),
-            Ok((Some(v), None)) => Some((v, 0)),
-            _ => None,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let cas = if cas == 0 { None } else { Some(cas) };
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
-            Err(e) => Err(StoreError::Host(format!("{e:?}"))),
-        }
-    }
-}
 
 fn now() -> u64 {
     hostcalls::get_current_time()
@@ -156,7 +133,7 @@ impl Context for CacheRoot {
         if let Some(p) = self.paths.remove(&token) {
             self.refreshing.remove(&p);
         }
-        let headers = lower(self.get_http_call_response_headers());
+        let headers = lower(host::headers(MapType::HttpCallResponseHeaders));
         let status = status_of(&headers);
         if status == 0 {
             // The call failed (timeout, reset): nothing learned; a later request revalidates.
@@ -166,7 +143,7 @@ impl Context for CacheRoot {
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
         let t = now();
-        let mut data = HostData;
+        let mut data = HostSharedData;
         // A 304 is merged and stored by the engine itself; a 200 is stored here with its body.
         match shared
             .engine
@@ -349,7 +326,10 @@ impl CacheStream {
     fn finish(&mut self) {
         if let Some(c) = self.capture.take() {
             let body = std::mem::take(&mut self.body);
-            let events = self.shared.engine.finish(&mut HostData, *c, body, now());
+            let events = self
+                .shared
+                .engine
+                .finish(&mut HostSharedData, *c, body, now());
             self.shared.metrics.count(&events);
         }
     }
@@ -359,7 +339,7 @@ impl Context for CacheStream {}
 
 impl HttpContext for CacheStream {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        let headers = lower(self.get_http_request_headers());
+        let headers = lower(host::headers(MapType::HttpRequestHeaders));
         let get = |name: &str| {
             headers
                 .iter()
@@ -378,7 +358,7 @@ impl HttpContext for CacheStream {
             now: now(),
         };
         let shared = self.shared.clone();
-        match shared.engine.on_request(&mut HostData, &req) {
+        match shared.engine.on_request(&mut HostSharedData, &req) {
             RequestAction::Respond {
                 reply,
                 decision,
@@ -440,12 +420,12 @@ impl HttpContext for CacheStream {
         let Some(pending) = self.pending.take() else {
             return Action::Continue;
         };
-        let headers = lower(self.get_http_response_headers());
+        let headers = lower(host::headers(MapType::HttpResponseHeaders));
         let status = status_of(&headers);
         let shared = self.shared.clone();
         match shared
             .engine
-            .on_response(&mut HostData, &pending, status, &headers, now())
+            .on_response(&mut HostSharedData, &pending, status, &headers, now())
         {
             ResponseAction::Replace {
                 reply,

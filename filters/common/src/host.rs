@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType, Status};
 use serde::de::DeserializeOwned;
 
 use crate::client::parse_source_address;
@@ -14,6 +14,7 @@ use crate::config::{self, PassthroughConfig};
 use crate::decision::{decision_property, Decision};
 use crate::identity::{Identity, IDENTITY_PROPERTY};
 use crate::problem::{self, Problem};
+use crate::slots::{SharedData, StoreError};
 
 /// A filter build: implemented by a marker type in each filter's adapter.
 pub trait Filter {
@@ -77,29 +78,25 @@ pub fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// One request header, as text (see [`text`]). Use this, never the SDK's `String` getters.
-pub fn request_header(name: &str) -> Option<String> {
-    map_value(MapType::HttpRequestHeaders, name)
-}
-
-/// Every request header in one host call, as text (see [`text`]).
-pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-        .map(|headers| headers.into_iter().map(|(n, v)| (n, text(v))).collect())
-        .unwrap_or_default()
-}
-
-/// A value of any header map (request, response, HTTP-call response), as text.
-pub fn map_value(map: MapType, name: &str) -> Option<String> {
+/// One header of `map` (request, response, HTTP-call response), as text (see [`text`]). Use
+/// this and [`headers`], never the SDK's `String` getters.
+pub fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value_bytes(map, name)
         .ok()
         .flatten()
         .map(text)
 }
 
+/// Every header of `map` in one host call, as text (see [`text`]).
+pub fn headers(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(map)
+        .map(|headers| headers.into_iter().map(|(n, v)| (n, text(v))).collect())
+        .unwrap_or_default()
+}
+
 /// `x-request-id`, which Envoy sets on every request (and regenerates for external clients).
 pub fn request_id() -> Option<String> {
-    request_header("x-request-id")
+    header(MapType::HttpRequestHeaders, "x-request-id")
 }
 
 /// The client address as Envoy resolved it (TCP peer, or the configured trusted XFF hop).
@@ -184,3 +181,25 @@ struct Passthrough;
 impl Context for Passthrough {}
 
 impl HttpContext for Passthrough {}
+
+/// Envoy's shared data (one namespace per VM id, shared by all workers) as the core's
+/// [`SharedData`]: a value and its CAS version; a write with CAS 0 is unconditional.
+pub struct HostSharedData;
+
+impl SharedData for HostSharedData {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        let cas = (cas != 0).then_some(cas);
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(other) => Err(StoreError::Host(format!("{other:?}"))),
+        }
+    }
+}

@@ -7,12 +7,11 @@ use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use portcullis_common::decision::WOULD_DENY_HEADER;
-use portcullis_common::host::{self, Counter};
+use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
-use portcullis_common::slots::{SharedData, StoreError};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::config::Policy;
 use crate::key::RequestView;
@@ -22,27 +21,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { ready: None }) });
 }}
-
-/// Envoy's shared data (proxy-wasm-cpp-host `SharedData`), as the core's trait.
-struct HostSharedData;
-
-impl SharedData for HostSharedData {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
-            _ => None,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let cas = (cas != 0).then_some(cas);
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
-            Err(other) => Err(StoreError::Host(format!("{other:?}"))),
-        }
-    }
-}
 
 /// Header bytes as text. The SDK's `String` getters panic (killing the VM) on bytes that are not
 /// UTF-8, which HTTP allows in field values (obs-text); such a value becomes a hex string, so
