@@ -43,3 +43,8 @@ pub fn demo_token(role: &str) -> String {
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// An auth configuration under which every route is public: for tests of another filter whose
+/// requests must not carry credentials (a request with `Authorization` changes what a shared cache
+/// may store, for instance). Auth still runs and publishes its decision.
+pub const ALL_PUBLIC: &str = r#"{"rules": [{"path": "/**", "public": true}]}"#;

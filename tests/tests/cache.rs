@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_tests::server::{Response, TestServer};
-use portcullis_tests::{envoy_refuses, Chain, Options};
+use portcullis_tests::{auth, envoy_refuses, Chain, Options};
 
 /// ureq turns 4xx/5xx into errors; the tests want the response either way.
 fn call(req: ureq::Request) -> ureq::Response {
@@ -29,10 +29,12 @@ fn status_of(resp: &ureq::Response) -> String {
 }
 
 /// A chain whose upstream is `server`, with the cache configured by `cache_json`.
+/// Every route is public, so no request carries credentials the cache would have to weigh.
 fn chain_for(server: &TestServer, cache_json: &str) -> Chain {
     Chain::start_with(
         Options::default()
             .set(&format!("UPSTREAM_PORT={}", server.port()))
+            .filter_config("auth", auth::ALL_PUBLIC)
             .filter_config("cache", cache_json),
     )
 }
@@ -145,9 +147,13 @@ fn post_invalidates_and_poisoning_headers_never_reach_the_upstream() {
     assert_eq!(first.header("x-forwarded-host"), None);
     assert_eq!(first.header("x-http-method-override"), None);
     assert!(status_of(&call(client.get(&chain.url("/api/products")))).contains("hit"));
-    // A successful POST to the URL invalidates it.
+    // A successful POST to the URL invalidates it (the demo config lets editors write).
     let post = client
         .post(&chain.url("/api/products"))
+        .set(
+            "authorization",
+            &format!("Bearer {}", auth::demo_token("editor")),
+        )
         .send_string("{}")
         .unwrap();
     assert_eq!(post.status(), 200);
@@ -188,12 +194,17 @@ fn only_if_cached_and_unauthorised_purge_are_problem_json() {
         assert_eq!(problem["request_id"], id.as_str());
     }
     assert!(chain.upstream.received().is_empty());
-    // Purge needs an identity with a purge role: none here (auth publishes identities).
+    // Purge needs an identity with a purge role; without credentials auth refuses it first
+    // (the cache's own refusal of a caller without the role: tests/tests/cache_identity.rs).
     call(client.get(&chain.url("/api/products/2")));
     let purge = call(client.request("PURGE", &chain.url("/api/products/2")));
     assert_eq!(purge.status(), 401);
+    assert_eq!(
+        purge.header("content-type"),
+        Some("application/problem+json")
+    );
     let problem: serde_json::Value = serde_json::from_slice(&body(purge)).unwrap();
-    assert_eq!(problem["reason"], "purge_forbidden");
+    assert_eq!(problem["reason"], "credentials_missing");
     let admin_path = call(client.post(&chain.url("/_cache/purge?url=/api/products/2")));
     assert_eq!(admin_path.status(), 401);
     assert!(
