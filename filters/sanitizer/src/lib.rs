@@ -16,6 +16,9 @@ pub mod detect;
 pub mod engine;
 pub mod schema;
 
+#[cfg(test)]
+mod corpus_tests;
+
 #[cfg(target_arch = "wasm32")]
 mod adapter;
 

@@ -80,10 +80,11 @@ fn deobfuscate(s: &str) -> String {
     for (i, &c) in b.iter().enumerate() {
         let prev = if i == 0 { None } else { b.get(i - 1).copied() };
         let next = b.get(i + 1).copied();
-        if matches!(c, b'\'' | b'"' | b'\\')
-            && prev.is_some_and(is_word)
-            && next.is_some_and(is_word)
-        {
+        if matches!(c, b'\'' | b'"') && prev.is_some_and(is_word) && next.is_some_and(is_word) {
+            continue;
+        }
+        // `\i` is `i` to the shell; keep `C:\Windows` readable.
+        if c == b'\\' && next.is_some_and(is_word) && prev != Some(b':') {
             continue;
         }
         if (c == b'\'' || c == b'"') && prev.is_some_and(is_word) && next == Some(c) {
@@ -136,6 +137,8 @@ fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
                     b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'|'
                     | b';' | b'&' | b'*' | b'{',
                 ) => true,
+                // `sleep 10`, `ping 10.0.0.1`
+                Some(c) if c.is_ascii_digit() => true,
                 Some(c) if distinct => c.is_ascii_alphanumeric() || matches!(c, b'"' | b'\''),
                 _ => false,
             }
@@ -165,7 +168,10 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             } else {
                 i + 1
             }),
-            b'`' => Some(i + 1),
+            // A markdown code fence (```) is not a substitution.
+            b'`' if b.get(i + 1) != Some(&b'`') && (i == 0 || b.get(i - 1) != Some(&b'`')) => {
+                Some(i + 1)
+            }
             b'$' if b.get(i + 1) == Some(&b'(') => Some(i + 2),
             _ => None,
         };

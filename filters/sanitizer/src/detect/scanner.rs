@@ -5,7 +5,8 @@ use super::{Category, Rule, CRITICAL};
 
 pub const SCANNER_UA: Rule = Rule::new("scanner-user-agent", Category::Scanner, CRITICAL, 1);
 
-const TOOLS: [&str; 28] = [
+const TOOLS: [&str; 29] = [
+    "fuzz faster u fool",
     "sqlmap",
     "nikto",
     "nmap",

@@ -6,6 +6,7 @@ use super::{find_all, Category, Rule, CRITICAL, ERROR};
 pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
 pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
 pub const DIRECTIVE: Rule = Rule::new("ssti-directive", Category::Ssti, ERROR, 1);
+pub const ENGINE_DIRECTIVE: Rule = Rule::new("ssti-engine-directive", Category::Ssti, CRITICAL, 1);
 
 const GADGETS: [&str; 14] = [
     "__class__",
@@ -90,7 +91,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         }
     }
     if s.contains("<#assign") || s.contains("#set(") || s.contains("<#include") {
-        found.push(DIRECTIVE);
+        found.push(ENGINE_DIRECTIVE);
     }
     if GADGETS.iter().any(|g| s.contains(g)) {
         found.push(GADGET);

@@ -121,13 +121,9 @@ fn handlers(b: &[u8], has_lt: bool, out: &mut Vec<Rule>) {
                 // after a quote that closed the attribute we were pasted into.
                 let breakout = matches!(prev, Some(b'"' | b'\'' | b'/' | b'`'))
                     || (matches!(prev, Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0c))
-                        && b.get(..i).is_some_and(|p| {
-                            p.iter()
-                                .rev()
-                                .skip_while(|c| c.is_ascii_whitespace())
-                                .next()
-                                .is_some_and(|c| matches!(c, b'"' | b'\''))
-                        }));
+                        // A quote closed the attribute we were pasted into, possibly with
+                        // other attributes in between (`" autofocus onfocus=`).
+                        && b.get(..i).is_some_and(|p| p.iter().any(|c| matches!(c, b'"' | b'\''))));
                 if breakout || (has_lt && inside_tag(b, i)) || prev.is_none() {
                     out.push(EVENT_HANDLER);
                     return;
