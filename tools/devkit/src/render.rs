@@ -159,7 +159,7 @@ pub fn render(settings: &Settings) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len() * 2);
     for line in template.lines() {
         match wasm_placeholder(line) {
-            Some((filter, instance)) => {
+            Some((filter, instance, body)) => {
                 let config = match settings.filter_configs.get(instance) {
                     Some(config) => config.clone(),
                     None => read(
@@ -176,6 +176,7 @@ pub fn render(settings: &Settings) -> Result<String, RenderError> {
                         ("INSTANCE", instance.to_string()),
                         ("WASM_DIR", settings.wasm_dir.display().to_string()),
                         ("CONFIG", yaml_string(config.trim())),
+                        ("HEADERS_STOP_ITERATION", body.to_string()),
                     ],
                 );
                 out.push_str(&block);
@@ -196,10 +197,17 @@ pub fn render(settings: &Settings) -> Result<String, RenderError> {
     }
 }
 
-/// `{{wasm:FILTER:INSTANCE}}` alone on a line.
-fn wasm_placeholder(line: &str) -> Option<(&str, &str)> {
+/// `{{wasm:FILTER:INSTANCE}}` alone on a line; `{{wasm:FILTER:INSTANCE:body}}` for a filter that
+/// must see the request body before the headers go upstream (the sanitizer): its `Pause` from
+/// the headers callback is then Envoy's `StopIteration`, not `StopAllIterationAndWatermark`,
+/// which would withhold the body from the filter too.
+fn wasm_placeholder(line: &str) -> Option<(&str, &str, bool)> {
     let inner = line.trim().strip_prefix("{{wasm:")?.strip_suffix("}}")?;
-    inner.split_once(':')
+    let (filter, rest) = inner.split_once(':')?;
+    Some(match rest.strip_suffix(":body") {
+        Some(instance) => (filter, instance, true),
+        None => (filter, rest, false),
+    })
 }
 
 fn fill(text: &str, values: &[(&str, String)]) -> String {
@@ -230,6 +238,20 @@ mod tests {
     fn renders_every_placeholder() {
         let yaml = render(&Settings::local(&repo())).unwrap();
         assert!(!yaml.contains("{{"));
+        // Only the sanitizer holds the headers while it reads the body.
+        assert_eq!(
+            yaml.matches("allow_on_headers_stop_iteration: true")
+                .count(),
+            1
+        );
+        assert_eq!(
+            wasm_placeholder("{{wasm:sanitizer:sanitizer:body}}"),
+            Some(("sanitizer", "sanitizer", true))
+        );
+        assert_eq!(
+            wasm_placeholder("  {{wasm:auth:auth}}"),
+            Some(("auth", "auth", false))
+        );
         assert!(yaml.contains("port_value: 8443"));
         assert!(yaml.contains("allow_origin_string_match: [{ exact: \"https://localhost:8443\" }]"));
         assert!(yaml.contains("additional_origins: [{ exact: \"localhost:8443\" }]"));
