@@ -156,8 +156,11 @@ pub enum UploadProblem {
     Content,
 }
 
-/// The content type an extension must be declared as, and a check of the file's first bytes.
-fn expected(ext: &str) -> Option<(&'static [&'static str], fn(&[u8]) -> bool)> {
+/// A check of a file's first bytes.
+type Magic = fn(&[u8]) -> bool;
+
+/// The content types an extension may be declared as, and a check of the file's first bytes.
+fn expected(ext: &str) -> Option<(&'static [&'static str], Magic)> {
     fn png(d: &[u8]) -> bool {
         d.starts_with(b"\x89PNG\r\n\x1a\n")
     }

@@ -17,6 +17,8 @@ pub mod engine;
 pub mod schema;
 
 #[cfg(test)]
+mod adversarial_tests;
+#[cfg(test)]
 mod corpus_tests;
 
 #[cfg(target_arch = "wasm32")]

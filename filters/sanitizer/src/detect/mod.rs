@@ -144,3 +144,12 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     }
     i
 }
+
+/// At most the first `n` bytes of `s`, cut back to a character boundary.
+pub(crate) fn prefix(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}

@@ -384,11 +384,7 @@ fn anywhere(toks: &[Tok<'_>], out: &mut Vec<Rule>) {
                     out.push(UNION);
                 }
             }
-            Tok::Semi => {
-                if statement_at(toks, i + 1) {
-                    out.push(STACKED);
-                }
-            }
+            Tok::Semi if statement_at(toks, i + 1) => out.push(STACKED),
             Tok::Word(w) if DANGEROUS_FUNCTIONS.contains(w) && *w != "exp" && *w != "sleep" => {
                 if matches!(t(1), Some(Tok::LParen)) {
                     out.push(DANGEROUS_FUNCTION);

@@ -1,7 +1,7 @@
 //! Server-side template injection: template delimiters around an expression (arithmetic, object
 //! traversal, method calls), and the object-model gadgets those payloads reach for.
 
-use super::{find_all, Category, Rule, CRITICAL, ERROR};
+use super::{find_all, prefix, Category, Rule, CRITICAL, ERROR};
 
 pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
 pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
@@ -65,7 +65,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     ] {
         for at in find_all(s, open) {
             let body = s.get(at + open.len()..).unwrap_or_default();
-            let body = body.get(..body.len().min(256)).unwrap_or(body);
+            let body = prefix(body, 256);
             let inner = match body.find(close) {
                 Some(end) => body.get(..end).unwrap_or_default(),
                 None => continue,
@@ -78,6 +78,8 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     }
     for at in find_all(s, "{%") {
         let body = s.get(at + 2..).unwrap_or_default();
+        // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
+        let body = prefix(body, 256);
         let head = body.trim_start();
         if [
             "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",

@@ -46,7 +46,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         tags(s, b, &mut found);
     }
     if s.contains("on") {
-        handlers(b, has_lt, &mut found);
+        handlers(b, &mut found);
     }
     if s.contains(':') {
         schemes(b, &mut found);
@@ -90,45 +90,44 @@ fn tags(s: &str, b: &[u8], out: &mut Vec<Rule>) {
     }
 }
 
-/// Whether offset `i` is inside an opened tag: a `<letter` before it with no `>` in between.
-fn inside_tag(b: &[u8], i: usize) -> bool {
-    let before = b.get(..i).unwrap_or_default();
-    match before.iter().rposition(|&c| c == b'<') {
-        Some(lt) => {
-            b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
-                && !before.get(lt..).unwrap_or_default().contains(&b'>')
-        }
-        None => false,
-    }
-}
-
-fn handlers(b: &[u8], has_lt: bool, out: &mut Vec<Rule>) {
+/// Event-handler attributes (`onerror=`). One forward pass: whether we are inside a tag and
+/// whether a quote has been seen are tracked as we go, never by looking back (which would make a
+/// value full of `onx=` quadratic).
+fn handlers(b: &[u8], out: &mut Vec<Rule>) {
+    let mut last_lt: Option<usize> = None;
+    let mut last_gt: Option<usize> = None;
+    let mut seen_quote = false;
     let mut i = 0;
     while i + 2 < b.len() {
-        if b.get(i) == Some(&b'o')
-            && b.get(i + 1) == Some(&b'n')
-            && (i == 0 || !b.get(i - 1).copied().is_some_and(is_word))
-        {
+        let c = b.get(i).copied().unwrap_or(0);
+        match c {
+            b'<' => last_lt = Some(i),
+            b'>' => last_gt = Some(i),
+            b'"' | b'\'' => seen_quote = true,
+            _ => {}
+        }
+        let prev = if i == 0 { None } else { b.get(i - 1).copied() };
+        if c == b'o' && b.get(i + 1) == Some(&b'n') && !prev.is_some_and(is_word) {
             let mut j = i + 2;
             while b.get(j).is_some_and(u8::is_ascii_lowercase) {
                 j += 1;
             }
-            let name_len = j - i - 2;
             let k = skip_ws(b, j);
-            if name_len >= 3 && b.get(k) == Some(&b'=') {
-                let prev = if i == 0 { None } else { b.get(i - 1).copied() };
-                // After a separator that can end an attribute or tag name; inside a tag, or right
-                // after a quote that closed the attribute we were pasted into.
+            if j - i - 2 >= 3 && b.get(k) == Some(&b'=') {
+                // Right after a quote that closed the attribute we were pasted into, or after
+                // whitespace with such a quote earlier (`" autofocus onfocus=`).
                 let breakout = matches!(prev, Some(b'"' | b'\'' | b'/' | b'`'))
-                    || (matches!(prev, Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0c))
-                        // A quote closed the attribute we were pasted into, possibly with
-                        // other attributes in between (`" autofocus onfocus=`).
-                        && b.get(..i).is_some_and(|p| p.iter().any(|c| matches!(c, b'"' | b'\''))));
-                if breakout || (has_lt && inside_tag(b, i)) || prev.is_none() {
+                    || (matches!(prev, Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0c)) && seen_quote);
+                let inside_tag = last_lt.is_some_and(|lt| {
+                    b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
+                        && last_gt.map_or(true, |gt| gt < lt)
+                });
+                if breakout || inside_tag || prev.is_none() {
                     out.push(EVENT_HANDLER);
                     return;
                 }
             }
+            // The handler name holds only letters: no `<`, `>` or quote skipped.
             i = j.max(i + 1);
         } else {
             i += 1;
@@ -152,7 +151,7 @@ fn schemes(b: &[u8], out: &mut Vec<Rule>) {
                     let after = b.get(end + 1).copied();
                     if scheme == b"data" {
                         let rest = b.get(end + 1..).unwrap_or_default();
-                        let rest = &rest[..rest.len().min(40)];
+                        let rest = rest.get(..rest.len().min(40)).unwrap_or(rest);
                         let active = [
                             &b"text/html"[..],
                             b"image/svg",
