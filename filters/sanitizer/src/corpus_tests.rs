@@ -78,6 +78,7 @@ fn blocked(c: &Compiled, kind: &str, payload: &str) -> bool {
 fn entries(file: &str) -> Vec<(String, String, String)> {
     let text = match file {
         "attacks.jsonl" => include_str!("../corpus/attacks.jsonl"),
+        "holdout.jsonl" => include_str!("../corpus/holdout.jsonl"),
         _ => include_str!("../corpus/benign.jsonl"),
     };
     text.lines()
@@ -136,4 +137,33 @@ fn corpus_meets_the_targets() {
         );
     }
     assert!(fp_rate <= 0.5, "false positives {fp_rate:.2} %");
+}
+
+/// The held-out set (`corpus/holdout.py`): never used for tuning, so its rates are reported, not
+/// asserted. `cargo test -p portcullis-sanitizer holdout -- --ignored --nocapture`
+#[test]
+#[ignore = "a report, not a gate"]
+fn holdout_report() {
+    let c = load(include_bytes!("../../../envoy/filters/sanitizer.json")).unwrap();
+    let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (label, kind, payload) in entries("holdout.jsonl") {
+        let hit = blocked(&c, &kind, &payload);
+        let e = per.entry(label.clone()).or_default();
+        e.0 += 1;
+        if hit {
+            e.1 += 1;
+        }
+        if hit == (label == "benign") {
+            println!(
+                "{} {label} {kind} {payload}",
+                if hit { "FP  " } else { "MISS" }
+            );
+        }
+    }
+    for (label, (n, hit)) in &per {
+        println!(
+            "| {label} | {n} | {hit} | {:.1} % |",
+            100.0 * *hit as f64 / *n as f64
+        );
+    }
 }
