@@ -17,7 +17,7 @@ WASM_TESTED := common $(FILTERS)
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
-        validate integration-test docker-prep clean
+        validate integration-test docker-prep clean fuzz
 
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
@@ -101,6 +101,16 @@ validate: build
 
 integration-test: build
 	cargo test -p portcullis-tests --no-fail-fast -- --test-threads 2
+
+# Fuzz the sanitizer's detectors and body parsers with cargo-fuzz (libFuzzer), bounded in time;
+# not part of `make test`. The stable toolchain accepts cargo-fuzz's nightly flags with
+# RUSTC_BOOTSTRAP=1. New interesting inputs land in filters/sanitizer/fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz: $(DEV)/toolchain.stamp
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd filters/sanitizer/fuzz && for t in detectors bodies; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  || exit 1; done
 
 clean:
 	cargo clean
