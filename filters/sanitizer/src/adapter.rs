@@ -75,6 +75,7 @@ impl RootContext for Root {
         Some(Box::new(Request {
             state,
             pending: None,
+            buffered: 0,
         }))
     }
 
@@ -86,6 +87,8 @@ impl RootContext for Root {
 struct Request {
     state: Rc<State>,
     pending: Option<Pending>,
+    /// Body bytes Envoy has buffered so far.
+    buffered: usize,
 }
 
 impl Context for Request {}
@@ -203,14 +206,31 @@ impl HttpContext for Request {
                 Action::Pause
             };
         }
+        self.buffered = body_size;
         if !end_of_stream {
             // Pause from a body callback is StopIterationAndBuffer: Envoy keeps buffering.
             return Action::Pause;
         }
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        self.finish_body()
+    }
+
+    /// A request with trailers ends there, not with an end-of-stream body callback.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.finish_body()
+    }
+}
+
+impl Request {
+    /// Inspects the buffered body and applies the outcome.
+    fn finish_body(&mut self) -> Action {
+        let Some(pending) = self.pending.take() else {
+            return Action::Continue;
+        };
+        let body = self
+            .get_http_request_body(0, self.buffered)
+            .unwrap_or_default();
         self.state.metrics.bodies.inc();
-        let outcome = engine::inspect_body(&self.state.compiled, pending, &body);
-        self.pending = None;
+        let outcome = engine::inspect_body(&self.state.compiled, &pending, &body);
         if self.apply(&outcome) {
             Action::Continue
         } else {

@@ -215,7 +215,7 @@ fn random_inputs_never_panic_and_decide_deterministically() {
         let len = (rng.next() % 24) as usize;
         let mut s = String::new();
         for _ in 0..len {
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 // A raw byte, possibly invalid UTF-8, as percent-encoding.
                 s.push_str(&format!("%{:02x}", rng.next() as u8));
             } else {

@@ -120,7 +120,7 @@ fn handlers(b: &[u8], out: &mut Vec<Rule>) {
                     || (matches!(prev, Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0c)) && seen_quote);
                 let inside_tag = last_lt.is_some_and(|lt| {
                     b.get(lt + 1).is_some_and(u8::is_ascii_alphabetic)
-                        && last_gt.map_or(true, |gt| gt < lt)
+                        && last_gt.is_none_or(|gt| gt <= lt)
                 });
                 if breakout || inside_tag || prev.is_none() {
                     out.push(EVENT_HANDLER);
