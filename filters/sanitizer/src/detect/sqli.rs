@@ -17,6 +17,7 @@ pub const DANGEROUS_FUNCTION: Rule =
     Rule::new("sqli-dangerous-function", Category::Sqli, CRITICAL, 1);
 pub const BREAKOUT_CLAUSE: Rule = Rule::new("sqli-breakout-clause", Category::Sqli, CRITICAL, 1);
 pub const BOOLEAN_FUNCTION: Rule = Rule::new("sqli-boolean-function", Category::Sqli, CRITICAL, 1);
+pub const SUBQUERY: Rule = Rule::new("sqli-subquery", Category::Sqli, CRITICAL, 1);
 pub const STATEMENT: Rule = Rule::new("sqli-statement", Category::Sqli, WARNING, 2);
 pub const MYSQL_COMMENT: Rule = Rule::new("sqli-versioned-comment", Category::Sqli, ERROR, 1);
 
@@ -320,9 +321,17 @@ fn after_breakout(toks: &[Tok<'_>], out: &mut Vec<Rule>) {
             j += 1;
         }
         let a = t(j);
-        if is_operand(a)
-            && is_cmp(t(j + 1))
-            && (is_operand(t(j + 2)) || matches!(t(j + 2), Some(Tok::LParen)))
+        // `('x')=('x')`: parentheses around either side change nothing.
+        let mut k = j + 1;
+        while matches!(t(k), Some(Tok::RParen)) {
+            k += 1;
+        }
+        if is_kw(a, &["select"]) {
+            // `' and (select …)`: a subquery in a boolean position.
+            out.push(SUBQUERY);
+        } else if is_operand(a)
+            && is_cmp(t(k))
+            && (is_operand(t(k + 1)) || matches!(t(k + 1), Some(Tok::LParen)))
         {
             out.push(TAUTOLOGY);
         } else if is_operand(a)
@@ -351,6 +360,16 @@ fn after_breakout(toks: &[Tok<'_>], out: &mut Vec<Rule>) {
         && matches!(t(1), Some(Tok::Num | Tok::Word(_)))
     {
         out.push(BREAKOUT_CLAUSE);
+    }
+    if is_cmp(t(0)) {
+        // `' rlike (select …)`, `1 = (select …)`
+        let mut k = 1;
+        while matches!(t(k), Some(Tok::LParen)) {
+            k += 1;
+        }
+        if k > 1 && is_kw(t(k), &["select"]) {
+            out.push(SUBQUERY);
+        }
     }
     if is_cmp(t(0)) && is_operand(t(1)) && is_logic(t(2)) {
         // `'='' or`, `' = 1 or ...`
@@ -437,6 +456,9 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     // Numeric context: a value that starts with a number (or a closing parenthesis) and goes on.
     if matches!(raw.first(), Some(Tok::Num)) {
         after_breakout(raw.get(1..).unwrap_or_default(), &mut found);
+    } else if matches!(raw.first(), Some(Tok::Op)) && matches!(raw.get(1), Some(Tok::Num)) {
+        // A signed number: `-5 or 5=5`.
+        after_breakout(raw.get(2..).unwrap_or_default(), &mut found);
     }
     // String contexts: from the first unescaped quote of each kind.
     for q in [b'\'', b'"'] {
@@ -497,6 +519,10 @@ mod tests {
         assert!(
             rules("extractvalue(1,concat(0x7e,version()))").contains(&"sqli-dangerous-function")
         );
+        assert!(rules("') OR ('x')=('x").contains(&"sqli-tautology"));
+        assert!(rules("-5 OR 5=5").contains(&"sqli-tautology"));
+        assert!(rules("1 AND (SELECT 1 FROM dual)").contains(&"sqli-subquery"));
+        assert!(rules("1' RLIKE (SELECT 1)-- x").contains(&"sqli-subquery"));
     }
 
     #[test]
@@ -514,6 +540,8 @@ mod tests {
             "time.sleep(5)",
             "don't -- really",
             "a=1&b=2",
+            "-5 degrees or colder",
+            "Pick one (select a size) and go",
         ] {
             assert!(
                 rules(s).iter().all(|r| *r == "sqli-statement"),

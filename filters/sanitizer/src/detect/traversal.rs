@@ -59,10 +59,19 @@ const WRAPPERS: [&str; 10] = [
 ];
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    if !s.contains('.') && !s.contains(':') && !s.contains('/') && !s.contains('\\') {
+    if !s.contains(['.', ':', '/', '\\', '\u{ff0e}', '\u{2024}']) {
         return;
     }
-    let norm: String = s.chars().map(|c| if c == '\\' { '/' } else { c }).collect();
+    // `\` and the Unicode look-alikes that best-fit mappings turn into `/`, `\` or `.`.
+    let norm: String =
+        s.chars()
+            .map(|c| match c {
+                '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{ff0f}' | '\u{ff3c}'
+                | '\u{29f5}' => '/',
+                '\u{ff0e}' | '\u{2024}' => '.',
+                c => c,
+            })
+            .collect();
     let b = norm.as_bytes();
     let mut found = Vec::new();
     let mut count = 0;
@@ -124,6 +133,7 @@ mod tests {
             .contains(&"traversal-stream-wrapper"));
         assert!(rules("/etc/shadow").contains(&"traversal-sensitive-file"));
         assert!(rules("../secret").contains(&"traversal-leading"));
+        assert!(rules("..\u{2216}..\u{2216}secret.txt").contains(&"traversal-repeated"));
     }
 
     #[test]
