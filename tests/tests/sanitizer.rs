@@ -56,6 +56,15 @@ fn post(chain: &Chain, path: &str, content_type: &str, body: &[u8]) -> Reply {
     )
 }
 
+/// Options for tests that send many attacks from one address: the demo rate limits and their
+/// penalty bans would (rightly) stop such a client before the sanitizer sees it; these tests are
+/// about the sanitizer. `{"mode": "enforce"}` with no limits is valid for the rate-limit filter.
+fn without_rate_limits(options: Options) -> Options {
+    options
+        .filter_config("ratelimit-client", r#"{"mode": "enforce"}"#)
+        .filter_config("ratelimit-identity", r#"{"mode": "enforce"}"#)
+}
+
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -144,7 +153,7 @@ fn benign_requests_reach_the_upstream_byte_for_byte() {
 
 #[test]
 fn attacks_of_every_kind_are_blocked_before_the_upstream() {
-    let chain = Chain::start();
+    let chain = Chain::start_with(without_rate_limits(Options::default()));
     let client = chain.client();
     let before = chain.upstream.received().len();
 
@@ -154,14 +163,17 @@ fn attacks_of_every_kind_are_blocked_before_the_upstream() {
     );
     assert_blocked(&r, "sqli", "'1'='1");
     // `+` as space and double encoding.
-    let r = get(&chain, "/search?q=1+UNION+SELECT+password+FROM+users--");
+    let r = get(
+        &chain,
+        "/echo/search?q=1+UNION+SELECT+password+FROM+users--",
+    );
     assert_blocked(&r, "sqli", "UNION");
     let r = get(
         &chain,
-        "/files?name=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+        "/echo/files?name=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
     );
     assert_blocked(&r, "traversal", "passwd");
-    let r = get(&chain, "/files?name=..%c0%af..%c0%afetc");
+    let r = get(&chain, "/echo/files?name=..%c0%af..%c0%afetc");
     assert_eq!(r.status, 403, "{}", r.text());
     let r = post(
         &chain,
@@ -204,7 +216,12 @@ fn attacks_of_every_kind_are_blocked_before_the_upstream() {
     );
     assert_blocked(&r, "xss", "alert(1)");
     let upload = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\nContent-Type: image/png\r\n\r\n<?php system($_GET['c']); ?>\r\n--B--\r\n";
-    let r = post(&chain, "/upload", "multipart/form-data; boundary=B", upload);
+    let r = post(
+        &chain,
+        "/echo/upload",
+        "multipart/form-data; boundary=B",
+        upload,
+    );
     assert_blocked(&r, "upload", "system(");
     assert!(r.json()["detail"]
         .as_str()
@@ -213,7 +230,7 @@ fn attacks_of_every_kind_are_blocked_before_the_upstream() {
     let disguised = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"cat.png\"\r\nContent-Type: image/png\r\n\r\n<?php system($_GET['c']); ?>\r\n--B--\r\n";
     let r = post(
         &chain,
-        "/upload",
+        "/echo/upload",
         "multipart/form-data; boundary=B",
         disguised,
     );
@@ -253,8 +270,8 @@ fn malformed_bodies_limits_and_content_type_policy() {
     );
     let config = r#"{
         "routes": [
-            {"match": {"path": "/small/**"}, "body_limit": 1024},
-            {"match": {"path": "/strict/**"}, "unknown_content_type": "refuse",
+            {"match": {"path": "/echo/small/**"}, "body_limit": 1024},
+            {"match": {"path": "/echo/strict/**"}, "unknown_content_type": "refuse",
              "allowed_methods": ["GET", "POST"]}
         ]
     }"#;
@@ -280,14 +297,19 @@ fn malformed_bodies_limits_and_content_type_policy() {
     // Just under and just over the route's 1 KiB cap.
     let under = format!("{{\"a\":\"{}\"}}", "x".repeat(1024 - 8));
     assert_eq!(under.len(), 1024);
-    let r = post(&chain, "/small/x", "application/json", under.as_bytes());
+    let r = post(
+        &chain,
+        "/echo/small/x",
+        "application/json",
+        under.as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         chain.upstream.received().pop().unwrap().body,
         under.as_bytes()
     );
     let over = format!("{{\"a\":\"{}\"}}", "x".repeat(1024 - 7));
-    let r = post(&chain, "/small/x", "application/json", over.as_bytes());
+    let r = post(&chain, "/echo/small/x", "application/json", over.as_bytes());
     assert_eq!(
         (r.status, r.json()["reason"].clone()),
         (413, "body_too_large".into())
@@ -296,18 +318,18 @@ fn malformed_bodies_limits_and_content_type_policy() {
     let r = reply(
         chain
             .client()
-            .post(&chain.url("/small/x"))
+            .post(&chain.url("/echo/small/x"))
             .set("content-type", "application/json")
             .send(std::io::Cursor::new(over.clone().into_bytes())),
     );
     assert_eq!(r.status, 413, "{}", r.text());
 
-    let r = post(&chain, "/strict/x", "application/xml", b"<a/>");
+    let r = post(&chain, "/echo/strict/x", "application/xml", b"<a/>");
     assert_eq!(
         (r.status, r.json()["reason"].clone()),
         (415, "unsupported_media_type".into())
     );
-    let r = reply(chain.client().delete(&chain.url("/strict/x")).call());
+    let r = reply(chain.client().delete(&chain.url("/echo/strict/x")).call());
     assert_eq!(
         (r.status, r.json()["reason"].clone()),
         (405, "method_not_allowed".into())
@@ -381,10 +403,10 @@ fn shadow_mode_flags_and_forwards_unchanged() {
 fn route_exceptions_and_schema_validation() {
     let config = r#"{
         "routes": [
-            {"match": {"path": "/cms/**"},
+            {"match": {"path": "/echo/cms/**"},
              "exclude": [{"field": "body.html", "categories": ["xss"]}]},
-            {"match": {"path": "/internal/**"}, "inspect": false},
-            {"match": {"path": "/orders", "methods": ["POST"]},
+            {"match": {"path": "/echo/internal/**"}, "inspect": false},
+            {"match": {"path": "/echo/orders", "methods": ["POST"]},
              "schema": {"type": "object", "required": ["sku", "qty"], "properties": {
                  "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
                  "qty": {"type": "integer", "minimum": 1, "maximum": 100},
@@ -396,25 +418,28 @@ fn route_exceptions_and_schema_validation() {
     }"#;
     let chain = Chain::start_with(Options::default().filter_config("sanitizer", config));
     let page = br#"{"title":"Welcome","html":"<p onclick=\"track()\">Hi</p><iframe src=\"/embed\"></iframe>"}"#;
-    let r = post(&chain, "/cms/pages/1", "application/json", page);
+    let r = post(&chain, "/echo/cms/pages/1", "application/json", page);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(chain.upstream.received().pop().unwrap().body, page);
     // The same HTML elsewhere, or in another field, or SQL injection in the excluded field: blocked.
     assert_eq!(post(&chain, "/echo", "application/json", page).status, 403);
     let other = br#"{"title":"<iframe src=x>","html":"ok"}"#;
     assert_eq!(
-        post(&chain, "/cms/pages/1", "application/json", other).status,
+        post(&chain, "/echo/cms/pages/1", "application/json", other).status,
         403
     );
     let sql = br#"{"html":"x' OR 1=1--"}"#;
     assert_eq!(
-        post(&chain, "/cms/pages/1", "application/json", sql).status,
+        post(&chain, "/echo/cms/pages/1", "application/json", sql).status,
         403
     );
-    assert_eq!(get(&chain, "/internal/x?q=%3Cscript%3E").status, 200);
+    assert_eq!(get(&chain, "/echo/internal/x?q=%3Cscript%3E").status, 200);
 
     let ok = br#"{"sku":"ABC-1234","qty":2,"lines":[{"color":"red"}]}"#;
-    assert_eq!(post(&chain, "/orders", "application/json", ok).status, 200);
+    assert_eq!(
+        post(&chain, "/echo/orders", "application/json", ok).status,
+        200
+    );
     for (body, detail) in [
         (
             &br#"{"sku":"ABC-1234","qty":500}"#[..],
@@ -434,7 +459,7 @@ fn route_exceptions_and_schema_validation() {
             "$.qty: must be of type integer",
         ),
     ] {
-        let r = post(&chain, "/orders", "application/json", body);
+        let r = post(&chain, "/echo/orders", "application/json", body);
         assert_eq!(r.status, 400, "{}", r.text());
         let p = r.json();
         assert_eq!(
@@ -444,7 +469,7 @@ fn route_exceptions_and_schema_validation() {
         assert!(p["request_id"].is_string());
     }
     assert_eq!(
-        post(&chain, "/orders", "text/plain", b"sku=ABC-1234").status,
+        post(&chain, "/echo/orders", "text/plain", b"sku=ABC-1234").status,
         415
     );
 }
@@ -472,7 +497,7 @@ fn bad_configurations_are_refused_naming_the_field() {
 /// positives.
 #[test]
 fn corpus_detection_and_false_positive_rates() {
-    let chain = Chain::start();
+    let chain = Chain::start_with(without_rate_limits(Options::default()));
     let client = chain.client();
     let read = |file: &str| -> Vec<(String, String, String)> {
         let path = repo().join("filters/sanitizer/corpus").join(file);
@@ -490,10 +515,14 @@ fn corpus_detection_and_false_positive_rates() {
         let r = match kind {
             "query" => reply(
                 client
-                    .get(&chain.url(&format!("/search?q={}", encode(payload))))
+                    .get(&chain.url(&format!("/echo/search?q={}", encode(payload))))
                     .call(),
             ),
-            "query_raw" => reply(client.get(&chain.url(&format!("/search?{payload}"))).call()),
+            "query_raw" => reply(
+                client
+                    .get(&chain.url(&format!("/echo/search?{payload}")))
+                    .call(),
+            ),
             "json" => reply(
                 client
                     .post(&chain.url("/echo"))
