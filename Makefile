@@ -17,7 +17,7 @@ WASM_TESTED := common $(FILTERS)
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
-        validate integration-test docker-prep bench clean
+        validate integration-test docker-prep bench fuzz clean
 
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
@@ -111,6 +111,16 @@ bench: setup build
 	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	cargo build --release -p portcullis-demo-upstream
 	cargo run -p portcullis-tests --bin portcullis-bench -- $(BENCH_ARGS)
+
+# Fuzz the sanitizer's detectors and body parsers with cargo-fuzz (libFuzzer), bounded in time;
+# not part of `make test`. The stable toolchain accepts cargo-fuzz's nightly flags with
+# RUSTC_BOOTSTRAP=1. New interesting inputs land in filters/sanitizer/fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz: $(DEV)/toolchain.stamp
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd filters/sanitizer/fuzz && for t in detectors bodies; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  || exit 1; done
 
 clean:
 	cargo clean

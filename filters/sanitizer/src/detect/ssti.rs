@@ -1,0 +1,143 @@
+//! Server-side template injection: template delimiters around an expression (arithmetic, object
+//! traversal, method calls), and the object-model gadgets those payloads reach for.
+
+use super::{find_all, prefix, Category, Rule, CRITICAL, ERROR};
+
+pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
+pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
+pub const DIRECTIVE: Rule = Rule::new("ssti-directive", Category::Ssti, ERROR, 1);
+pub const ENGINE_DIRECTIVE: Rule = Rule::new("ssti-engine-directive", Category::Ssti, CRITICAL, 1);
+
+const GADGETS: [&str; 14] = [
+    "__class__",
+    "__mro__",
+    "__subclasses__",
+    "__globals__",
+    "__builtins__",
+    "__import__",
+    "__init__",
+    "getruntime()",
+    "processbuilder",
+    "java.lang.runtime",
+    "freemarker.template",
+    "objectconstructor",
+    "getclass()",
+    "__proto__",
+];
+
+/// Whether an expression body looks like code rather than a variable name.
+fn looks_like_code(inner: &str) -> bool {
+    let t = inner.trim();
+    if t.is_empty() {
+        return false;
+    }
+    let arithmetic = t
+        .bytes()
+        .any(|c| matches!(c, b'*' | b'+' | b'/' | b'%' | b'-'))
+        && t.bytes().any(|c| c.is_ascii_digit());
+    arithmetic
+        || t.contains('(')
+        || t.contains('[')
+        || t.contains("|attr")
+        || t.contains("config")
+        || t.contains("self.")
+        || t.contains("request.")
+        || t.contains("lipsum")
+        || t.contains("cycler")
+        || t.contains("joiner")
+        || t.contains("constructor")
+        || t.starts_with("t(")
+        || t.contains('\'')
+        || t.contains('"')
+}
+
+pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    let mut found = Vec::new();
+    for (open, close) in [
+        ("{{", "}}"),
+        ("${", "}"),
+        ("#{", "}"),
+        ("<%=", "%>"),
+        ("<%", "%>"),
+        ("*{", "}"),
+        ("@(", ")"),
+        ("[[", "]]"),
+    ] {
+        for at in find_all(s, open) {
+            let body = s.get(at + open.len()..).unwrap_or_default();
+            let body = prefix(body, 256);
+            let inner = match body.find(close) {
+                Some(end) => body.get(..end).unwrap_or_default(),
+                None => continue,
+            };
+            if looks_like_code(inner) {
+                found.push(EXPRESSION);
+                break;
+            }
+        }
+    }
+    for at in find_all(s, "{%") {
+        let body = s.get(at + 2..).unwrap_or_default();
+        // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
+        let body = prefix(body, 256);
+        let head = body.trim_start();
+        if [
+            "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",
+        ]
+        .iter()
+        .any(|k| head.starts_with(k))
+            && body.contains("%}")
+        {
+            found.push(DIRECTIVE);
+            break;
+        }
+    }
+    if s.contains("<#assign") || s.contains("#set(") || s.contains("<#include") {
+        found.push(ENGINE_DIRECTIVE);
+    }
+    if GADGETS.iter().any(|g| s.contains(g)) {
+        found.push(GADGET);
+    }
+    for rule in found {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(s: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        detect(&s.to_ascii_lowercase(), &mut out);
+        out.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn attacks() {
+        assert!(rules("{{7*7}}").contains(&"ssti-expression"));
+        assert!(rules("${7*7}").contains(&"ssti-expression"));
+        assert!(rules("{{ ''.__class__.__mro__[1] }}").contains(&"ssti-object-gadget"));
+        assert!(rules("<%= 7 * 7 %>").contains(&"ssti-expression"));
+        assert!(
+            rules("${T(java.lang.Runtime).getRuntime().exec('id')}").contains(&"ssti-expression")
+        );
+        assert!(rules("{% import os %}").contains(&"ssti-directive"));
+    }
+
+    #[test]
+    fn honest_text() {
+        for s in [
+            "Hello {{name}}",
+            "cost: ${price}",
+            "use #{id} here",
+            "{ \"a\": 1 }",
+            "a {b} c",
+            "50% {discount}",
+        ] {
+            assert!(rules(s).is_empty(), "{s}: {:?}", rules(s));
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! The pure core: a request head (and, when needed, its body) in, an [`Outcome`] out. The adapter
+//! feeds it what the host has and applies what it returns.
+
+use portcullis_common::config::Mode;
+use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
+use serde_json::Value;
+
+use crate::body::{self, Kind, MultipartError, UploadProblem};
+use crate::config::{Compiled, Policy, UnknownContentType};
+use crate::decode::{self, canonicalize};
+use crate::detect::{self, nosql, scanner, Category, Rule};
+
+/// Findings kept per request: enough to explain a block, bounded whatever the request holds.
+const MAX_HITS: usize = 32;
+
+/// The request as the adapter read it from the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub method: &'a str,
+    pub authority: &'a str,
+    /// `:path`, with its query string.
+    pub path: &'a str,
+    pub headers: &'a [(String, String)],
+    /// Whether a body follows the headers.
+    pub has_body: bool,
+}
+
+impl Head<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A rule that fired, and where. `field` names the location (`query.id`, `body.user.name`);
+/// names taken from the request are cleaned before they reach a log or the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: Rule,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// Shadow mode: would have denied.
+    WouldDeny,
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub status: u16,
+    /// Machine reason (`sqli_detected`, `body_too_large` …).
+    pub reason: String,
+    /// Human explanation, never containing what the client sent.
+    pub detail: String,
+    /// The finding that decided, if a detector decided.
+    pub top: Option<Hit>,
+    pub score: u32,
+    pub findings: usize,
+    pub security_event: bool,
+    /// The policy's route, for logs.
+    pub route: String,
+}
+
+impl Outcome {
+    fn allow(score: u32, findings: usize, route: &str) -> Outcome {
+        Outcome {
+            verdict: Verdict::Allow,
+            status: 200,
+            reason: String::new(),
+            detail: String::new(),
+            top: None,
+            score,
+            findings,
+            security_event: false,
+            route: route.to_string(),
+        }
+    }
+
+    fn deny(policy: &Policy, status: u16, reason: &str, detail: String) -> Outcome {
+        Outcome {
+            verdict: match policy.mode {
+                Mode::Enforce => Verdict::Deny,
+                Mode::Shadow => Verdict::WouldDeny,
+            },
+            status,
+            reason: reason.to_string(),
+            detail,
+            top: None,
+            score: 0,
+            findings: 0,
+            security_event: false,
+            route: policy.route.clone(),
+        }
+    }
+
+    /// The decision published for the audit record: category, rule, score and field, never the
+    /// payload.
+    pub fn decision(&self) -> Decision {
+        let mut d = match self.verdict {
+            Verdict::Allow => Decision::allow(),
+            Verdict::Deny => Decision::deny(self.status, &self.reason),
+            Verdict::WouldDeny => Decision {
+                outcome: DecisionOutcome::ShadowDeny,
+                ..Decision::deny(self.status, &self.reason)
+            },
+        };
+        d.security_event = self.security_event && self.verdict != Verdict::Allow;
+        if self.score > 0 {
+            d = d.with("score", self.score);
+        }
+        if let Some(hit) = &self.top {
+            d = d
+                .with("category", hit.rule.category.name())
+                .with("rule", hit.rule.id)
+                .with("field", hit.field.clone());
+        }
+        d
+    }
+}
+
+/// Keeps only characters safe for a log line or an audit record, and at most 64 of them.
+pub fn clean_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '-' | '.' | '[' | ']' | '*' | '{' | '}')
+            {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if name.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// Findings accumulated over one request, with the policy's paranoia level and exclusions
+/// applied as they arrive.
+struct Findings<'p> {
+    policy: &'p Policy,
+    hits: Vec<Hit>,
+    score: u32,
+    count: usize,
+}
+
+impl<'p> Findings<'p> {
+    fn new(policy: &'p Policy) -> Self {
+        Findings {
+            policy,
+            hits: Vec::new(),
+            score: 0,
+            count: 0,
+        }
+    }
+
+    fn add(&mut self, rule: Rule, field: &str) {
+        if rule.paranoia > self.policy.paranoia
+            || self
+                .policy
+                .exclusions
+                .iter()
+                .any(|e| e.covers(field, rule.category))
+        {
+            return;
+        }
+        self.score = self.score.saturating_add(rule.score);
+        self.count += 1;
+        if self.hits.len() < MAX_HITS {
+            self.hits.push(Hit {
+                rule,
+                field: clean_name(field),
+            });
+        }
+    }
+
+    fn add_all(&mut self, rules: &[Rule], field: &str) {
+        for r in rules {
+            self.add(*r, field);
+        }
+    }
+
+    /// Canonicalises a value and runs every value detector on it.
+    fn scan(&mut self, field: &str, raw: &[u8]) {
+        if raw.is_empty() {
+            return;
+        }
+        let canon = canonicalize(raw, self.policy.decode_passes);
+        let mut rules = Vec::new();
+        detect::scan_value(&canon, &mut rules);
+        self.add_all(&rules, field);
+    }
+
+    /// A query or form parameter: its name (operators, injection) and its value.
+    fn scan_param(&mut self, prefix: &str, name: &[u8], value: &[u8]) {
+        let name_text = String::from_utf8_lossy(name);
+        let field = format!("{prefix}.{name_text}");
+        // Findings in the name are reported without the name: it may be the payload.
+        let name_field = format!("{prefix}{{name}}");
+        let mut rules = Vec::new();
+        nosql::check_param_name(&name_text, &mut rules);
+        self.add_all(&rules, &name_field);
+        self.scan(&name_field, name);
+        self.scan(&field, value);
+    }
+
+    fn blocking(&self) -> bool {
+        self.score >= self.policy.threshold
+    }
+
+    fn outcome(self) -> Outcome {
+        let policy = self.policy;
+        if !self.blocking() {
+            return Outcome::allow(self.score, self.count, &policy.route);
+        }
+        // The decisive finding: the highest-scoring one, first seen on a tie.
+        let top = self
+            .hits
+            .iter()
+            .fold(None::<&Hit>, |best, h| match best {
+                Some(b) if b.rule.score >= h.rule.score => Some(b),
+                _ => Some(h),
+            })
+            .cloned();
+        let (reason, detail) = match &top {
+            Some(hit) => (
+                format!("{}_detected", hit.rule.category.name()),
+                format!(
+                    "request blocked: {} (rule {}) in the {}; anomaly score {} reached the threshold {}",
+                    hit.rule.category.name(),
+                    hit.rule.id,
+                    location(&hit.field),
+                    self.score,
+                    policy.threshold
+                ),
+            ),
+            None => ("attack_detected".to_string(), "request blocked".to_string()),
+        };
+        let mut o = Outcome::deny(policy, 403, &reason, detail);
+        o.top = top;
+        o.score = self.score;
+        o.findings = self.count;
+        o.security_event = true;
+        o
+    }
+}
+
+/// The kind of place a field is, for the client-facing detail (never the name, which the client
+/// chose).
+fn location(field: &str) -> &'static str {
+    match field.split('.').next().unwrap_or_default() {
+        "path" => "path",
+        "query" => "query string",
+        "header" => "headers",
+        "cookie" => "cookies",
+        _ => "body",
+    }
+}
+
+/// The result of looking at the head.
+#[derive(Debug)]
+pub enum Step {
+    Done(Outcome),
+    /// Buffer the body (up to `limit` bytes) and call [`finish`] with it.
+    NeedBody(Pending),
+}
+
+/// What the head inspection leaves for the body inspection.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    route_key: (String, String, String),
+    kind: Kind,
+    media: String,
+    head_hits: Vec<Hit>,
+    head_score: u32,
+    head_count: usize,
+    pub limit: usize,
+}
+
+/// Inspects the request head: method and content type allow-lists, declared length, path, query,
+/// configured headers and cookies.
+pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
+    let policy = compiled.policy_for(head.method, head.authority, head.path);
+    if !policy.inspect {
+        return Step::Done(Outcome::allow(0, 0, &policy.route));
+    }
+    if !policy.allowed_methods.is_empty()
+        && !policy.allowed_methods.iter().any(|m| m == head.method)
+    {
+        return Step::Done(Outcome::deny(
+            policy,
+            405,
+            "method_not_allowed",
+            format!("method {} is not allowed here", clean_name(head.method)),
+        ));
+    }
+    let (media, kind) = body::classify(head.header("content-type"));
+    let carries_body = head.has_body
+        || head
+            .header("content-length")
+            .is_some_and(|l| l.trim() != "0");
+    if carries_body || kind != Kind::Missing {
+        if !body::media_allowed(&media, &policy.allowed_content_types) {
+            return Step::Done(unsupported(policy));
+        }
+        if matches!(kind, Kind::Other)
+            && policy.unknown_content_type == UnknownContentType::Refuse
+            && carries_body
+        {
+            return Step::Done(unsupported(policy));
+        }
+        if policy.schema.is_some() && carries_body && kind != Kind::Json {
+            return Step::Done(unsupported(policy));
+        }
+    }
+    if let Some(len) = head
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+    {
+        if len > policy.body_limit as u64 {
+            return Step::Done(too_large(policy));
+        }
+    }
+
+    let mut f = Findings::new(policy);
+    let (path, query) = match head.path.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (head.path, ""),
+    };
+    f.scan("path", path.as_bytes());
+    for (name, value) in decode::form_pairs(query.as_bytes()) {
+        f.scan_param("query", &name, &value);
+    }
+    for wanted in &policy.headers {
+        for (name, value) in head
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(wanted))
+        {
+            if wanted == "cookie" {
+                for pair in value.split(';') {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
+                }
+                continue;
+            }
+            let field = format!("header.{name}");
+            if wanted == "user-agent" {
+                let mut rules = Vec::new();
+                scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
+                f.add_all(&rules, &field);
+            }
+            f.scan(&field, value.as_bytes());
+        }
+    }
+
+    let inspect_body = match &kind {
+        Kind::Json | Kind::Form | Kind::Multipart(_) | Kind::Text => true,
+        Kind::Missing | Kind::Other => {
+            policy.unknown_content_type == UnknownContentType::InspectAsText
+        }
+    };
+    if f.blocking() || !carries_body || !inspect_body {
+        return Step::Done(f.outcome());
+    }
+    Step::NeedBody(Pending {
+        route_key: (
+            head.method.to_string(),
+            head.authority.to_string(),
+            head.path.to_string(),
+        ),
+        kind,
+        media,
+        head_hits: f.hits,
+        head_score: f.score,
+        head_count: f.count,
+        limit: policy.body_limit,
+    })
+}
+
+fn unsupported(policy: &Policy) -> Outcome {
+    Outcome::deny(
+        policy,
+        415,
+        "unsupported_media_type",
+        "this content type is not accepted here".to_string(),
+    )
+}
+
+fn too_large(policy: &Policy) -> Outcome {
+    Outcome::deny(
+        policy,
+        413,
+        "body_too_large",
+        format!(
+            "the request body is larger than the {} bytes this route accepts",
+            policy.body_limit
+        ),
+    )
+}
+
+fn malformed(policy: &Policy, reason: &str, detail: &str) -> Outcome {
+    Outcome::deny(policy, 400, reason, detail.to_string())
+}
+
+/// The body grew past the limit while buffering.
+pub fn body_over_limit(compiled: &Compiled, pending: &Pending) -> Outcome {
+    let (m, a, p) = &pending.route_key;
+    too_large(compiled.policy_for(m, a, p))
+}
+
+/// Inspects the complete body.
+pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outcome {
+    let (m, a, p) = &pending.route_key;
+    let policy = compiled.policy_for(m, a, p);
+    if body.len() > policy.body_limit {
+        return too_large(policy);
+    }
+    let mut f = Findings::new(policy);
+    f.hits = pending.head_hits.clone();
+    f.score = pending.head_score;
+    f.count = pending.head_count;
+    let _ = &pending.media;
+    match &pending.kind {
+        Kind::Json => {
+            let doc: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) if e.to_string().contains("recursion limit") => {
+                    return malformed(
+                        policy,
+                        "json_too_deep",
+                        "the JSON body is nested too deeply",
+                    )
+                }
+                Err(_) => return malformed(policy, "malformed_json", "the body is not valid JSON"),
+            };
+            let mut walk = JsonWalk {
+                f: &mut f,
+                fields: 0,
+                max_fields: policy.json.max_fields,
+                max_depth: policy.json.max_depth,
+            };
+            let mut path = String::from("body");
+            if let Err(reason) = walk.value(&doc, &mut path, 0) {
+                return match reason {
+                    JsonLimit::Depth => malformed(
+                        policy,
+                        "json_too_deep",
+                        "the JSON body is nested too deeply",
+                    ),
+                    JsonLimit::Fields => malformed(
+                        policy,
+                        "json_too_many_fields",
+                        "the JSON body has too many fields",
+                    ),
+                };
+            }
+            if f.blocking() {
+                return f.outcome();
+            }
+            if let Some(schema) = &policy.schema {
+                if let Some(v) = schema.validate(&doc) {
+                    let mut o = Outcome::deny(
+                        policy,
+                        400,
+                        "schema_violation",
+                        format!("{}: {}", v.path, v.message),
+                    );
+                    o.score = f.score;
+                    return o;
+                }
+            }
+        }
+        Kind::Form => {
+            for (name, value) in decode::form_pairs(body) {
+                f.scan_param("body", &name, &value);
+            }
+        }
+        Kind::Multipart(boundary) => {
+            match body::multipart(body, boundary, policy.uploads.max_parts) {
+                Ok(parts) => {
+                    for part in parts {
+                        let field = format!("body.{}", part.name);
+                        match &part.filename {
+                            None => f.scan(&field, part.data),
+                            Some(filename) => {
+                                f.scan(&format!("{field}{{filename}}"), filename.as_bytes());
+                                if let Some(problem) = body::check_upload(&part, &policy.uploads) {
+                                    f.add(upload_rule(problem), &field);
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(MultipartError::Malformed) => {
+                    return malformed(
+                        policy,
+                        "malformed_multipart",
+                        "the multipart body is malformed or truncated",
+                    )
+                }
+                Err(MultipartError::TooManyParts) => {
+                    return malformed(
+                        policy,
+                        "too_many_parts",
+                        "the multipart body has too many parts",
+                    )
+                }
+            }
+        }
+        Kind::Text | Kind::Other | Kind::Missing => f.scan("body", body),
+    }
+    f.outcome()
+}
+
+pub const UPLOAD_EXTENSION: Rule =
+    Rule::new("upload-extension", Category::Upload, detect::CRITICAL, 1);
+pub const UPLOAD_TYPE: Rule = Rule::new(
+    "upload-declared-type",
+    Category::Upload,
+    detect::CRITICAL,
+    1,
+);
+pub const UPLOAD_CONTENT: Rule =
+    Rule::new("upload-magic-bytes", Category::Upload, detect::CRITICAL, 1);
+
+fn upload_rule(p: UploadProblem) -> Rule {
+    match p {
+        UploadProblem::Extension => UPLOAD_EXTENSION,
+        UploadProblem::DeclaredType => UPLOAD_TYPE,
+        UploadProblem::Content => UPLOAD_CONTENT,
+    }
+}
+
+enum JsonLimit {
+    Depth,
+    Fields,
+}
+
+struct JsonWalk<'a, 'p> {
+    f: &'a mut Findings<'p>,
+    fields: usize,
+    max_fields: usize,
+    max_depth: usize,
+}
+
+impl JsonWalk<'_, '_> {
+    fn count(&mut self) -> Result<(), JsonLimit> {
+        self.fields += 1;
+        if self.fields > self.max_fields {
+            Err(JsonLimit::Fields)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn value(&mut self, v: &Value, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
+        if depth > self.max_depth {
+            return Err(JsonLimit::Depth);
+        }
+        match v {
+            Value::String(s) => {
+                self.count()?;
+                let mut rules = Vec::new();
+                nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
+                self.f.add_all(&rules, path);
+                self.f.scan(path, s.as_bytes());
+            }
+            Value::Array(items) => {
+                let len = path.len();
+                path.push_str("[*]");
+                for item in items {
+                    self.value(item, path, depth + 1)?;
+                }
+                path.truncate(len);
+            }
+            Value::Object(map) => {
+                for (key, child) in map {
+                    self.count()?;
+                    // A finding in a key is reported against its object: the key is the
+                    // client's text and may be the payload itself.
+                    let key_field = format!("{path}{{key}}");
+                    let mut rules = Vec::new();
+                    nosql::check_key(key, &mut rules);
+                    self.f.add_all(&rules, &key_field);
+                    self.f.scan(&key_field, key.as_bytes());
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(key);
+                    self.value(child, path, depth + 1)?;
+                    path.truncate(len);
+                }
+            }
+            _ => self.count()?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

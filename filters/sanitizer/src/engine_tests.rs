@@ -1,0 +1,417 @@
+use super::*;
+use crate::config::load;
+
+fn compiled(json: &str) -> Compiled {
+    load(json.as_bytes()).unwrap()
+}
+
+fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn get(c: &Compiled, path: &str, hdrs: &[(&str, &str)]) -> Outcome {
+    let h = headers(hdrs);
+    let head = Head {
+        method: "GET",
+        authority: "api.example.com",
+        path,
+        headers: &h,
+        has_body: false,
+    };
+    match inspect_head(c, &head) {
+        Step::Done(o) => o,
+        Step::NeedBody(_) => panic!("GET without body asked for a body"),
+    }
+}
+
+fn post(c: &Compiled, path: &str, content_type: &str, body: &[u8]) -> Outcome {
+    let len = body.len().to_string();
+    let h = headers(&[("content-type", content_type), ("content-length", &len)]);
+    let head = Head {
+        method: "POST",
+        authority: "api.example.com",
+        path,
+        headers: &h,
+        has_body: true,
+    };
+    match inspect_head(c, &head) {
+        Step::Done(o) => o,
+        Step::NeedBody(p) => inspect_body(c, &p, body),
+    }
+}
+
+#[test]
+fn benign_get_is_allowed() {
+    let c = compiled("{}");
+    let o = get(
+        &c,
+        "/api/products?q=O%27Brien&sort=price&page=2",
+        &[("user-agent", "Mozilla/5.0")],
+    );
+    assert_eq!(o.verdict, Verdict::Allow);
+    assert_eq!(o.decision(), Decision::allow());
+}
+
+#[test]
+fn query_attack_is_blocked_with_rule_and_field() {
+    let c = compiled("{}");
+    let o = get(&c, "/api/products?id=1%27%20OR%20%271%27%3D%271", &[]);
+    assert_eq!((o.verdict, o.status), (Verdict::Deny, 403));
+    assert_eq!(o.reason, "sqli_detected");
+    let top = o.top.clone().unwrap();
+    assert_eq!(top.field, "query.id");
+    assert!(
+        o.detail.contains("rule sqli-") && o.detail.contains("query string"),
+        "{}",
+        o.detail
+    );
+    assert!(!o.detail.contains("OR"), "payload echoed: {}", o.detail);
+    let d = o.decision();
+    assert!(d.security_event);
+    assert_eq!(d.details["category"], "sqli");
+    assert_eq!(d.details["field"], "query.id");
+}
+
+#[test]
+fn plus_is_a_space_and_double_encoding_is_undone() {
+    let c = compiled("{}");
+    assert_eq!(
+        get(&c, "/s?q=1+union+select+1,2", &[]).verdict,
+        Verdict::Deny
+    );
+    let o = get(&c, "/s?f=%252e%252e%252f%252e%252e%252fetc%252fpasswd", &[]);
+    assert_eq!(o.reason, "traversal_detected");
+}
+
+#[test]
+fn headers_cookies_and_scanners() {
+    let c = compiled("{}");
+    assert_eq!(
+        get(&c, "/", &[("user-agent", "sqlmap/1.7")]).reason,
+        "scanner_detected"
+    );
+    assert_eq!(
+        get(
+            &c,
+            "/",
+            &[("cookie", "a=1; session=%3Cscript%3Ealert(1)%3C/script%3E")]
+        )
+        .top
+        .unwrap()
+        .field,
+        "cookie.session"
+    );
+    assert_eq!(
+        get(&c, "/", &[("referer", "javascript:alert(1)")]).reason,
+        "xss_detected"
+    );
+    // Headers not configured are not inspected.
+    assert_eq!(
+        get(&c, "/", &[("x-note", "' or 1=1--")]).verdict,
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn json_keys_and_values() {
+    let c = compiled("{}");
+    let benign = br#"{"name":"O'Brien","note":"It's 5 o'clock; price $9.99 (20% off)","tags":["a","b"],"n":3}"#;
+    assert_eq!(
+        post(&c, "/echo", "application/json", benign).verdict,
+        Verdict::Allow
+    );
+    let o = post(
+        &c,
+        "/login",
+        "application/json",
+        br#"{"username":"admin","password":{"$ne":null}}"#,
+    );
+    assert_eq!(o.reason, "nosql_detected");
+    assert_eq!(o.top.unwrap().field, "body.password{key}");
+    let o = post(
+        &c,
+        "/login",
+        "application/json",
+        br#"{"<script>x</script>":1}"#,
+    );
+    assert_eq!(o.top.unwrap().field, "body{key}");
+    let o = post(
+        &c,
+        "/echo",
+        "application/json",
+        br#"{"items":[{"q":"<svg onload=alert(1)>"}]}"#,
+    );
+    assert_eq!(o.top.unwrap().field, "body.items[*].q");
+}
+
+#[test]
+fn malformed_and_oversized_json() {
+    let c = compiled(r#"{"json": {"max_depth": 4, "max_fields": 5}}"#);
+    let o = post(&c, "/echo", "application/json", b"{\"a\": ");
+    assert_eq!((o.status, o.reason.as_str()), (400, "malformed_json"));
+    let o = post(
+        &c,
+        "/echo",
+        "application/json",
+        br#"{"a":{"b":{"c":{"d":{"e":1}}}}}"#,
+    );
+    assert_eq!(o.reason, "json_too_deep");
+    let o = post(&c, "/echo", "application/json", br#"[1,2,3,4,5,6]"#);
+    assert_eq!(o.reason, "json_too_many_fields");
+    // Far deeper than serde_json's own recursion limit: a clean 400, no stack overflow.
+    let deep = "[".repeat(100_000);
+    let c = compiled("{}");
+    assert_eq!(
+        post(&c, "/echo", "application/json", deep.as_bytes()).reason,
+        "json_too_deep"
+    );
+}
+
+#[test]
+fn body_limit_just_under_and_over() {
+    let c = compiled(r#"{"body_limit": 100}"#);
+    let under = format!("{{\"a\":\"{}\"}}", "x".repeat(92));
+    assert_eq!(under.len(), 100);
+    assert_eq!(
+        post(&c, "/echo", "application/json", under.as_bytes()).verdict,
+        Verdict::Allow
+    );
+    let over = format!("{{\"a\":\"{}\"}}", "x".repeat(93));
+    let o = post(&c, "/echo", "application/json", over.as_bytes());
+    assert_eq!((o.status, o.reason.as_str()), (413, "body_too_large"));
+    // Without a content-length (chunked), the body check catches it.
+    let h = headers(&[("content-type", "application/json")]);
+    let head = Head {
+        method: "POST",
+        authority: "h",
+        path: "/echo",
+        headers: &h,
+        has_body: true,
+    };
+    let Step::NeedBody(p) = inspect_head(&c, &head) else {
+        panic!()
+    };
+    assert_eq!(p.limit, 100);
+    assert_eq!(body_over_limit(&c, &p).status, 413);
+    assert_eq!(inspect_body(&c, &p, over.as_bytes()).status, 413);
+}
+
+#[test]
+fn forms_and_text() {
+    let c = compiled("{}");
+    let o = post(
+        &c,
+        "/f",
+        "application/x-www-form-urlencoded",
+        b"user=bob&cmd=8.8.8.8%3B+cat+%2Fetc%2Fpasswd",
+    );
+    assert_eq!(o.verdict, Verdict::Deny);
+    let o = post(
+        &c,
+        "/f",
+        "application/x-www-form-urlencoded",
+        b"user[$ne]=x",
+    );
+    assert_eq!(o.reason, "nosql_detected");
+    assert_eq!(
+        post(
+            &c,
+            "/f",
+            "application/x-www-form-urlencoded",
+            b"name=Zo%C3%AB+O%27Brien&city=M%C3%BCnchen"
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        post(&c, "/t", "text/plain", b"{{7*7}}").reason,
+        "ssti_detected"
+    );
+    assert_eq!(
+        post(
+            &c,
+            "/t",
+            "text/markdown",
+            b"# Title\n\nSome *markdown* with `code` and a [link](https://x.y)."
+        )
+        .verdict,
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn multipart_fields_and_files() {
+    let c = compiled("{}");
+    let ct = "multipart/form-data; boundary=B";
+    let ok = b"--B\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nhello\r\n--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.gif\"\r\nContent-Type: image/gif\r\n\r\nGIF89a...\r\n--B--\r\n";
+    assert_eq!(post(&c, "/u", ct, ok).verdict, Verdict::Allow);
+    let shell = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.php\"\r\nContent-Type: image/gif\r\n\r\nGIF89a<?php\r\n--B--\r\n";
+    let o = post(&c, "/u", ct, shell);
+    assert_eq!(
+        (o.reason.as_str(), o.top.unwrap().rule.id),
+        ("upload_detected", "upload-extension")
+    );
+    let fake = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.gif\"\r\nContent-Type: image/gif\r\n\r\n<?php system($_GET[1]);\r\n--B--\r\n";
+    assert_eq!(
+        post(&c, "/u", ct, fake).top.unwrap().rule.id,
+        "upload-magic-bytes"
+    );
+    let field =
+        b"--B\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1 union select 1\r\n--B--\r\n";
+    assert_eq!(post(&c, "/u", ct, field).reason, "sqli_detected");
+    let truncated = b"--B\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nabc";
+    assert_eq!(post(&c, "/u", ct, truncated).reason, "malformed_multipart");
+    let traversal = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../../etc/passwd.txt\"\r\nContent-Type: text/plain\r\n\r\nx\r\n--B--\r\n";
+    assert_eq!(post(&c, "/u", ct, traversal).reason, "traversal_detected");
+}
+
+#[test]
+fn unknown_content_types_follow_policy() {
+    let text = compiled("{}");
+    assert_eq!(
+        post(&text, "/x", "application/xml", b"<a>../../etc/passwd</a>").verdict,
+        Verdict::Deny
+    );
+    let allow = compiled(r#"{"unknown_content_type": "allow"}"#);
+    assert_eq!(
+        post(&allow, "/x", "application/xml", b"<a>../../etc/passwd</a>").verdict,
+        Verdict::Allow
+    );
+    let refuse = compiled(r#"{"unknown_content_type": "refuse"}"#);
+    let o = post(&refuse, "/x", "application/xml", b"<a/>");
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (415, "unsupported_media_type")
+    );
+}
+
+#[test]
+fn method_and_content_type_allow_lists() {
+    let c = compiled(
+        r#"{"allowed_methods": ["GET", "POST"], "allowed_content_types": ["application/json", "text/*"]}"#,
+    );
+    let h = headers(&[]);
+    let head = Head {
+        method: "DELETE",
+        authority: "h",
+        path: "/x",
+        headers: &h,
+        has_body: false,
+    };
+    let Step::Done(o) = inspect_head(&c, &head) else {
+        panic!()
+    };
+    assert_eq!((o.status, o.reason.as_str()), (405, "method_not_allowed"));
+    assert_eq!(
+        post(&c, "/x", "application/x-www-form-urlencoded", b"a=1").status,
+        415
+    );
+    assert_eq!(post(&c, "/x", "text/csv", b"a,b").verdict, Verdict::Allow);
+}
+
+#[test]
+fn shadow_mode_decides_but_lets_through() {
+    let c = compiled(r#"{"mode": "shadow"}"#);
+    let o = get(&c, "/?q=%3Cscript%3E", &[]);
+    assert_eq!((o.verdict, o.status), (Verdict::WouldDeny, 403));
+    let d = o.decision();
+    assert_eq!(d.outcome, DecisionOutcome::ShadowDeny);
+    assert!(d.security_event);
+}
+
+#[test]
+fn route_exceptions_and_exclusions() {
+    let c = compiled(
+        r#"{"routes": [
+            {"match": {"path": "/cms/**"}, "exclude": [{"field": "body.html", "categories": ["xss"]}]},
+            {"match": {"path": "/internal/**"}, "inspect": false},
+            {"match": {"path": "/strict/**"}, "paranoia": 3}
+        ]}"#,
+    );
+    let page = br#"{"html":"<p onclick=\"go()\">Hi</p><iframe src=\"/x\"></iframe>","title":"ok"}"#;
+    assert_eq!(
+        post(&c, "/cms/pages", "application/json", page).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        post(&c, "/echo", "application/json", page).verdict,
+        Verdict::Deny
+    );
+    // Excluded for XSS only: SQL injection in the same field is still blocked.
+    let sql = br#"{"html":"x' or 1=1--"}"#;
+    assert_eq!(
+        post(&c, "/cms/pages", "application/json", sql).verdict,
+        Verdict::Deny
+    );
+    assert_eq!(
+        get(&c, "/internal/x?q=%3Cscript%3E", &[]).verdict,
+        Verdict::Allow
+    );
+    // Paranoia: a bare SQL statement scores only at level 2 and above.
+    assert_eq!(
+        get(&c, "/api?q=SELECT+*+FROM+users", &[]).verdict,
+        Verdict::Allow
+    );
+    let strict = get(&c, "/strict/x?q=SELECT+*+FROM+users&r=%3Cb%3E", &[]);
+    assert_eq!(strict.verdict, Verdict::Deny);
+}
+
+#[test]
+fn threshold_adds_up_findings() {
+    let c = compiled(r#"{"threshold": 8}"#);
+    // One single `../` (warning, 3) plus a NUL byte (error, 4) → 7: below 8.
+    assert_eq!(get(&c, "/?a=x/../y&b=c%00", &[]).verdict, Verdict::Allow);
+    let c = compiled(r#"{"threshold": 7}"#);
+    assert_eq!(get(&c, "/?a=x/../y&b=c%00", &[]).verdict, Verdict::Deny);
+}
+
+#[test]
+fn schema_validation_names_the_field() {
+    let c = compiled(
+        r#"{"routes": [{"match": {"path": "/orders", "methods": ["POST"]}, "schema":
+            {"type": "object", "required": ["sku", "qty"], "properties": {
+              "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+              "qty": {"type": "integer", "minimum": 1, "maximum": 100}}}}]}"#,
+    );
+    assert_eq!(
+        post(
+            &c,
+            "/orders",
+            "application/json",
+            br#"{"sku":"ABC-1234","qty":2}"#
+        )
+        .verdict,
+        Verdict::Allow
+    );
+    let o = post(
+        &c,
+        "/orders",
+        "application/json",
+        br#"{"sku":"ABC-1234","qty":500}"#,
+    );
+    assert_eq!(
+        (o.status, o.reason.as_str(), o.detail.as_str()),
+        (400, "schema_violation", "$.qty: must be ≤ 100")
+    );
+    assert_eq!(post(&c, "/orders", "text/plain", b"x").status, 415);
+    // Attacks are still 403, before the schema.
+    assert_eq!(
+        post(
+            &c,
+            "/orders",
+            "application/json",
+            br#"{"sku":"' or 1=1--","qty":2}"#
+        )
+        .status,
+        403
+    );
+}
+
+#[test]
+fn names_are_cleaned_for_logs() {
+    assert_eq!(clean_name("query.a b<c>"), "query.a?b?c?");
+    assert_eq!(clean_name("body.x{key}"), "body.x{key}");
+    assert_eq!(clean_name(&"x".repeat(100)).chars().count(), 65);
+}
