@@ -3,7 +3,9 @@
 //! and later filters are told. The adapter only gathers the inputs and applies the verdict.
 
 use portcullis_common::config::Mode;
-use portcullis_common::decision::{Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER};
+use portcullis_common::decision::{
+    append_would_deny, Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER,
+};
 use portcullis_common::identity::{AuthMethod, Identity};
 use portcullis_common::slots::SharedData;
 
@@ -236,11 +238,8 @@ impl Engine {
         }
         if self.policy.mode == Mode::Shadow {
             decision.outcome = DecisionOutcome::ShadowDeny;
-            let signal = format!("{INSTANCE}:{}", reject.code());
-            let value = match header(req.headers, WOULD_DENY_HEADER) {
-                Some(earlier) if !earlier.is_empty() => format!("{earlier},{signal}"),
-                _ => signal,
-            };
+            let earlier = header(req.headers, WOULD_DENY_HEADER);
+            let value = append_would_deny(earlier, INSTANCE, reject.code());
             let (identity, removal) = match caller {
                 Some(c) => (Some(c.identity), c.removal),
                 None => (None, Removal::default()),

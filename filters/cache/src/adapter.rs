@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis_common::decision::WOULD_DENY_HEADER;
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use proxy_wasm::hostcalls;
@@ -406,8 +405,7 @@ impl HttpContext for CacheStream {
                     self.set_http_request_header(n, Some(v));
                 }
                 if let Some(decision) = would_deny {
-                    let v = format!("{NAME}:{}", decision.reason.as_deref().unwrap_or("deny"));
-                    self.add_http_request_header(WOULD_DENY_HEADER, &v);
+                    host::signal_would_deny(NAME, decision.reason.as_deref().unwrap_or("deny"));
                     host::publish_decision(NAME, &decision);
                 }
                 self.pending = Some(pending);

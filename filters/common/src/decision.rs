@@ -12,6 +12,15 @@ use serde_json::{Map, Value};
 /// requests at the front of the chain, so only our filters can set it.
 pub const WOULD_DENY_HEADER: &str = "x-portcullis-would-deny";
 
+/// The would-deny header value after `instance` adds `reason` to what earlier filters signalled:
+/// `ratelimit-client:rate_limited,auth:forbidden`.
+pub fn append_would_deny(earlier: Option<&str>, instance: &str, reason: &str) -> String {
+    match earlier.map(str::trim) {
+        Some(earlier) if !earlier.is_empty() => format!("{earlier},{instance}:{reason}"),
+        _ => format!("{instance}:{reason}"),
+    }
+}
+
 /// Filter-state key of one filter instance's decision.
 pub fn decision_property(instance: &str) -> String {
     format!("portcullis.decision.{instance}")
@@ -90,6 +99,22 @@ mod tests {
         assert_eq!(
             decision_property("ratelimit-client"),
             "portcullis.decision.ratelimit-client"
+        );
+    }
+
+    #[test]
+    fn would_deny_signals_accumulate_in_chain_order() {
+        assert_eq!(
+            append_would_deny(None, "auth", "forbidden"),
+            "auth:forbidden"
+        );
+        assert_eq!(
+            append_would_deny(Some(" "), "auth", "forbidden"),
+            "auth:forbidden"
+        );
+        assert_eq!(
+            append_would_deny(Some("ratelimit-client:rate_limited"), "auth", "forbidden"),
+            "ratelimit-client:rate_limited,auth:forbidden"
         );
     }
 

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::parse_source_address;
 use crate::config::{self, PassthroughConfig};
-use crate::decision::{decision_property, Decision};
+use crate::decision::{append_would_deny, decision_property, Decision, WOULD_DENY_HEADER};
 use crate::identity::{Identity, IDENTITY_PROPERTY};
 use crate::problem::{self, Problem};
 use crate::slots::{SharedData, StoreError};
@@ -122,6 +122,14 @@ pub fn publish_identity(identity: &Identity) {
 pub fn read_identity() -> Option<Identity> {
     let raw = hostcalls::get_property(vec![IDENTITY_PROPERTY]).ok()??;
     Identity::from_json(&raw)
+}
+
+/// Shadow mode: tells the upstream (and later filters) that `instance` would have denied this
+/// request for `reason`, after what earlier filters signalled.
+pub fn signal_would_deny(instance: &str, reason: &str) {
+    let earlier = header(MapType::HttpRequestHeaders, WOULD_DENY_HEADER);
+    let value = append_would_deny(earlier.as_deref(), instance, reason);
+    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, WOULD_DENY_HEADER, Some(&value));
 }
 
 /// Publishes this filter instance's decision for the audit record.

@@ -6,7 +6,6 @@
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
-use portcullis_common::decision::WOULD_DENY_HEADER;
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use proxy_wasm::hostcalls;
@@ -161,13 +160,7 @@ impl Stream {
                 Action::Continue
             }
             limiter::Action::Shadow(d) => {
-                if let Some(signal) = verdict.would_deny(instance) {
-                    let value = match self.request_header(WOULD_DENY_HEADER) {
-                        Some(existing) if !existing.is_empty() => format!("{existing}, {signal}"),
-                        _ => signal,
-                    };
-                    self.set_http_request_header(WOULD_DENY_HEADER, Some(&value));
-                }
+                host::signal_would_deny(instance, d.reason);
                 log::info!("{rid} {instance}: shadow {} {}", d.status, d.reason);
                 Action::Continue
             }

@@ -3,11 +3,10 @@
 
 use std::rc::Rc;
 
-use portcullis_common::decision::WOULD_DENY_HEADER;
 use portcullis_common::host::{self, Counter, FilterInfo};
 use portcullis_common::problem::{reason_phrase, Problem};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
 use crate::config::{self, Compiled};
 use crate::engine::{self, Head, Outcome, Pending, Step, Verdict};
@@ -145,12 +144,7 @@ impl Request {
                     outcome.score,
                     outcome.route
                 );
-                let mine = format!("{}:{}", crate::NAME, outcome.reason);
-                let value = match self.get_http_request_header(WOULD_DENY_HEADER) {
-                    Some(existing) if !existing.is_empty() => format!("{existing},{mine}"),
-                    _ => mine,
-                };
-                self.set_http_request_header(WOULD_DENY_HEADER, Some(&value));
+                host::signal_would_deny(crate::NAME, &outcome.reason);
                 true
             }
         }
@@ -160,7 +154,7 @@ impl Request {
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.state.metrics.requests.inc();
-        let headers = self.get_http_request_headers();
+        let headers = host::headers(MapType::HttpRequestHeaders);
         let pseudo = |name: &str| {
             headers
                 .iter()
