@@ -14,6 +14,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use portcullis_devkit::render::{render_template, Settings};
+use portcullis_tests::server::{Response, TestServer};
 use portcullis_tests::{
     auth, free_ports, kill_with_parent, repo, spawn_envoy, wait_ready, wasm_dir, ScratchDir,
 };
@@ -26,7 +27,8 @@ usage: portcullis-bench [--duration SECS] [--rounds N] [--connections N] [--only
 /// What a variant sends: each workload has its own no-filter baseline.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Workload {
-    /// `GET /api/products/1` (small JSON) with a viewer's bearer token.
+    /// `GET /api/orders/1` with a viewer's bearer token: not cacheable, so every filter runs
+    /// its full path (the demo upstream echoes the request, about 0.5 KiB of JSON).
     Api,
     /// `GET /api/products` (4.6 KiB JSON, `Cache-Control: public, max-age=60`).
     Cacheable,
@@ -37,7 +39,7 @@ enum Workload {
 impl Workload {
     fn describe(self) -> &'static str {
         match self {
-            Workload::Api => "GET /api/products/1 with a bearer token",
+            Workload::Api => "GET /api/orders/1 with a bearer token (not cacheable)",
             Workload::Cacheable => "GET /api/products (cacheable, 4.6 KiB)",
             Workload::Post4k => "POST /echo with a 4 KiB JSON body",
         }
@@ -49,7 +51,12 @@ struct Variant {
     workload: Workload,
     /// Lines for the `{{filters}}` slot of envoy/bench/bench.yaml.
     filters: &'static [&'static str],
+    /// Filter instances configured from another file of envoy/bench/filters/ than their own.
+    configs: &'static [(&'static str, &'static str)],
 }
+
+/// Instances whose benchmark configuration differs from the demo's (envoy/bench/filters/README.md).
+const BENCH_CONFIGS: &[&str] = &["auth", "ratelimit-client", "ratelimit-identity"];
 
 const FULL_CHAIN: &[&str] = &[
     "{{wasm:audit:audit}}",
@@ -61,75 +68,70 @@ const FULL_CHAIN: &[&str] = &[
 ];
 
 const VARIANTS: &[Variant] = &[
-    Variant {
-        name: "baseline",
-        workload: Workload::Api,
-        filters: &[],
-    },
-    Variant {
-        name: "native-jwt-rbac",
-        workload: Workload::Api,
-        filters: &["{{include:bench/native-jwt-rbac.yaml}}"],
-    },
-    Variant {
-        name: "native-ratelimit",
-        workload: Workload::Api,
-        filters: &["{{include:bench/native-ratelimit.yaml}}"],
-    },
-    Variant {
-        name: "native-jwt-rbac-ratelimit",
-        workload: Workload::Api,
-        filters: &[
+    variant("baseline", Workload::Api, &[]),
+    variant(
+        "native-jwt-rbac",
+        Workload::Api,
+        &["{{include:bench/native-jwt-rbac.yaml}}"],
+    ),
+    variant(
+        "native-ratelimit",
+        Workload::Api,
+        &["{{include:bench/native-ratelimit.yaml}}"],
+    ),
+    variant(
+        "native-jwt-rbac-ratelimit",
+        Workload::Api,
+        &[
             "{{include:bench/native-jwt-rbac.yaml}}",
             "{{include:bench/native-ratelimit.yaml}}",
         ],
-    },
+    ),
+    variant("portcullis-auth", Workload::Api, &["{{wasm:auth:auth}}"]),
+    variant(
+        "portcullis-ratelimit",
+        Workload::Api,
+        &["{{wasm:ratelimit:ratelimit-client}}"],
+    ),
+    variant("portcullis-audit", Workload::Api, &["{{wasm:audit:audit}}"]),
     Variant {
-        name: "portcullis-auth",
-        workload: Workload::Api,
-        filters: &["{{wasm:auth:auth}}"],
-    },
-    Variant {
-        name: "portcullis-ratelimit",
-        workload: Workload::Api,
-        filters: &["{{wasm:ratelimit:ratelimit-client}}"],
-    },
-    Variant {
-        name: "portcullis-audit",
+        name: "portcullis-audit-http-sink",
         workload: Workload::Api,
         filters: &["{{wasm:audit:audit}}"],
+        configs: &[("audit", "audit-http")],
     },
-    Variant {
-        name: "portcullis-full-chain",
-        workload: Workload::Api,
-        filters: FULL_CHAIN,
-    },
-    Variant {
-        name: "baseline-cacheable",
-        workload: Workload::Cacheable,
-        filters: &[],
-    },
-    Variant {
-        name: "native-cache",
-        workload: Workload::Cacheable,
-        filters: &["{{include:bench/native-cache.yaml}}"],
-    },
-    Variant {
-        name: "portcullis-cache",
-        workload: Workload::Cacheable,
-        filters: &["{{wasm:cache:cache}}"],
-    },
-    Variant {
-        name: "baseline-post4k",
-        workload: Workload::Post4k,
-        filters: &[],
-    },
-    Variant {
-        name: "portcullis-sanitizer-post4k",
-        workload: Workload::Post4k,
-        filters: &["{{wasm:sanitizer:sanitizer:body}}"],
-    },
+    variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
+    variant("baseline-cacheable", Workload::Cacheable, &[]),
+    variant(
+        "native-cache",
+        Workload::Cacheable,
+        &["{{include:bench/native-cache.yaml}}"],
+    ),
+    variant(
+        "portcullis-cache",
+        Workload::Cacheable,
+        &["{{wasm:cache:cache}}"],
+    ),
+    variant("baseline-post4k", Workload::Post4k, &[]),
+    variant(
+        "portcullis-sanitizer-post4k",
+        Workload::Post4k,
+        &["{{wasm:sanitizer:sanitizer:body}}"],
+    ),
 ];
+
+const fn variant(
+    name: &'static str,
+    workload: Workload,
+    filters: &'static [&'static str],
+) -> Variant {
+    Variant {
+        name,
+        workload,
+        filters,
+        configs: &[],
+    }
+}
 
 struct Options {
     duration: u64,
@@ -211,6 +213,8 @@ fn main() {
     let jwt = auth::demo_token("viewer");
 
     let (_upstream, upstream_port) = start_upstream();
+    // The audit HTTP sink's collector: acknowledges every batch, as a healthy one would.
+    let collector = TestServer::start(|_| Response::status(204));
     let selected: Vec<&'static Variant> = VARIANTS
         .iter()
         .filter(|v| {
@@ -222,7 +226,7 @@ fn main() {
         .collect();
     let running: Vec<Running> = selected
         .iter()
-        .map(|v| start_variant(v, &scratch.0, upstream_port, secret))
+        .map(|v| start_variant(v, &scratch.0, upstream_port, collector.port(), secret))
         .collect();
 
     let scripts = write_wrk_scripts(&scratch.0, &jwt);
@@ -234,7 +238,7 @@ fn main() {
             let r = &running[(i + round) % n];
             let script = &scripts[&r.variant.workload];
             let path = match r.variant.workload {
-                Workload::Api => "/api/products/1",
+                Workload::Api => "/api/orders/1",
                 Workload::Cacheable => "/api/products",
                 Workload::Post4k => "/echo",
             };
@@ -255,7 +259,14 @@ fn main() {
             samples.entry(r.variant.name).or_default().push(sample);
         }
     }
-    let table = report(&selected, &samples, &options);
+    let mut table = report(&selected, &samples, &options);
+    for r in running.iter().filter(|r| r.variant.name.contains("audit")) {
+        let counters: Vec<String> = ["records", "queued", "shipped", "dropped", "ship_failures"]
+            .iter()
+            .map(|what| format!("{what} {}", audit_counter(r.admin_port, what)))
+            .collect();
+        let _ = writeln!(table, "- {}: audit {}", r.variant.name, counters.join(", "));
+    }
     println!("{table}");
     if let Some(dir) = options.out.parent() {
         let _ = fs::create_dir_all(dir);
@@ -303,6 +314,7 @@ fn start_variant(
     variant: &'static Variant,
     dir: &Path,
     upstream_port: u16,
+    collector_port: u16,
     secret: &str,
 ) -> Running {
     let [port, admin_port] = free_ports::<2>();
@@ -311,10 +323,13 @@ fn start_variant(
     settings.admin_port = admin_port;
     settings.upstream_port = upstream_port;
     settings.wasm_dir = wasm_dir();
-    // Like native jwt_authn + rbac: every request needs a valid token with a viewer role.
-    let bench_auth = fs::read_to_string(repo().join("envoy/bench/filters/auth.json"))
-        .unwrap_or_else(|e| panic!("envoy/bench/filters/auth.json: {e}"));
-    settings.filter_configs.insert("auth".into(), bench_auth);
+    settings.audit_collector_port = collector_port;
+    let bench_configs = BENCH_CONFIGS.iter().map(|i| (*i, *i));
+    for (instance, file) in bench_configs.chain(variant.configs.iter().copied()) {
+        let path = repo().join(format!("envoy/bench/filters/{file}.json"));
+        let json = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        settings.filter_configs.insert(instance.into(), json);
+    }
     let template = fs::read_to_string(repo().join("envoy/bench/bench.yaml"))
         .unwrap_or_else(|e| panic!("bench.yaml: {e}"))
         .replace("{{filters}}", &variant.filters.join("\n"));
@@ -425,6 +440,23 @@ fn millis(v: &str) -> f64 {
         "s" => n * 1000.0,
         _ => f64::NAN,
     }
+}
+
+/// One of the audit filter's counters (`portcullis_audit_<what>`), summed over workers.
+fn audit_counter(admin_port: u16, what: &str) -> u64 {
+    let name = format!("wasmcustom.portcullis_audit_{what}");
+    ureq::get(&format!(
+        "http://127.0.0.1:{admin_port}/stats?filter=^{name}$"
+    ))
+    .call()
+    .ok()
+    .and_then(|r| r.into_string().ok())
+    .and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+    })
+    .and_then(|v| v.trim().parse().ok())
+    .unwrap_or(0)
 }
 
 /// Envoy's allocated heap, from the admin interface.
