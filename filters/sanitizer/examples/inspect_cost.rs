@@ -1,0 +1,62 @@
+//! What inspecting one request costs in the core (native, release), for the benchmark's request:
+//! `cargo run --release -p portcullis-sanitizer --example inspect_cost`
+//! A measurement, not a test: it prints microseconds per request and asserts nothing.
+
+use std::time::Instant;
+
+use portcullis_sanitizer::config::load;
+use portcullis_sanitizer::engine::{inspect_body, inspect_head, Head, Step};
+
+/// The same 4 KiB order document `make bench` posts.
+fn order_4k() -> String {
+    let items: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{i:05}","name":"Item {i}: O'Brien's hand-made mug, 350 ml","quantity":{},"price_cents":{},"note":"Please gift-wrap; deliver after 5 pm if possible."}}"#,
+                i % 4 + 1,
+                1299 + i * 10
+            )
+        })
+        .collect();
+    let mut doc = format!(
+        r#"{{"customer":"ada@example.com","currency":"EUR","items":[{}]}}"#,
+        items.join(",")
+    );
+    while doc.len() < 4096 {
+        doc.insert_str(doc.len() - 1, r#","pad":"x""#);
+    }
+    doc
+}
+
+fn main() {
+    let demo = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../envoy/filters/sanitizer.json"))
+        .unwrap_or_default();
+    let Ok(compiled) = load(&demo) else {
+        eprintln!("envoy/filters/sanitizer.json does not load");
+        return;
+    };
+    let body = order_4k();
+    let headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+        ("user-agent".to_string(), "wrk".to_string()),
+    ];
+    let head = Head {
+        method: "POST",
+        authority: "localhost",
+        path: "/echo",
+        headers: &headers,
+        has_body: true,
+    };
+    let runs: u32 = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000);
+    let started = Instant::now();
+    let mut allowed = 0;
+    for _ in 0..runs {
+        if let Step::NeedBody(p) = inspect_head(&compiled, &head) {
+            let outcome = inspect_body(&compiled, &p, body.as_bytes());
+            allowed += usize::from(outcome.status == 0 || outcome.status == 200);
+        }
+    }
+    let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+    println!("{} bytes of JSON: {per:.1} µs per request ({allowed}/{runs} allowed)", body.len());
+}
