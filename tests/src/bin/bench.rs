@@ -100,6 +100,16 @@ const VARIANTS: &[Variant] = &[
         filters: &["{{wasm:audit:audit}}"],
         configs: &[("audit", "audit-http")],
     },
+    variant(
+        "portcullis-sanitizer",
+        Workload::Api,
+        &["{{wasm:sanitizer:sanitizer:body}}"],
+    ),
+    variant(
+        "portcullis-cache-uncacheable",
+        Workload::Api,
+        &["{{wasm:cache:cache}}"],
+    ),
     variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
     variant("baseline-cacheable", Workload::Cacheable, &[]),
     variant(
