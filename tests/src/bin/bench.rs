@@ -20,9 +20,11 @@ use portcullis_tests::{
 };
 
 const USAGE: &str = "\
-usage: portcullis-bench [--duration SECS] [--rounds N] [--connections N] [--only NAME,NAME..] [--out FILE]
+usage: portcullis-bench [--duration SECS] [--rounds N] [--connections N] [--only NAME,NAME..]
+                        [--set NAME=VALUE].. [--out FILE]
   Runs every variant (or only those named) through wrk, interleaved over N rounds, and prints
-  a markdown table of medians. Needs wrk (make bench installs it) and dist/*.wasm.";
+  a markdown table of medians. --set applies a render setting to every variant (as
+  `portcullis-devkit render --set`). Needs wrk (make bench installs it) and dist/*.wasm.";
 
 /// What a variant sends: each workload has its own no-filter baseline.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -148,6 +150,7 @@ struct Options {
     rounds: usize,
     connections: u32,
     only: Option<Vec<String>>,
+    settings: Vec<String>,
     out: PathBuf,
 }
 
@@ -157,6 +160,7 @@ fn parse_args() -> Result<Options, String> {
         rounds: 3,
         connections: 32,
         only: None,
+        settings: Vec::new(),
         out: repo().join("target/bench/results.md"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -173,6 +177,7 @@ fn parse_args() -> Result<Options, String> {
             "--rounds" => o.rounds = number(value)?.max(1) as usize,
             "--connections" => o.connections = number(value)?.max(1) as u32,
             "--only" => o.only = Some(value.split(',').map(String::from).collect()),
+            "--set" => o.settings.push(value.clone()),
             "--out" => o.out = PathBuf::from(value),
             _ => return Err(USAGE.into()),
         }
@@ -236,7 +241,16 @@ fn main() {
         .collect();
     let running: Vec<Running> = selected
         .iter()
-        .map(|v| start_variant(v, &scratch.0, upstream_port, collector.port(), secret))
+        .map(|v| {
+            start_variant(
+                v,
+                &scratch.0,
+                upstream_port,
+                collector.port(),
+                secret,
+                &options.settings,
+            )
+        })
         .collect();
 
     let scripts = write_wrk_scripts(&scratch.0, &jwt);
@@ -326,6 +340,7 @@ fn start_variant(
     upstream_port: u16,
     collector_port: u16,
     secret: &str,
+    sets: &[String],
 ) -> Running {
     let [port, admin_port] = free_ports::<2>();
     let mut settings = Settings::local(&repo());
@@ -334,6 +349,9 @@ fn start_variant(
     settings.upstream_port = upstream_port;
     settings.wasm_dir = wasm_dir();
     settings.audit_collector_port = collector_port;
+    for assignment in sets {
+        settings.set(assignment).unwrap_or_else(|e| panic!("{e}"));
+    }
     let bench_configs = BENCH_CONFIGS.iter().map(|i| (*i, *i));
     for (instance, file) in bench_configs.chain(variant.configs.iter().copied()) {
         let path = repo().join(format!("envoy/bench/filters/{file}.json"));
