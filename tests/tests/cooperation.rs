@@ -336,6 +336,29 @@ fn auth_failures_are_strikes_for_the_client_penalty() {
         1
     );
     assert!(stat(&chain, "portcullis_ratelimit_ratelimit_client_banned") >= 2);
+
+    // The audit story: the third 401 started the ban (a security event of ratelimit-client,
+    // published on the response path), and the banned requests never reached auth.
+    let all = wait_records(&chain, 6);
+    let failures: Vec<&Value> = all.iter().filter(|r| r["http"]["status"] == 401).collect();
+    assert_eq!(failures.len(), 3, "{all:#?}");
+    for (n, r) in failures.iter().enumerate() {
+        assert_eq!(r["reason"], "auth:token_malformed", "{r}");
+        let started = r["decisions"]["ratelimit-client"]["security_event"] == true;
+        assert_eq!(started, n == 2, "failure {}: {r}", n + 1);
+    }
+    assert_eq!(
+        failures[2]["security"]["events"],
+        json!(["ratelimit-client:ban_started"]),
+        "{}",
+        failures[2]
+    );
+    let banned: Vec<&Value> = all.iter().filter(|r| r["http"]["status"] == 403).collect();
+    assert_eq!(banned.len(), 2, "{all:#?}");
+    for r in banned {
+        assert_eq!(r["reason"], "ratelimit-client:banned", "{r}");
+        assert!(r["decisions"].get("auth").is_none(), "auth never ran: {r}");
+    }
 }
 
 #[test]
