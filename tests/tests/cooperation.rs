@@ -248,6 +248,12 @@ fn identity_rate_limits_key_on_what_auth_verified() {
         ("x-portcullis-key-id", "someone-else"),
     ];
     assert_eq!(statuses(&alice, 1, &forged), [429]);
+    // ... and frank claiming to be the exhausted alice is counted as frank, and named so upstream.
+    let frank = bearer(&token("frank", &["viewer"]));
+    let claims_alice = [("x-portcullis-subject", "alice")];
+    assert_eq!(statuses(&frank, 1, &claims_alice), [200]);
+    let seen = chain.upstream.received().pop().unwrap();
+    assert_eq!(seen.header("x-portcullis-subject"), Some("frank"));
     let fresh = bearer(&token("erin", &["viewer"]));
     for _ in 0..4 {
         let r = get(
@@ -451,6 +457,10 @@ fn audit_records_carry_identity_and_every_decision() {
         roles.contains(&"viewer") && roles.contains(&"editor"),
         "{r}"
     );
+    // The identity instance counted the verified subject in its viewer tier (the demo limits).
+    let rl = &r["decisions"]["ratelimit-identity"]["details"];
+    assert_eq!(rl["limits"], json!(["per-user"]), "{r}");
+    assert_eq!(rl["tiers"], json!([["per-user", "viewer"]]), "{r}");
     for instance in [
         "ratelimit-client",
         "auth",
@@ -472,6 +482,13 @@ fn audit_records_carry_identity_and_every_decision() {
     assert_eq!(
         r["decisions"]["ratelimit-identity"]["outcome"], "allow",
         "{r}"
+    );
+    let limits = &r["decisions"]["ratelimit-identity"]["details"]["limits"];
+    assert!(
+        limits
+            .as_array()
+            .is_some_and(|l| l.contains(&json!("per-api-key"))),
+        "the key id reached the per-api-key limit: {r}"
     );
 
     // The two catalogue requests, in the order they were sent (a hit never reaches the
