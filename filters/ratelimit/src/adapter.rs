@@ -6,6 +6,7 @@
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
+use portcullis_common::decision::Decision;
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use proxy_wasm::hostcalls;
@@ -124,6 +125,7 @@ impl RootContext for Root {
             response_headers: Vec::new(),
             replied: false,
             request_id: None,
+            decision: None,
         }))
     }
 
@@ -140,6 +142,8 @@ struct Stream {
     replied: bool,
     /// Read with the request headers: in the response phase the SDK panics on reading them.
     request_id: Option<String>,
+    /// What we published for the request, to publish again if its response starts a ban.
+    decision: Option<Decision>,
 }
 
 impl Context for Stream {}
@@ -150,6 +154,7 @@ impl Stream {
         let instance = ready.limiter.instance.as_str();
         ready.count(&verdict.events);
         host::publish_decision(instance, &verdict.decision);
+        self.decision = Some(verdict.decision.clone());
         self.penalty_key = verdict.penalty_key.clone();
         self.request_id = self.request_header("x-request-id");
         let request_id = self.request_id.clone();
@@ -238,12 +243,16 @@ impl HttpContext for Stream {
                 now_ms(),
             );
             ready.count(&events);
-            if ban.is_some() {
+            if let Some(until) = ban {
                 let rid = self.request_id.as_deref().unwrap_or("-");
                 log::warn!(
                     "{rid} {}: ban started after {status} responses",
                     ready.limiter.instance
                 );
+                if let Some(decision) = self.decision.take() {
+                    let decision = limiter::with_ban_started(decision, until);
+                    host::publish_decision(&ready.limiter.instance, &decision);
+                }
             }
         }
         for (name, value) in std::mem::take(&mut self.response_headers) {

@@ -509,8 +509,7 @@ impl Limiter {
             decision = decision.with(k, v);
         }
         if let Some(until) = ban {
-            decision.security_event = true;
-            decision = decision.with("ban_until_ms", until);
+            decision = with_ban_started(decision, until);
         }
         Verdict {
             action,
@@ -621,6 +620,17 @@ impl Limiter {
         let ban = self.strike(penalty_key, store, now, &mut events);
         (events, ban)
     }
+}
+
+/// The request's decision once it started a ban (by a limit, or later by its response status):
+/// a security event for the audit record, whichever phase the ban started in. An allowed
+/// request (its response was the last strike) gets `ban_started` as the event's reason.
+pub fn with_ban_started(mut decision: Decision, until: u64) -> Decision {
+    decision.security_event = true;
+    if decision.reason.is_none() {
+        decision.reason = Some("ban_started".to_string());
+    }
+    decision.with("ban_until_ms", until)
 }
 
 fn strike_change(cfg: &Penalties, cur: Option<&[u8]>, now: u64) -> Change<StrikeOutcome> {
@@ -978,6 +988,13 @@ mod tests {
         let (events, ban) = l.on_response(401, key.as_deref(), &mut s, 0);
         assert_eq!(ban, Some(10_000));
         assert!(events.contains(&Event::Instance(InstanceMetric::Bans)));
+        // The request's allow decision becomes the security event of the ban it started.
+        assert!(!v.decision.security_event);
+        let d = with_ban_started(v.decision.clone(), 10_000);
+        assert!(d.security_event);
+        assert_eq!(d.outcome, Outcome::Allow);
+        assert_eq!(d.reason.as_deref(), Some("ban_started"));
+        assert_eq!(d.details.get("ban_until_ms"), Some(&10_000.into()));
         let v = l.check(&get("10.0.0.9", "/other"), &mut s, 1);
         assert!(matches!(&v.action, Action::Deny(d) if d.reason == "banned" && d.status == 403));
     }
