@@ -29,8 +29,11 @@ fn order_4k() -> String {
 }
 
 fn main() {
-    let demo = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../envoy/filters/sanitizer.json"))
-        .unwrap_or_default();
+    let demo = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../envoy/filters/sanitizer.json"
+    ))
+    .unwrap_or_default();
     let Ok(compiled) = load(&demo) else {
         eprintln!("envoy/filters/sanitizer.json does not load");
         return;
@@ -48,7 +51,10 @@ fn main() {
         headers: &headers,
         has_body: true,
     };
-    let runs: u32 = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000);
+    let runs: u32 = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2000);
     let started = Instant::now();
     let mut allowed = 0;
     for _ in 0..runs {
@@ -58,5 +64,8 @@ fn main() {
         }
     }
     let per = started.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
-    println!("{} bytes of JSON: {per:.1} µs per request ({allowed}/{runs} allowed)", body.len());
+    println!(
+        "{} bytes of JSON: {per:.1} µs per request ({allowed}/{runs} allowed)",
+        body.len()
+    );
 }

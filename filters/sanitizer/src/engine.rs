@@ -572,9 +572,12 @@ impl JsonWalk<'_, '_> {
         match v {
             Value::String(s) => {
                 self.count()?;
-                let mut rules = Vec::new();
-                nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
-                self.f.add_all(&rules, path);
+                // Only a value that opens an object can hold an operator: lowercase just those.
+                if s.trim_start().starts_with('{') {
+                    let mut rules = Vec::new();
+                    nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
+                    self.f.add_all(&rules, path);
+                }
                 self.f.scan(path, s.as_bytes());
             }
             Value::Array(items) => {
