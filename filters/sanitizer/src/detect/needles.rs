@@ -54,11 +54,12 @@ impl NeedleSet {
             while candidates != 0 {
                 let k = candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;
-                if self
-                    .needles
-                    .get(k)
-                    .is_some_and(|n| rest.starts_with(n.as_bytes()))
-                {
+                // The second byte first: it rules out most candidates without a `memcmp` call.
+                let matches = self.needles.get(k).is_some_and(|n| {
+                    let n = n.as_bytes();
+                    n.get(1).is_none_or(|x| rest.get(1) == Some(x)) && rest.starts_with(n)
+                });
+                if matches {
                     return true;
                 }
             }

@@ -43,7 +43,9 @@ const MAX_TOKENS: usize = 4096;
 
 fn tokenize(s: &str) -> (Vec<Tok<'_>>, bool) {
     let b = s.as_bytes();
-    let mut toks = Vec::new();
+    // Room for a token every few bytes up front: growing from empty cost several reallocations per
+    // value. Bounded by MAX_TOKENS like the loop.
+    let mut toks = Vec::with_capacity((s.len() / 4 + 1).min(MAX_TOKENS));
     let mut versioned = false;
     let mut i = 0;
     while i < b.len() && toks.len() < MAX_TOKENS {

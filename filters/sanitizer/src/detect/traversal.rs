@@ -2,6 +2,8 @@
 //! percent, overlong and `%u` encodings; here `\` counts as `/`), sensitive Unix and Windows files,
 //! and stream wrappers.
 
+use std::borrow::Cow;
+
 use super::{Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
 
 pub const DOT_DOT: Rule = Rule::new("traversal-dot-dot", Category::Traversal, WARNING, 1);
@@ -63,15 +65,21 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         return;
     }
     // `\` and the Unicode look-alikes that best-fit mappings turn into `/`, `\` or `.`.
-    let norm: String =
-        s.chars()
-            .map(|c| match c {
-                '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{ff0f}' | '\u{ff3c}'
-                | '\u{29f5}' => '/',
-                '\u{ff0e}' | '\u{2024}' => '.',
-                c => c,
-            })
-            .collect();
+    // All of them but `\` are non-ASCII: plain ASCII without `\` is used as it is, uncopied.
+    let norm: Cow<'_, str> = if s.is_ascii() && !s.contains('\\') {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(
+            s.chars()
+                .map(|c| match c {
+                    '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{ff0f}' | '\u{ff3c}'
+                    | '\u{29f5}' => '/',
+                    '\u{ff0e}' | '\u{2024}' => '.',
+                    c => c,
+                })
+                .collect(),
+        )
+    };
     let b = norm.as_bytes();
     let mut found = Vec::new();
     let mut count = 0;
