@@ -274,6 +274,20 @@ pub fn js_escapes(s: &str) -> String {
 /// percent-decoding, or JSON string unescaping): repeats percent-decoding, character references and
 /// escapes until nothing changes or `max_passes` is reached, then lower-cases.
 pub fn canonicalize(value: &[u8], max_passes: u8) -> Canonical {
+    // Fast path for the common case: valid UTF-8 without `%`, `&` or `\`. Percent-decoding
+    // (without `+` as space), entity decoding and JS escapes all leave such text as it is, so the
+    // loop below would stop after one pass with no layer counted: skip its allocations.
+    if !value.iter().any(|b| matches!(b, b'%' | b'&' | b'\\')) {
+        if let Ok(text) = std::str::from_utf8(value) {
+            return Canonical {
+                lower: text.to_ascii_lowercase(),
+                flags: Flags {
+                    nul: value.contains(&0),
+                    ..Flags::default()
+                },
+            };
+        }
+    }
     let mut flags = Flags::default();
     let mut text = utf8_lossy(value, &mut flags);
     for _ in 0..max_passes {

@@ -572,9 +572,12 @@ impl JsonWalk<'_, '_> {
         match v {
             Value::String(s) => {
                 self.count()?;
-                let mut rules = Vec::new();
-                nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
-                self.f.add_all(&rules, path);
+                // Only a value that opens an object can hold an operator: lowercase just those.
+                if s.trim_start().starts_with('{') {
+                    let mut rules = Vec::new();
+                    nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
+                    self.f.add_all(&rules, path);
+                }
                 self.f.scan(path, s.as_bytes());
             }
             Value::Array(items) => {
@@ -590,12 +593,14 @@ impl JsonWalk<'_, '_> {
                     self.count()?;
                     // A finding in a key is reported against its object: the key is the
                     // client's text and may be the payload itself.
-                    let key_field = format!("{path}{{key}}");
+                    // The field name is built in `path` itself, saving an allocation per key.
+                    let len = path.len();
+                    path.push_str("{key}");
                     let mut rules = Vec::new();
                     nosql::check_key(key, &mut rules);
-                    self.f.add_all(&rules, &key_field);
-                    self.f.scan(&key_field, key.as_bytes());
-                    let len = path.len();
+                    self.f.add_all(&rules, path);
+                    self.f.scan(path, key.as_bytes());
+                    path.truncate(len);
                     path.push('.');
                     path.push_str(key);
                     self.value(child, path, depth + 1)?;

@@ -1,7 +1,7 @@
 //! OS command injection: a shell separator or substitution followed by a command, on a copy of the
 //! value with the usual shell obfuscations undone (`${IFS}`, quotes and backslashes inside words).
 
-use super::{is_word, skip_ws, Category, Rule, CRITICAL, ERROR};
+use super::{is_word, skip_ws, Category, NeedleSet, Rule, CRITICAL, ERROR};
 
 pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRITICAL, 1);
 pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
@@ -70,11 +70,16 @@ const COMMON: [&str; 16] = [
 
 /// Undoes `c'a't`, `w\ho\am\i`, `${IFS}`: the shell removes these before it runs anything.
 fn deobfuscate(s: &str) -> String {
-    let s = s
-        .replace("${ifs}", " ")
-        .replace("$ifs$9", " ")
-        .replace("$ifs", " ")
-        .replace("{,}", " ");
+    // The replacements below need a `$` or a `{`; most values have neither, so skip the four
+    // copies they would make.
+    let s = if s.contains(['$', '{']) {
+        s.replace("${ifs}", " ")
+            .replace("$ifs$9", " ")
+            .replace("$ifs", " ")
+            .replace("{,}", " ")
+    } else {
+        s.to_string()
+    };
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     for (i, &c) in b.iter().enumerate() {
@@ -94,6 +99,18 @@ fn deobfuscate(s: &str) -> String {
     }
     String::from_utf8(out).unwrap_or_default()
 }
+
+/// Shell paths and launchers.
+const SHELLS: NeedleSet = NeedleSet::new(&[
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/zsh",
+    "/usr/bin/env",
+    "cmd.exe",
+    "cmd /c",
+    "powershell -",
+    "powershell.exe",
+]);
 
 fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     // Optional path prefix: /bin/cat, /usr/bin/id.
@@ -212,19 +229,9 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     if clean.contains("/dev/tcp/") || clean.contains("/dev/udp/") {
         found.push(SHELL_PATH);
     }
-    for shell in [
-        "/bin/sh",
-        "/bin/bash",
-        "/bin/zsh",
-        "/usr/bin/env",
-        "cmd.exe",
-        "cmd /c",
-        "powershell -",
-        "powershell.exe",
-    ] {
-        if clean.contains(shell) {
-            found.push(SHELL_PATH);
-        }
+    // `found` is deduplicated below, so one push stands for any number of shells.
+    if SHELLS.any_in(&clean) {
+        found.push(SHELL_PATH);
     }
     // A whole value that is a command with arguments (pasted straight into a shell).
     if let Some((_, true, end)) = command_at(b, 0) {

@@ -2,6 +2,7 @@
 //! backtracking pattern: they are hand-written forward scanners, linear in the input.
 
 pub mod cmdi;
+mod needles;
 pub mod nosql;
 pub mod scanner;
 pub mod sqli;
@@ -10,6 +11,7 @@ pub mod traversal;
 pub mod xss;
 
 use crate::decode::Canonical;
+pub(crate) use needles::NeedleSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Category {

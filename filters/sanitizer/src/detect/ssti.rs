@@ -1,14 +1,14 @@
 //! Server-side template injection: template delimiters around an expression (arithmetic, object
 //! traversal, method calls), and the object-model gadgets those payloads reach for.
 
-use super::{find_all, prefix, Category, Rule, CRITICAL, ERROR};
+use super::{find_all, prefix, Category, NeedleSet, Rule, CRITICAL, ERROR};
 
 pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
 pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
 pub const DIRECTIVE: Rule = Rule::new("ssti-directive", Category::Ssti, ERROR, 1);
 pub const ENGINE_DIRECTIVE: Rule = Rule::new("ssti-engine-directive", Category::Ssti, CRITICAL, 1);
 
-const GADGETS: [&str; 14] = [
+const GADGETS: NeedleSet = NeedleSet::new(&[
     "__class__",
     "__mro__",
     "__subclasses__",
@@ -23,7 +23,7 @@ const GADGETS: [&str; 14] = [
     "objectconstructor",
     "getclass()",
     "__proto__",
-];
+]);
 
 /// Whether an expression body looks like code rather than a variable name.
 fn looks_like_code(inner: &str) -> bool {
@@ -53,6 +53,8 @@ fn looks_like_code(inner: &str) -> bool {
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
     let mut found = Vec::new();
+    // Every opener below (and `{%`) contains one of these bytes; without them, skip the searches.
+    let openers = s.bytes().any(|c| matches!(c, b'{' | b'(' | b'[' | b'%'));
     for (open, close) in [
         ("{{", "}}"),
         ("${", "}"),
@@ -62,7 +64,10 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         ("*{", "}"),
         ("@(", ")"),
         ("[[", "]]"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| openers)
+    {
         for at in find_all(s, open) {
             let body = s.get(at + open.len()..).unwrap_or_default();
             let body = prefix(body, 256);
@@ -76,7 +81,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             }
         }
     }
-    for at in find_all(s, "{%") {
+    for at in find_all(s, "{%").filter(|_| openers) {
         let body = s.get(at + 2..).unwrap_or_default();
         // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
         let body = prefix(body, 256);
@@ -92,10 +97,11 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             break;
         }
     }
-    if s.contains("<#assign") || s.contains("#set(") || s.contains("<#include") {
+    if s.contains('#') && (s.contains("<#assign") || s.contains("#set(") || s.contains("<#include"))
+    {
         found.push(ENGINE_DIRECTIVE);
     }
-    if GADGETS.iter().any(|g| s.contains(g)) {
+    if GADGETS.any_in(s) {
         found.push(GADGET);
     }
     for rule in found {

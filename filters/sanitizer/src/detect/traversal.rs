@@ -2,7 +2,9 @@
 //! percent, overlong and `%u` encodings; here `\` counts as `/`), sensitive Unix and Windows files,
 //! and stream wrappers.
 
-use super::{Category, Rule, CRITICAL, ERROR, WARNING};
+use std::borrow::Cow;
+
+use super::{Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
 
 pub const DOT_DOT: Rule = Rule::new("traversal-dot-dot", Category::Traversal, WARNING, 1);
 pub const DOT_DOT_REPEATED: Rule =
@@ -12,7 +14,7 @@ pub const SENSITIVE_FILE: Rule =
     Rule::new("traversal-sensitive-file", Category::Traversal, CRITICAL, 1);
 pub const WRAPPER: Rule = Rule::new("traversal-stream-wrapper", Category::Traversal, CRITICAL, 1);
 
-const SENSITIVE: [&str; 30] = [
+const SENSITIVE: NeedleSet = NeedleSet::new(&[
     "etc/passwd",
     "etc/shadow",
     "etc/group",
@@ -43,9 +45,9 @@ const SENSITIVE: [&str; 30] = [
     "etc/nginx/",
     "etc/apache2/",
     "wp-config.php",
-];
+]);
 
-const WRAPPERS: [&str; 10] = [
+const WRAPPERS: NeedleSet = NeedleSet::new(&[
     "file://",
     "php://",
     "phar://",
@@ -56,22 +58,28 @@ const WRAPPERS: [&str; 10] = [
     "zlib://",
     "ogg://",
     "jar:file:",
-];
+]);
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
     if !s.contains(['.', ':', '/', '\\', '\u{ff0e}', '\u{2024}']) {
         return;
     }
     // `\` and the Unicode look-alikes that best-fit mappings turn into `/`, `\` or `.`.
-    let norm: String =
-        s.chars()
-            .map(|c| match c {
-                '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{ff0f}' | '\u{ff3c}'
-                | '\u{29f5}' => '/',
-                '\u{ff0e}' | '\u{2024}' => '.',
-                c => c,
-            })
-            .collect();
+    // All of them but `\` are non-ASCII: plain ASCII without `\` is used as it is, uncopied.
+    let norm: Cow<'_, str> = if s.is_ascii() && !s.contains('\\') {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(
+            s.chars()
+                .map(|c| match c {
+                    '\\' | '\u{2215}' | '\u{2216}' | '\u{2044}' | '\u{ff0f}' | '\u{ff3c}'
+                    | '\u{29f5}' => '/',
+                    '\u{ff0e}' | '\u{2024}' => '.',
+                    c => c,
+                })
+                .collect(),
+        )
+    };
     let b = norm.as_bytes();
     let mut found = Vec::new();
     let mut count = 0;
@@ -101,10 +109,10 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     } else if count > 1 {
         found.push(DOT_DOT_REPEATED);
     }
-    if SENSITIVE.iter().any(|f| norm.contains(f)) {
+    if SENSITIVE.any_in(&norm) {
         found.push(SENSITIVE_FILE);
     }
-    if WRAPPERS.iter().any(|w| norm.contains(w)) {
+    if WRAPPERS.any_in(&norm) {
         found.push(WRAPPER);
     }
     for rule in found {
