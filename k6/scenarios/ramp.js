@@ -7,15 +7,22 @@ import { BASE, ORIGIN, baseOptions, bearer, duration, int } from '../lib/common.
 const peak = int('RAMP_VUS', 20);
 const total = duration('RAMP', '60s');
 // The stages split RAMP_DURATION: a third up (in two steps), a third at the peak, the rest down.
-const seconds = parseInt(total, 10) * (total.endsWith('m') ? 60 : 1);
-const step = Math.max(1, Math.floor(seconds / 6));
+// RAMP_DURATION is k6-style: `90s`, `2m` or `1m30s`.
+function toSeconds(text) {
+  const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  const s = m ? 60 * Number(m[1] || 0) + Number(m[2] || 0) : 0;
+  if (s < 6) throw new Error(`RAMP_DURATION=${text}: expected at least 6s, as 90s, 2m or 1m30s`);
+  return s;
+}
+const seconds = toSeconds(total);
+const step = Math.floor(seconds / 6);
 
 export const options = Object.assign({}, baseOptions, {
   stages: [
     { duration: `${step}s`, target: Math.max(1, Math.floor(peak / 2)) },
     { duration: `${step}s`, target: peak },
     { duration: `${2 * step}s`, target: peak },
-    { duration: `${seconds - 5 * step}s`, target: 0 },
+    { duration: `${seconds - 4 * step}s`, target: 0 },
   ],
   thresholds: {
     http_req_failed: ['rate<0.01'],
