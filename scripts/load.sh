@@ -11,10 +11,16 @@ mkdir -p "$out"
 bash scripts/run.sh "$envoy" "$upstream" "$config" >"$out/chain.log" 2>&1 &
 chain_pid=$!
 stop() {
+  local rc=$?
   trap - INT TERM EXIT
   # run.sh's own trap stops Envoy and the demo upstream.
-  kill "$chain_pid" 2>/dev/null && wait "$chain_pid" 2>/dev/null
-  echo "make load: chain stopped (its log: $out/chain.log)"
+  kill "$chain_pid" 2>/dev/null || true
+  wait "$chain_pid" 2>/dev/null || true
+  # The demo audit sink logs one line per request (hundreds of MB over a full run): keep the end.
+  tail -n 5000 "$out/chain.log" >"$out/chain.tail.log" 2>/dev/null || true
+  rm -f "$out/chain.log"
+  echo "make load: chain stopped (the end of its log: $out/chain.tail.log)"
+  exit "$rc"
 }
 trap stop INT TERM EXIT
 
@@ -24,7 +30,7 @@ for _ in $(seq 150); do
   kill -0 "$chain_pid" 2>/dev/null || break
   sleep 0.2
 done
-[ -n "$ready" ] || { echo "make load: the chain did not start; see $out/chain.log"; tail -20 "$out/chain.log"; exit 1; }
+[ -n "$ready" ] || { echo "make load: the chain did not start:"; tail -20 "$out/chain.log"; exit 1; }
 
 # DEMO-ONLY tokens; they live in .dev/load (git-ignored with .dev) and never in a command line
 # of k6 itself.
