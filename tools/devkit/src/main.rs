@@ -80,7 +80,10 @@ fn run_render(args: &[String]) -> Result<(), String> {
             .split_once('=')
             .ok_or_else(|| format!("--filter-config {assignment}: expected INSTANCE=FILE"))?;
         // An override for an instance the chain does not have would be silently ignored.
-        let default = settings.envoy_dir.join("filters").join(format!("{instance}.json"));
+        let default = settings
+            .envoy_dir
+            .join("filters")
+            .join(format!("{instance}.json"));
         if !default.is_file() {
             return Err(format!(
                 "--filter-config {instance}: no such filter instance ({} is missing)",
