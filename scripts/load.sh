@@ -8,6 +8,14 @@ scenarios=${LOAD_SCENARIOS:-smoke ramp auth cache hostile burst}
 out=.dev/load
 mkdir -p "$out"
 
+# A chain already on these ports (a `make run`) would answer in place of ours, with other limits.
+if curl -s -m 2 -o /dev/null http://127.0.0.1:9901/ready \
+  || curl -s -m 2 -o /dev/null http://127.0.0.1:8000/healthz \
+  || curl -s -m 2 -o /dev/null --cacert .dev/certs/ca.crt https://localhost:8443/healthz; then
+  echo "make load: something already listens on 127.0.0.1:8443, :9901 or :8000 (a \`make run\`?); stop it first"
+  exit 1
+fi
+
 bash scripts/run.sh "$envoy" "$upstream" "$config" >"$out/chain.log" 2>&1 &
 chain_pid=$!
 stop() {
