@@ -130,3 +130,69 @@ fn run_token(args: &[String]) -> Result<(), String> {
     println!("{jwt}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> String {
+        format!("{}/../..", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn filter_config_replaces_the_instance_json_in_the_rendered_chain() {
+        let out = std::env::temp_dir().join(format!("devkit-render-{}.yaml", std::process::id()));
+        let load = format!("{}/k6/config/ratelimit-client.json", repo());
+        run_render(&args(&[
+            "--repo",
+            &repo(),
+            "--filter-config",
+            &format!("ratelimit-client={load}"),
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+        .unwrap();
+        let yaml = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        // The JSON is rendered as an escaped YAML string. The load config's per-ip limit is in,
+        // the demo's penalties are not; the other instance keeps its demo JSON.
+        assert!(yaml.contains(r#"\"per-ip\", \"algorithm\": \"token_bucket\", \"limit\": 1000000"#));
+        assert!(
+            !yaml.contains(r#"\"strikes\": 50"#),
+            "demo penalties still rendered"
+        );
+        let demo = render(&Settings::local(std::path::Path::new(&repo()))).unwrap();
+        assert!(
+            demo.contains(r#"\"strikes\": 50"#),
+            "the demo config has penalties"
+        );
+        assert!(yaml.contains(r#"{\"role\": \"viewer\", \"limit\": 600"#));
+    }
+
+    #[test]
+    fn filter_config_for_an_unknown_instance_or_missing_file_is_refused() {
+        let load = format!("{}/k6/config/ratelimit-client.json", repo());
+        let typo = run_render(&args(&[
+            "--repo",
+            &repo(),
+            "--filter-config",
+            &format!("ratelimit-clint={load}"),
+        ]))
+        .unwrap_err();
+        assert!(typo.contains("no such filter instance"), "{typo}");
+        let missing = run_render(&args(&[
+            "--repo",
+            &repo(),
+            "--filter-config",
+            "ratelimit-client=/nonexistent/load.json",
+        ]))
+        .unwrap_err();
+        assert!(missing.contains("/nonexistent/load.json"), "{missing}");
+        let shape = run_render(&args(&["--repo", &repo(), "--filter-config", "x"])).unwrap_err();
+        assert!(shape.contains("expected INSTANCE=FILE"), "{shape}");
+    }
+}
