@@ -17,7 +17,7 @@ WASM_TESTED := common $(FILTERS)
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
-        validate integration-test docker-prep bench fuzz clean
+        validate integration-test docker-prep bench load fuzz clean
 
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
@@ -25,6 +25,7 @@ help:
 	@echo "make build   dist/<filter>.wasm for: $(FILTERS)"
 	@echo "make token ROLE=admin   a DEMO-ONLY signed JWT for the demo config"
 	@echo "make render  write the rendered Envoy config to $(DEV)/envoy.yaml"
+	@echo "make load    k6 load scenarios against the chain (k6/README.md); not part of make test"
 
 # --- set-up ---------------------------------------------------------------------------------
 
@@ -111,6 +112,18 @@ bench: setup build
 	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	cargo build --release -p portcullis-demo-upstream
 	cargo run -p portcullis-tests --bin portcullis-bench -- $(BENCH_ARGS)
+
+# k6 scenarios against the `make run` chain, rendered with the load rate limits of k6/config/
+# (see k6/README.md); exits non-zero when a threshold fails. E.g.
+#   make load LOAD_SCENARIOS="smoke burst"
+#   RAMP_DURATION=2m RAMP_VUS=40 make load
+LOAD_SCENARIOS ?= smoke ramp auth cache hostile burst
+load: setup build tools
+	$(DEVKIT) render --out $(DEV)/load/envoy.yaml \
+	  --filter-config ratelimit-client=k6/config/ratelimit-client.json \
+	  --filter-config ratelimit-identity=k6/config/ratelimit-identity.json
+	LOAD_SCENARIOS="$(LOAD_SCENARIOS)" bash scripts/load.sh $(VENV)/bin/k6 $(ENVOY) $(UPSTREAM) \
+	  $(DEV)/load/envoy.yaml $(DEVKIT)
 
 # Fuzz the sanitizer's detectors and body parsers with cargo-fuzz (libFuzzer), bounded in time;
 # not part of `make test`. The stable toolchain accepts cargo-fuzz's nightly flags with
