@@ -13,8 +13,8 @@ pub const AUD: &str = "api";
 pub const NOW: u64 = 1_700_000_000;
 pub const HMAC_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-pub const RSA_PEM: &str = include_str!("testdata/rsa2048.pem");
-pub const RSA_OTHER_PEM: &str = include_str!("testdata/rsa2048-other.pem");
+pub const RSA_PEM: &str = include_str!("testdata/TEST-ONLY-rsa2048.pem");
+pub const RSA_OTHER_PEM: &str = include_str!("testdata/TEST-ONLY-rsa2048-other.pem");
 
 pub fn b64(bytes: &[u8]) -> String {
     Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap_or_default()
