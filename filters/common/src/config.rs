@@ -88,15 +88,6 @@ pub enum Mode {
     Shadow,
 }
 
-/// The configuration of a filter whose policy is not implemented yet: it passes traffic through,
-/// but still refuses unknown fields so that a typo is caught before the policy lands.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PassthroughConfig {
-    #[serde(default)]
-    pub mode: Mode,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,24 +113,29 @@ mod tests {
         rules: Vec<Rule>,
     }
 
+    /// A filter configuration whose fields all have defaults.
+    #[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ModeOnly {
+        #[serde(default)]
+        mode: Mode,
+    }
+
     #[test]
     fn blank_configuration_means_defaults() {
-        assert_eq!(parse::<PassthroughConfig>(b"").unwrap().mode, Mode::Enforce);
-        assert_eq!(
-            parse::<PassthroughConfig>(b" \n ").unwrap(),
-            PassthroughConfig::default()
-        );
+        assert_eq!(parse::<ModeOnly>(b"").unwrap().mode, Mode::Enforce);
+        assert_eq!(parse::<ModeOnly>(b" \n ").unwrap(), ModeOnly::default());
     }
 
     #[test]
     fn modes_parse() {
-        let c: PassthroughConfig = parse(br#"{"mode":"shadow"}"#).unwrap();
+        let c: ModeOnly = parse(br#"{"mode":"shadow"}"#).unwrap();
         assert_eq!(c.mode, Mode::Shadow);
     }
 
     #[test]
     fn unknown_field_is_named() {
-        let e = parse::<PassthroughConfig>(br#"{"mdoe":"shadow"}"#).unwrap_err();
+        let e = parse::<ModeOnly>(br#"{"mdoe":"shadow"}"#).unwrap_err();
         assert_eq!(e.field, "mdoe");
         assert!(e.message.contains("unknown field `mdoe`"), "{e}");
         assert!(!e.message.contains("line 1"), "{e}");
@@ -147,7 +143,7 @@ mod tests {
 
     #[test]
     fn bad_enum_value_names_field() {
-        let e = parse::<PassthroughConfig>(br#"{"mode":"block"}"#).unwrap_err();
+        let e = parse::<ModeOnly>(br#"{"mode":"block"}"#).unwrap_err();
         assert_eq!(e.field, "mode");
         assert_eq!(
             e.to_string(),
