@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use jwt_simple::prelude::*;
 use portcullis_tests::auth::{api_key_pepper, demo_secret, demo_token};
+use portcullis_tests::reply::{reply, Reply};
 use portcullis_tests::server::{Request, Response, TestServer};
 use portcullis_tests::{envoy_refuses, Chain, Options};
 use serde_json::{json, Value};
@@ -15,49 +16,12 @@ use serde_json::{json, Value};
 const ISS: &str = "https://idp.test";
 const AUD: &str = "portcullis-tests";
 
-/// Status, lower-cased headers and body of any answer, 4xx/5xx included.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
 fn send(chain: &Chain, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut req = chain.client().request(method, &chain.url(path));
     for (n, v) in headers {
         req = req.set(n, v);
     }
-    let resp = match req.call() {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {path}: {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: resp.into_string().unwrap_or_default(),
-    }
+    reply(req.call())
 }
 
 fn bearer(token: &str) -> String {

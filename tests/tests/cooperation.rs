@@ -8,30 +8,12 @@ use std::time::{Duration, Instant};
 
 use portcullis_audit::chain::SCHEMA_MARK;
 use portcullis_tests::auth::{api_key_pepper, demo_secret};
+use portcullis_tests::reply::{reply, Reply};
 use portcullis_tests::{Chain, Options};
 use serde_json::{json, Value};
 
 const API_KEY: &str = "sk_coop_0123456789abcdef";
 const KEY_ID: &str = "reports-2026";
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
 
 fn send(chain: &Chain, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     send_on(&chain.client(), chain, method, path, headers, body)
@@ -50,29 +32,11 @@ fn send_on(
     for (n, v) in headers {
         req = req.set(n, v);
     }
-    let resp = match if body.is_empty() {
+    reply(if body.is_empty() {
         req.call()
     } else {
         req.send_string(body)
-    } {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {path}: {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: resp.into_string().unwrap_or_default(),
-    }
+    })
 }
 
 fn get(chain: &Chain, path: &str, headers: &[(&str, &str)]) -> Reply {

@@ -7,45 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis_tests::reply::{reply, Reply};
 use portcullis_tests::{envoy_refuses, Chain, Options};
 
 const CLIENT: &str = "ratelimit-client";
 
-/// Status, headers and body, whatever the status.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 fn send(req: ureq::Request) -> Reply {
-    let resp = match req.call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let mut names = resp.headers_names();
-    names.sort();
-    names.dedup();
-    let headers = names
-        .iter()
-        .flat_map(|n| resp.all(n).into_iter().map(|v| (n.clone(), v.to_string())))
-        .collect();
-    let status = resp.status();
-    let body = resp.into_string().unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    reply(req.call())
 }
 
 fn chain_with(config: &str) -> Chain {
