@@ -1,7 +1,7 @@
 //! OS command injection: a shell separator or substitution followed by a command, on a copy of the
 //! value with the usual shell obfuscations undone (`${IFS}`, quotes and backslashes inside words).
 
-use super::{is_word, skip_ws, Category, NeedleSet, Rule, CRITICAL, ERROR};
+use super::{add_once, is_word, skip_ws, Category, NeedleSet, Rule, CRITICAL, ERROR};
 
 pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRITICAL, 1);
 pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
@@ -239,11 +239,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             found.push(BARE_COMMAND);
         }
     }
-    for rule in found {
-        if !out.contains(&rule) {
-            out.push(rule);
-        }
-    }
+    add_once(out, found);
 }
 
 #[cfg(test)]
@@ -251,9 +247,7 @@ mod tests {
     use super::*;
 
     fn rules(s: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        detect(&s.to_ascii_lowercase(), &mut out);
-        out.iter().map(|r| r.id).collect()
+        crate::detect::rule_ids(detect, s)
     }
 
     #[test]

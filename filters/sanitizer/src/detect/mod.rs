@@ -70,6 +70,24 @@ pub struct Rule {
     pub paranoia: u8,
 }
 
+/// Adds each of a detector's findings to `out` once: several checks of one detector may report
+/// the same rule, and a finding counts once towards the score.
+pub(crate) fn add_once(out: &mut Vec<Rule>, found: impl IntoIterator<Item = Rule>) {
+    for rule in found {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    }
+}
+
+/// The rule ids a detector reports for `s` (lower-cased first, as the engine does).
+#[cfg(test)]
+pub(crate) fn rule_ids(detect: fn(&str, &mut Vec<Rule>), s: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    detect(&s.to_ascii_lowercase(), &mut out);
+    out.iter().map(|r| r.id).collect()
+}
+
 impl Rule {
     pub const fn new(id: &'static str, category: Category, score: u32, paranoia: u8) -> Rule {
         Rule {

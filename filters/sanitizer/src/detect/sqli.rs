@@ -7,7 +7,7 @@
 //! the query, `UNION SELECT`, a stacked statement, a time-delay or file function — rather than for
 //! SQL words, which honest text is full of ("select the best from our range").
 
-use super::{Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
+use super::{add_once, Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
 
 pub const UNION: Rule = Rule::new("sqli-union-select", Category::Sqli, CRITICAL, 1);
 pub const TAUTOLOGY: Rule = Rule::new("sqli-tautology", Category::Sqli, CRITICAL, 1);
@@ -470,11 +470,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             anywhere(&rest, &mut found);
         }
     }
-    for rule in found {
-        if !out.contains(&rule) {
-            out.push(rule);
-        }
-    }
+    add_once(out, found);
 }
 
 fn first_unescaped(b: &[u8], q: u8) -> Option<usize> {
@@ -497,9 +493,7 @@ mod tests {
     use super::*;
 
     fn rules(s: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        detect(&s.to_ascii_lowercase(), &mut out);
-        out.iter().map(|r| r.id).collect()
+        crate::detect::rule_ids(detect, s)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Server-side template injection: template delimiters around an expression (arithmetic, object
 //! traversal, method calls), and the object-model gadgets those payloads reach for.
 
-use super::{find_all, prefix, Category, NeedleSet, Rule, CRITICAL, ERROR};
+use super::{add_once, find_all, prefix, Category, NeedleSet, Rule, CRITICAL, ERROR};
 
 pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
 pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
@@ -104,11 +104,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     if GADGETS.any_in(s) {
         found.push(GADGET);
     }
-    for rule in found {
-        if !out.contains(&rule) {
-            out.push(rule);
-        }
-    }
+    add_once(out, found);
 }
 
 #[cfg(test)]
@@ -116,9 +112,7 @@ mod tests {
     use super::*;
 
     fn rules(s: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        detect(&s.to_ascii_lowercase(), &mut out);
-        out.iter().map(|r| r.id).collect()
+        crate::detect::rule_ids(detect, s)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
+use super::{add_once, Category, NeedleSet, Rule, CRITICAL, ERROR, WARNING};
 
 pub const DOT_DOT: Rule = Rule::new("traversal-dot-dot", Category::Traversal, WARNING, 1);
 pub const DOT_DOT_REPEATED: Rule =
@@ -115,11 +115,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     if WRAPPERS.any_in(&norm) {
         found.push(WRAPPER);
     }
-    for rule in found {
-        if !out.contains(&rule) {
-            out.push(rule);
-        }
-    }
+    add_once(out, found);
 }
 
 #[cfg(test)]
@@ -127,9 +123,7 @@ mod tests {
     use super::*;
 
     fn rules(s: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        detect(&s.to_ascii_lowercase(), &mut out);
-        out.iter().map(|r| r.id).collect()
+        crate::detect::rule_ids(detect, s)
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! schemes and JavaScript string break-outs, on the fully decoded value (entities and escapes
 //! already resolved by `decode`).
 
-use super::{find_all, is_word, skip_ws, Category, Rule, CRITICAL, ERROR, NOTICE, WARNING};
+use super::{
+    add_once, find_all, is_word, skip_ws, Category, Rule, CRITICAL, ERROR, NOTICE, WARNING,
+};
 
 pub const SCRIPT_TAG: Rule = Rule::new("xss-script-tag", Category::Xss, CRITICAL, 1);
 pub const DANGEROUS_TAG: Rule = Rule::new("xss-dangerous-tag", Category::Xss, CRITICAL, 1);
@@ -54,11 +56,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     if s.contains('(') || s.contains('`') {
         js(s, b, &mut found);
     }
-    for rule in found {
-        if !out.contains(&rule) {
-            out.push(rule);
-        }
-    }
+    add_once(out, found);
 }
 
 fn tags(s: &str, b: &[u8], out: &mut Vec<Rule>) {
@@ -283,9 +281,7 @@ mod tests {
     use super::*;
 
     fn rules(s: &str) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        detect(&s.to_ascii_lowercase(), &mut out);
-        out.iter().map(|r| r.id).collect()
+        crate::detect::rule_ids(detect, s)
     }
 
     #[test]
