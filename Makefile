@@ -13,7 +13,7 @@ DEVKIT    := target/debug/portcullis-devkit
 UPSTREAM  := target/debug/portcullis-demo-upstream
 ROLE      ?= viewer
 # The core tests run a second time as wasm, inside Wasmtime.
-WASM_TESTED := common $(FILTERS)
+WASM_TESTED := common $(FILTERS) suite
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
@@ -22,7 +22,7 @@ WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
 	@echo "make test    fmt, clippy (host + wasm), unit, wasm, config validation, integration"
-	@echo "make build   dist/<filter>.wasm for: $(FILTERS)"
+	@echo "make build   dist/portcullis.wasm, holding the filters: $(FILTERS)"
 	@echo "make token ROLE=admin   a DEMO-ONLY signed JWT for the demo config"
 	@echo "make render  write the rendered Envoy config to $(DEV)/envoy.yaml"
 	@echo "make load    k6 load scenarios against the chain (k6/README.md); not part of make test"
@@ -53,9 +53,9 @@ $(DEV)/demo-jwt-secret:
 # --- build ----------------------------------------------------------------------------------
 
 build: $(DEV)/toolchain.stamp
-	cargo build --release --target $(WASM) $(addprefix -p portcullis-,$(FILTERS))
-	@mkdir -p dist
-	@for f in $(FILTERS); do cp target/$(WASM)/release/portcullis_$$f.wasm dist/$$f.wasm; done
+	cargo build --release --target $(WASM) -p portcullis-suite
+	@mkdir -p dist && rm -f dist/*.wasm
+	cp target/$(WASM)/release/portcullis.wasm dist/portcullis.wasm
 	@ls -l dist/*.wasm | awk '{ printf "  %-22s %7d bytes\n", $$9, $$5 }'
 
 tools:
@@ -86,7 +86,7 @@ fmt-check:
 
 clippy: $(DEV)/toolchain.stamp
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM) $(addprefix -p portcullis-,common $(FILTERS)) -- -D warnings
+	cargo clippy --target $(WASM) $(addprefix -p portcullis-,$(WASM_TESTED)) -- -D warnings
 
 unit-test:
 	cargo test --workspace --exclude portcullis-tests

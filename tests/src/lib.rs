@@ -43,17 +43,15 @@ pub fn envoy_binary() -> PathBuf {
     path
 }
 
-/// `dist/`, checked to hold every filter (`make build` writes them).
+/// `dist/`, checked to hold the suite's module (`make build` writes it).
 pub fn wasm_dir() -> PathBuf {
     let dist = repo().join("dist");
-    for f in FILTERS {
-        let wasm = dist.join(format!("{f}.wasm"));
-        assert!(
-            wasm.exists(),
-            "{} missing: run `make build`",
-            wasm.display()
-        );
-    }
+    let wasm = dist.join("portcullis.wasm");
+    assert!(
+        wasm.exists(),
+        "{} missing: run `make build`",
+        wasm.display()
+    );
     dist
 }
 

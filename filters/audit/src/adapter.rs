@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 
 use crate::auditor::{Auditor, Observed};
 use crate::chain::Sealer;
@@ -22,12 +22,14 @@ const INFO: FilterInfo = FilterInfo {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { state: Rc::new(RefCell::new(None)), shipper: None, http: None })
-    });
-}}
+/// This filter's root context, for the suite module's dispatcher (`filters/suite`).
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root {
+        state: Rc::new(RefCell::new(None)),
+        shipper: None,
+        http: None,
+    })
+}
 
 /// Envoy's shared data and the audit queue.
 struct Host {

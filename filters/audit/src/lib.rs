@@ -17,6 +17,8 @@ pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
+#[cfg(target_arch = "wasm32")]
+pub use adapter::root;
 
 /// Name used in logs and metric names.
 pub const NAME: &str = "audit";

@@ -11,7 +11,7 @@ use portcullis_common::host::{self, Counter, FilterInfo, HostSharedData};
 use portcullis_common::problem::{reason_phrase, Problem};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
+use proxy_wasm::types::{Action, ContextType, MapType, Status};
 
 use crate::engine::{Engine, Request, Tally, Verdict, INSTANCE};
 use crate::remote::{Fed, Fetch, MAX_BODY_BYTES};
@@ -23,10 +23,10 @@ const INFO: FilterInfo = FilterInfo {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(AuthRoot::default()) });
-}}
+/// This filter's root context, for the suite module's dispatcher (`filters/suite`).
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(AuthRoot::default())
+}
 
 fn now() -> u64 {
     hostcalls::get_current_time()

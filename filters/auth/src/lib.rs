@@ -26,6 +26,8 @@ mod testkit;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
+#[cfg(target_arch = "wasm32")]
+pub use adapter::root;
 
 /// Name used in logs and metric names.
 pub const NAME: &str = "auth";

@@ -10,7 +10,7 @@ use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 
 use crate::engine::{
     Capture, Engine, Event, Headers, Pending, Refresh, Reply, Request, RequestAction,
@@ -26,10 +26,10 @@ thread_local! {
     static REFRESHES: RefCell<Vec<Refresh>> = const { RefCell::new(Vec::new()) };
 }
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(CacheRoot::default()) });
-}}
+/// This filter's root context, for the suite module's dispatcher (`filters/suite`).
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(CacheRoot::default())
+}
 
 fn now() -> u64 {
     hostcalls::get_current_time()

@@ -18,6 +18,8 @@ pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
+#[cfg(target_arch = "wasm32")]
+pub use adapter::root;
 
 /// Name used in logs and metric names.
 pub const NAME: &str = "cache";

@@ -11,16 +11,16 @@ use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType};
 
 use crate::config::Policy;
 use crate::key::RequestView;
 use crate::limiter::{self, Limiter, Verdict};
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { ready: None }) });
-}}
+/// This filter's root context, for the suite module's dispatcher (`filters/suite`).
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root { ready: None })
+}
 
 /// Header bytes as text. The SDK's `String` getters panic (killing the VM) on bytes that are not
 /// UTF-8, which HTTP allows in field values (obs-text); such a value becomes a hex string, so

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use portcullis_common::host::{self, Counter, FilterInfo};
 use portcullis_common::problem::{reason_phrase, Problem};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 
 use crate::config::{self, Compiled};
 use crate::engine::{self, Head, Outcome, Pending, Step, Verdict};
@@ -16,10 +16,10 @@ const INFO: FilterInfo = FilterInfo {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { state: None }) });
-}}
+/// This filter's root context, for the suite module's dispatcher (`filters/suite`).
+pub fn root() -> Box<dyn RootContext> {
+    Box::new(Root { state: None })
+}
 
 #[derive(Clone, Copy)]
 struct Metrics {

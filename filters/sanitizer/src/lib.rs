@@ -23,6 +23,8 @@ mod corpus_tests;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
+#[cfg(target_arch = "wasm32")]
+pub use adapter::root;
 
 /// Name used in logs and metric names.
 pub const NAME: &str = "sanitizer";

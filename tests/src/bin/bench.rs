@@ -61,12 +61,12 @@ struct Variant {
 const BENCH_CONFIGS: &[&str] = &["auth", "ratelimit-client", "ratelimit-identity"];
 
 const FULL_CHAIN: &[&str] = &[
-    "{{wasm:audit:audit}}",
-    "{{wasm:ratelimit:ratelimit-client}}",
-    "{{wasm:auth:auth}}",
-    "{{wasm:ratelimit:ratelimit-identity}}",
-    "{{wasm:sanitizer:sanitizer:body}}",
-    "{{wasm:cache:cache}}",
+    "{{wasm:audit}}",
+    "{{wasm:ratelimit-client}}",
+    "{{wasm:auth}}",
+    "{{wasm:ratelimit-identity}}",
+    "{{wasm:sanitizer:body}}",
+    "{{wasm:cache}}",
 ];
 
 const VARIANTS: &[Variant] = &[
@@ -89,28 +89,28 @@ const VARIANTS: &[Variant] = &[
             "{{include:bench/native-ratelimit.yaml}}",
         ],
     ),
-    variant("portcullis-auth", Workload::Api, &["{{wasm:auth:auth}}"]),
+    variant("portcullis-auth", Workload::Api, &["{{wasm:auth}}"]),
     variant(
         "portcullis-ratelimit",
         Workload::Api,
-        &["{{wasm:ratelimit:ratelimit-client}}"],
+        &["{{wasm:ratelimit-client}}"],
     ),
-    variant("portcullis-audit", Workload::Api, &["{{wasm:audit:audit}}"]),
+    variant("portcullis-audit", Workload::Api, &["{{wasm:audit}}"]),
     Variant {
         name: "portcullis-audit-http-sink",
         workload: Workload::Api,
-        filters: &["{{wasm:audit:audit}}"],
+        filters: &["{{wasm:audit}}"],
         configs: &[("audit", "audit-http")],
     },
     variant(
         "portcullis-sanitizer",
         Workload::Api,
-        &["{{wasm:sanitizer:sanitizer:body}}"],
+        &["{{wasm:sanitizer:body}}"],
     ),
     variant(
         "portcullis-cache-uncacheable",
         Workload::Api,
-        &["{{wasm:cache:cache}}"],
+        &["{{wasm:cache}}"],
     ),
     variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
     variant("baseline-cacheable", Workload::Cacheable, &[]),
@@ -119,16 +119,12 @@ const VARIANTS: &[Variant] = &[
         Workload::Cacheable,
         &["{{include:bench/native-cache.yaml}}"],
     ),
-    variant(
-        "portcullis-cache",
-        Workload::Cacheable,
-        &["{{wasm:cache:cache}}"],
-    ),
+    variant("portcullis-cache", Workload::Cacheable, &["{{wasm:cache}}"]),
     variant("baseline-post4k", Workload::Post4k, &[]),
     variant(
         "portcullis-sanitizer-post4k",
         Workload::Post4k,
-        &["{{wasm:sanitizer:sanitizer:body}}"],
+        &["{{wasm:sanitizer:body}}"],
     ),
 ];
 

@@ -1,8 +1,9 @@
 //! Renders `envoy/portcullis.yaml` into a config Envoy can load.
 //!
 //! The template has two kinds of placeholder in double braces: a setting (`HTTPS_PORT`), and
-//! `wasm:FILTER:INSTANCE`, which becomes `envoy/wasm-filter.yaml` for `dist/FILTER.wasm`
-//! configured with the JSON of `envoy/filters/INSTANCE.json` (or an override). Anything left in
+//! `wasm:INSTANCE`, which becomes `envoy/wasm-filter.yaml`: the filter instance INSTANCE of
+//! `dist/portcullis.wasm` (named `FILTER` or `FILTER-NAME`, e.g. `ratelimit-client`), configured
+//! with the JSON of `envoy/filters/INSTANCE.json` (or an override). Anything left in
 //! double braces after rendering is an error, so a typo cannot reach Envoy.
 
 use std::collections::BTreeMap;
@@ -34,8 +35,10 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Filter configurations that replace `envoy/filters/INSTANCE.json`, verbatim.
     pub filter_configs: BTreeMap<String, String>,
-    /// Environment variables Envoy passes to each filter's VM (`host_env_keys`), by filter.
-    pub wasm_env_keys: BTreeMap<String, Vec<String>>,
+    /// Environment variables Envoy passes to the suite's VM (`host_env_keys`). Every instance
+    /// shares that VM, and Envoy shares a VM only between identical VM configurations, so this
+    /// is one list for all of them.
+    pub wasm_env_keys: Vec<String>,
     /// Where the auth filter's identity-provider cluster (`auth_idp`: JWKS, OIDC discovery,
     /// revocation list) points.
     pub auth_idp_host: String,
@@ -45,7 +48,7 @@ pub struct Settings {
     pub audit_collector_port: u16,
 }
 
-/// Environment variables the auth VM reads: the demo HMAC secret and the API-key pepper.
+/// Environment variables the auth filter reads: the demo HMAC secret and the API-key pepper.
 pub const AUTH_ENV_KEYS: [&str; 2] = ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"];
 
 impl Settings {
@@ -66,10 +69,7 @@ impl Settings {
             request_headers_timeout: "10s".into(),
             cors_allowed_origins: vec!["https://localhost:8443".into()],
             filter_configs: BTreeMap::new(),
-            wasm_env_keys: BTreeMap::from([(
-                "auth".to_string(),
-                AUTH_ENV_KEYS.iter().map(|k| k.to_string()).collect(),
-            )]),
+            wasm_env_keys: AUTH_ENV_KEYS.iter().map(|k| k.to_string()).collect(),
             auth_idp_host: "127.0.0.1".into(),
             auth_idp_port: 8001,
             audit_collector_host: "127.0.0.1".into(),
@@ -190,7 +190,7 @@ pub fn render(settings: &Settings) -> Result<String, RenderError> {
 }
 
 /// Renders any template of `envoy/` (the chain, or a benchmark variant). Besides the settings and
-/// `wasm:FILTER:INSTANCE` lines, a line `include:FILE` inserts `envoy/FILE`, and `extra` fills
+/// `wasm:INSTANCE` lines, a line `include:FILE` inserts `envoy/FILE`, and `extra` fills
 /// placeholders that only that template has.
 pub fn render_template(
     template: &str,
@@ -220,7 +220,7 @@ pub fn render_template(
     }
 }
 
-/// `envoy/wasm-filter.yaml` for `FILTER:INSTANCE`, or `FILTER:INSTANCE:body` for a filter that
+/// `envoy/wasm-filter.yaml` for `INSTANCE`, or `INSTANCE:body` for a filter that
 /// must see the request body before the headers go upstream (the sanitizer): its `Pause` from the
 /// headers callback is then Envoy's `StopIteration`, not `StopAllIterationAndWatermark`, which
 /// would withhold the body from the filter too.
@@ -229,9 +229,8 @@ fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
         Some(rest) => (rest, true),
         None => (arg, false),
     };
-    let (filter, instance) = arg
-        .split_once(':')
-        .ok_or_else(|| RenderError(format!("wasm:{arg}: expected wasm:FILTER:INSTANCE")))?;
+    let instance = arg;
+    portcullis::filter_for(instance).map_err(|e| RenderError(format!("wasm:{arg}: {e}")))?;
     let config = match settings.filter_configs.get(instance) {
         Some(config) => config.clone(),
         None => read(
@@ -245,11 +244,10 @@ fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
     Ok(fill(
         &block,
         &[
-            ("FILTER", filter.to_string()),
             ("INSTANCE", instance.to_string()),
             ("WASM_DIR", settings.wasm_dir.display().to_string()),
             ("CONFIG", yaml_string(config.trim())),
-            ("ENV_KEYS", env_keys(settings.wasm_env_keys.get(filter))),
+            ("ENV_KEYS", env_keys(&settings.wasm_env_keys)),
             ("HEADERS_STOP_ITERATION", body.to_string()),
         ],
     ))
@@ -263,10 +261,8 @@ fn line_placeholder(line: &str) -> Option<(&str, &str)> {
 }
 
 /// A YAML flow list of quoted names (`[]` for none).
-fn env_keys(keys: Option<&Vec<String>>) -> String {
-    let quoted: Vec<String> = keys
-        .map(|k| k.iter().map(|name| yaml_string(name)).collect())
-        .unwrap_or_default();
+fn env_keys(keys: &[String]) -> String {
+    let quoted: Vec<String> = keys.iter().map(|name| yaml_string(name)).collect();
     format!("[{}]", quoted.join(", "))
 }
 
@@ -305,14 +301,14 @@ mod tests {
             1
         );
         assert_eq!(
-            line_placeholder("  {{wasm:sanitizer:sanitizer:body}}"),
-            Some(("wasm", "sanitizer:sanitizer:body"))
+            line_placeholder("  {{wasm:sanitizer:body}}"),
+            Some(("wasm", "sanitizer:body"))
         );
         let s = Settings::local(&repo());
-        let body = wasm_block(&s, "sanitizer:sanitizer:body").unwrap();
+        let body = wasm_block(&s, "sanitizer:body").unwrap();
         assert!(body.contains("allow_on_headers_stop_iteration: true"));
         assert!(body.contains("root_id: sanitizer\n"));
-        let plain = wasm_block(&s, "auth:auth").unwrap();
+        let plain = wasm_block(&s, "auth").unwrap();
         assert!(plain.contains("allow_on_headers_stop_iteration: false"));
         assert!(yaml.contains("port_value: 8443"));
         assert!(yaml.contains("allow_origin_string_match: [{ exact: \"https://localhost:8443\" }]"));
@@ -330,11 +326,16 @@ mod tests {
                 "{instance}"
             );
         }
-        assert!(yaml.contains("dist/ratelimit.wasm"));
-        // Only the auth VM is given the auth secrets' variables.
-        assert!(yaml
-            .contains(r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#));
-        assert_eq!(yaml.matches("host_env_keys: []").count(), 5);
+        // One module and one VM configuration for every instance, so they share a VM.
+        assert_eq!(yaml.matches("/dist/portcullis.wasm\"").count(), 6);
+        assert_eq!(yaml.matches("vm_id: portcullis\n").count(), 6);
+        assert_eq!(
+            yaml.matches(
+                r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#
+            )
+            .count(),
+            6
+        );
         assert!(yaml.contains("name: auth_idp"));
         // Each instance carries its envoy/filters/INSTANCE.json, byte for byte.
         for instance in ["audit", "auth", "cache", "ratelimit-client", "sanitizer"] {
@@ -435,13 +436,13 @@ mod tests {
             render(&s).unwrap_err().0,
             "unknown placeholder at `{{TYPO}}\n`"
         );
-        fs::write(dir.join("portcullis.yaml"), "{{wasm:auth:missing}}\n").unwrap();
-        assert!(render(&s).unwrap_err().0.contains("missing.json"));
-        fs::write(dir.join("portcullis.yaml"), "{{wasm:auth}}\n").unwrap();
+        fs::write(dir.join("portcullis.yaml"), "{{wasm:auth-missing}}\n").unwrap();
+        assert!(render(&s).unwrap_err().0.contains("auth-missing.json"));
+        fs::write(dir.join("portcullis.yaml"), "{{wasm:authz}}\n").unwrap();
         assert!(render(&s)
             .unwrap_err()
             .0
-            .contains("expected wasm:FILTER:INSTANCE"));
+            .starts_with("wasm:authz: root_id `authz`: expected a filter name"));
         fs::remove_dir_all(dir).unwrap();
     }
 }
