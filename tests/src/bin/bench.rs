@@ -189,6 +189,11 @@ struct Sample {
     p99_ms: f64,
     errors: u64,
     memory_mib: f64,
+    /// Requests wrk completed.
+    requests: f64,
+    /// Envoy's CPU time (all threads) per request, in µs: what the filters cost, read from the
+    /// kernel's accounting, so less sensitive than req/s to whatever else the machine runs.
+    cpu_us: f64,
 }
 
 struct Running {
@@ -264,16 +269,20 @@ fn main() {
             };
             let url = format!("http://127.0.0.1:{}{path}", r.port);
             wrk(&url, script, 2, options.connections); // warm-up, discarded
+            let cpu_before = cpu_time_ns(r.envoy.id());
             let mut sample = wrk(&url, script, options.duration, options.connections);
+            let cpu_ns = cpu_time_ns(r.envoy.id()).saturating_sub(cpu_before);
+            sample.cpu_us = cpu_ns as f64 / 1000.0 / sample.requests;
             sample.memory_mib = envoy_memory_mib(r.admin_port);
             eprintln!(
-                "round {}/{} {:<30} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+                "round {}/{} {:<30} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>6.1} µs/req  errors {}",
                 round + 1,
                 options.rounds,
                 r.variant.name,
                 sample.rps,
                 sample.p50_ms,
                 sample.p99_ms,
+                sample.cpu_us,
                 sample.errors
             );
             samples.entry(r.variant.name).or_default().push(sample);
@@ -439,6 +448,7 @@ fn parse_wrk(text: &str) -> Sample {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["Requests/sec:", v] => s.rps = v.parse().unwrap_or(0.0),
+            [n, "requests", "in", ..] => s.requests = n.parse().unwrap_or(f64::NAN),
             ["50%", v] => s.p50_ms = millis(v),
             ["99%", v] => s.p99_ms = millis(v),
             ["Non-2xx", "or", "3xx", "responses:", n] => s.errors += n.parse().unwrap_or(0),
@@ -483,6 +493,18 @@ fn audit_counter(admin_port: u16, what: &str) -> u64 {
     .unwrap_or(0)
 }
 
+/// CPU time a process has used so far, all threads, in ns (the first field of each thread's
+/// `/proc/PID/task/TID/schedstat`).
+fn cpu_time_ns(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Envoy's allocated heap, from the admin interface.
 fn envoy_memory_mib(admin_port: u16) -> f64 {
     ureq::get(&format!("http://127.0.0.1:{admin_port}/memory"))
@@ -517,33 +539,37 @@ fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Opti
     for workload in workloads {
         let _ = write!(
             out,
-            "\n**{}**\n\n| variant | req/s | × baseline | p50 ms | p99 ms | Envoy MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            "\n**{}**\n\n| variant | req/s | × baseline | p50 ms | p99 ms | Envoy CPU µs/req | + µs vs baseline | Envoy MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             workload.describe()
         );
         let baseline = variants
             .iter()
             .find(|v| v.workload == workload && v.filters.is_empty())
-            .map(|v| med(v.name, |s| s.rps));
+            .map(|v| (med(v.name, |s| s.rps), med(v.name, |s| s.cpu_us)));
         for v in variants.iter().filter(|v| v.workload == workload) {
             let rps = med(v.name, |s| s.rps);
-            let ratio = baseline.map_or(f64::NAN, |b| rps / b);
+            let ratio = baseline.map_or(f64::NAN, |(b, _)| rps / b);
+            let cpu = med(v.name, |s| s.cpu_us);
+            let extra = baseline.map_or(f64::NAN, |(_, b)| cpu - b);
             let errors: u64 = samples
                 .get(v.name)
                 .map(|s| s.iter().map(|x| x.errors).sum())
                 .unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:+.1} | {:.1} | {} |",
                 v.name,
                 rps,
                 ratio,
                 med(v.name, |s| s.p50_ms),
                 med(v.name, |s| s.p99_ms),
+                cpu,
+                extra,
                 med(v.name, |s| s.memory_mib),
                 errors
             );
         }
     }
-    out.push_str("\nerrors = non-2xx/3xx responses and socket errors; a variant with errors is not comparable.\n");
+    out.push_str("\nEnvoy CPU µs/req = Envoy's CPU time (all threads, from /proc) over the requests served; + µs vs baseline is what the filters add per request.\nerrors = non-2xx/3xx responses and socket errors; a variant with errors is not comparable.\n");
     out
 }
