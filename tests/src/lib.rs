@@ -113,11 +113,20 @@ pub struct Options {
     pub settings: Vec<String>,
     /// Replacement JSON for `envoy/filters/INSTANCE.json`.
     pub filter_configs: Vec<(String, String)>,
+    /// Text replaced in the rendered YAML: a config written by hand, which the renderer would
+    /// refuse.
+    pub yaml_edits: Vec<(String, String)>,
 }
 
 impl Options {
     pub fn set(mut self, assignment: &str) -> Self {
         self.settings.push(assignment.to_string());
+        self
+    }
+
+    /// Replaces `from` (which must occur) with `to` in the rendered YAML.
+    pub fn edit_yaml(mut self, from: &str, to: &str) -> Self {
+        self.yaml_edits.push((from.to_string(), to.to_string()));
         self
     }
 
@@ -293,7 +302,14 @@ impl Launch {
                 .filter_configs
                 .insert(instance.clone(), json.clone());
         }
-        let yaml = render(&settings).unwrap_or_else(|e| panic!("render: {e}"));
+        let mut yaml = render(&settings).unwrap_or_else(|e| panic!("render: {e}"));
+        for (from, to) in &options.yaml_edits {
+            assert!(
+                yaml.contains(from.as_str()),
+                "edit_yaml: `{from}` not in the config"
+            );
+            yaml = yaml.replace(from.as_str(), to);
+        }
         let config = dir.0.join("envoy.yaml");
         fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
         let log = dir.0.join("envoy.log");

@@ -56,3 +56,17 @@ fn unknown_fields_and_malformed_json_are_refused() {
         "{log}"
     );
 }
+
+#[test]
+fn a_root_id_that_names_no_filter_is_refused() {
+    let (status, log) =
+        envoy_refuses(Options::default().edit_yaml("root_id: cache\n", "root_id: cache_v2\n"));
+    assert!(!status.success());
+    assert!(
+        log.contains(
+            "portcullis: root_id `cache_v2`: expected a filter name (audit, auth, cache, ratelimit, \
+             sanitizer), optionally followed by `-INSTANCE`"
+        ),
+        "{log}"
+    );
+}
