@@ -189,6 +189,9 @@ struct Sample {
     p99_ms: f64,
     errors: u64,
     memory_mib: f64,
+    /// Envoy's resident set, which also counts what V8 maps outside the heap Envoy reports:
+    /// compiled code and the filters' wasm linear memory.
+    rss_mib: f64,
     /// Requests wrk completed.
     requests: f64,
     /// Envoy's CPU time (all threads) per request, in µs: what the filters cost, read from the
@@ -274,6 +277,7 @@ fn main() {
             let cpu_ns = cpu_time_ns(r.envoy.id()).saturating_sub(cpu_before);
             sample.cpu_us = cpu_ns as f64 / 1000.0 / sample.requests;
             sample.memory_mib = envoy_memory_mib(r.admin_port);
+            sample.rss_mib = rss_mib(r.envoy.id());
             eprintln!(
                 "round {}/{} {:<30} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>6.1} µs/req  errors {}",
                 round + 1,
@@ -505,6 +509,17 @@ fn cpu_time_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// A process's resident set (`VmRSS` of `/proc/PID/status`).
+fn rss_mib(pid: u32) -> f64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
 /// Envoy's allocated heap, from the admin interface.
 fn envoy_memory_mib(admin_port: u16) -> f64 {
     ureq::get(&format!("http://127.0.0.1:{admin_port}/memory"))
@@ -539,7 +554,7 @@ fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Opti
     for workload in workloads {
         let _ = write!(
             out,
-            "\n**{}**\n\n| variant | req/s | × baseline | p50 ms | p99 ms | Envoy CPU µs/req | + µs vs baseline | Envoy MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "\n**{}**\n\n| variant | req/s | × baseline | p50 ms | p99 ms | Envoy CPU µs/req | + µs vs baseline | Envoy heap MiB | Envoy RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             workload.describe()
         );
         let baseline = variants
@@ -557,7 +572,7 @@ fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Opti
                 .unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:+.1} | {:.1} | {} |",
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:+.1} | {:.1} | {:.1} | {} |",
                 v.name,
                 rps,
                 ratio,
@@ -566,6 +581,7 @@ fn report(variants: &[&Variant], samples: &BTreeMap<&str, Vec<Sample>>, o: &Opti
                 cpu,
                 extra,
                 med(v.name, |s| s.memory_mib),
+                med(v.name, |s| s.rss_mib),
                 errors
             );
         }
