@@ -1,6 +1,8 @@
 //! The pure core: a request head (and, when needed, its body) in, an [`Outcome`] out. The adapter
 //! feeds it what the host has and applies what it returns.
 
+use std::collections::BTreeMap;
+
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
 use serde_json::Value;
@@ -12,6 +14,12 @@ use crate::detect::{self, nosql, scanner, Category, Rule};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
 const MAX_HITS: usize = 32;
+
+/// Values up to this length have their detector results remembered for the rest of the request,
+/// and at most this many of them: short values are the ones that repeat (the keys of every
+/// object in a JSON array, enumerations), and the memory stays bounded whatever the request.
+const MEMO_MAX_LEN: usize = 64;
+const MEMO_MAX_ENTRIES: usize = 256;
 
 /// The request as the adapter read it from the host.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +161,11 @@ struct Findings<'p> {
     hits: Vec<Hit>,
     score: u32,
     count: usize,
+    /// What the detectors found in each short value already scanned in this request. They are
+    /// pure functions of the raw value (and the policy's decode passes), so a repeated value is
+    /// not canonicalised and scanned again; paranoia and exclusions, which depend on the field,
+    /// are still applied per occurrence by [`Findings::add`].
+    memo: BTreeMap<Vec<u8>, Vec<Rule>>,
 }
 
 impl<'p> Findings<'p> {
@@ -162,6 +175,7 @@ impl<'p> Findings<'p> {
             hits: Vec::new(),
             score: 0,
             count: 0,
+            memo: BTreeMap::new(),
         }
     }
 
@@ -196,10 +210,20 @@ impl<'p> Findings<'p> {
         if raw.is_empty() {
             return;
         }
+        let short = raw.len() <= MEMO_MAX_LEN;
+        if let Some(rules) = self.memo.get(raw).filter(|_| short) {
+            // Rules are `Copy`; an empty list (the common case) allocates nothing.
+            let rules = rules.clone();
+            self.add_all(&rules, field);
+            return;
+        }
         let canon = canonicalize(raw, self.policy.decode_passes);
         let mut rules = Vec::new();
         detect::scan_value(&canon, &mut rules);
         self.add_all(&rules, field);
+        if short && self.memo.len() < MEMO_MAX_ENTRIES {
+            self.memo.insert(raw.to_vec(), rules);
+        }
     }
 
     /// A query or form parameter: its name (operators, injection) and its value.
