@@ -12,14 +12,21 @@ use portcullis_ratelimit::config::Policy;
 use portcullis_ratelimit::key::RequestView;
 use portcullis_ratelimit::limiter::{Action, Limiter};
 
-fn run(instance: &str, view: &RequestView<'_>, runs: u32) {
-    let path = format!(
-        "{}/../../envoy/bench/filters/{instance}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let raw = std::fs::read(&path).unwrap_or_default();
-    let Ok(policy) = Policy::parse(&raw) else {
-        eprintln!("{path} does not load");
+/// Compiled in, so the wasm build (which has no file system) runs the same configurations.
+const CONFIGS: [(&str, &[u8]); 2] = [
+    (
+        "ratelimit-client",
+        include_bytes!("../../../envoy/bench/filters/ratelimit-client.json"),
+    ),
+    (
+        "ratelimit-identity",
+        include_bytes!("../../../envoy/bench/filters/ratelimit-identity.json"),
+    ),
+];
+
+fn run(instance: &str, raw: &[u8], view: &RequestView<'_>, runs: u32) {
+    let Ok(policy) = Policy::parse(raw) else {
+        eprintln!("{instance}: the configuration does not load");
         return;
     };
     let limiter = Limiter::new(instance, policy);
@@ -66,6 +73,7 @@ fn main() {
         identity: Some(&identity),
         headers: &[],
     };
-    run("ratelimit-client", &view, runs);
-    run("ratelimit-identity", &view, runs);
+    for (instance, raw) in CONFIGS {
+        run(instance, raw, &view, runs);
+    }
 }

@@ -72,12 +72,9 @@ fn get_cost(compiled: &Compiled, runs: u32) {
 }
 
 fn main() {
-    let demo = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../envoy/filters/sanitizer.json"
-    ))
-    .unwrap_or_default();
-    let Ok(compiled) = load(&demo) else {
+    // Compiled in, so the wasm build (which has no file system) runs the same configuration.
+    let demo = include_bytes!("../../../envoy/filters/sanitizer.json");
+    let Ok(compiled) = load(demo) else {
         eprintln!("envoy/filters/sanitizer.json does not load");
         return;
     };
