@@ -18,6 +18,7 @@
 //! Envoy's rules exactly (see its docs), for tests.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hasher};
 
 /// Proxy-wasm shared data as Envoy implements it (proxy-wasm-cpp-host `SharedData`).
@@ -97,6 +98,8 @@ pub struct Updated<R> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotTable {
     prefix: String,
+    /// `prefix/WAYSxLEN/`, the bucket keys without their index: built once, not per request.
+    key_prefix: String,
     buckets: u32,
     ways: u8,
     value_len: usize,
@@ -117,10 +120,12 @@ impl SlotTable {
         value_len: usize,
         max_attempts: u32,
     ) -> SlotTable {
+        let ways = ways.max(1);
         SlotTable {
             prefix: prefix.to_string(),
+            key_prefix: format!("{prefix}/{ways}x{value_len}/"),
             buckets: buckets.max(1),
-            ways: ways.max(1),
+            ways,
             value_len,
             max_attempts: max_attempts.max(1),
         }
@@ -146,7 +151,11 @@ impl SlotTable {
     /// The shared-data key of bucket `index`. The layout is part of the name, so a table
     /// reconfigured with another shape never misreads old bytes.
     pub fn bucket_key(&self, index: u32) -> String {
-        format!("{}/{}x{}/{}", self.prefix, self.ways, self.value_len, index)
+        let mut key = String::with_capacity(self.key_prefix.len() + 10);
+        key.push_str(&self.key_prefix);
+        // Writing an integer to a String cannot fail.
+        let _ = write!(key, "{index}");
+        key
     }
 
     /// Bucket index and fingerprint (never 0, which marks a free entry) of a client key.
@@ -186,11 +195,9 @@ impl SlotTable {
     pub fn get<S: SharedData>(&self, store: &S, key: &[u8], now: u64) -> Option<Vec<u8>> {
         let (index, fp) = self.locate(key);
         let (raw, _) = store.get(&self.bucket_key(index))?;
-        let bucket = self.decode(&raw);
-        bucket
-            .iter()
-            .find(|e| e.fingerprint == fp && e.expires_at > now)
-            .map(|e| e.value.clone())
+        let bucket = self.bucket(raw);
+        let i = bucket.find(fp, now)?;
+        Some(bucket.value(i).to_vec())
     }
 
     /// Reads the entry of `key` (`None` if absent or expired), lets `change` decide, and writes
@@ -216,19 +223,16 @@ impl SlotTable {
                 // A bucket that was never created: create it empty first, then update it under
                 // CAS, so two first writers cannot silently overwrite each other's update.
                 store
-                    .set(&bucket_key, &self.encode(&self.decode(&[])), 0)
+                    .set(&bucket_key, &vec![0u8; self.bucket_len()], 0)
                     .map_err(|e| SlotError::Host(format!("{e:?}")))?;
                 conflicts += 1;
                 continue;
             };
-            let mut bucket = self.decode(&raw);
-            let found = bucket
-                .iter()
-                .position(|e| e.fingerprint == fp && e.expires_at > now);
-            let current = found
-                .and_then(|i| bucket.get(i))
-                .map(|e| e.value.as_slice());
-            let (result, new_entry) = match change(current) {
+            // The bucket is changed in place in the bytes the host returned and written back
+            // whole: no decoding into entries, no allocation per entry.
+            let mut bucket = self.bucket(raw);
+            let found = bucket.find(fp, now);
+            let (result, new_entry) = match change(found.map(|i| bucket.value(i))) {
                 Change::Keep(result) => {
                     return Ok(Updated {
                         result,
@@ -254,9 +258,7 @@ impl SlotTable {
             };
             let eviction = match (found, new_entry) {
                 (Some(i), None) => {
-                    if let Some(e) = bucket.get_mut(i) {
-                        *e = Entry::free(self.value_len);
-                    }
+                    bucket.put(i, 0, 0, &[]);
                     Eviction::None
                 }
                 (None, None) => {
@@ -267,20 +269,16 @@ impl SlotTable {
                     })
                 }
                 (Some(i), Some((value, expires_at))) => {
-                    if let Some(e) = bucket.get_mut(i) {
-                        *e = Entry::new(fp, expires_at, value, self.value_len);
-                    }
+                    bucket.put(i, fp, expires_at, &value);
                     Eviction::None
                 }
                 (None, Some((value, expires_at))) => {
-                    let (i, eviction) = choose_victim(&bucket, fp, now, when_full)?;
-                    if let Some(e) = bucket.get_mut(i) {
-                        *e = Entry::new(fp, expires_at, value, self.value_len);
-                    }
+                    let (i, eviction) = bucket.choose_victim(fp, now, when_full)?;
+                    bucket.put(i, fp, expires_at, &value);
                     eviction
                 }
             };
-            match store.set(&bucket_key, &self.encode(&bucket), cas) {
+            match store.set(&bucket_key, &bucket.raw, cas) {
                 Ok(()) => {
                     return Ok(Updated {
                         result,
@@ -297,96 +295,98 @@ impl SlotTable {
         })
     }
 
-    /// Entries of a bucket; anything of the wrong length (never written, foreign bytes) reads as
-    /// an empty bucket.
-    fn decode(&self, raw: &[u8]) -> Vec<Entry> {
-        let ways = usize::from(self.ways);
+    /// A bucket's bytes; anything of the wrong length (never written, foreign bytes) reads as an
+    /// empty bucket.
+    fn bucket(&self, mut raw: Vec<u8>) -> Bucket {
         if raw.len() != self.bucket_len() {
-            return (0..ways).map(|_| Entry::free(self.value_len)).collect();
+            raw.clear();
+            raw.resize(self.bucket_len(), 0);
         }
-        raw.chunks_exact(self.entry_len())
-            .map(|chunk| {
-                let (fp, rest) = chunk.split_at(FINGERPRINT);
-                let (exp, value) = rest.split_at(EXPIRY);
-                Entry {
-                    fingerprint: read_u64(fp),
-                    expires_at: read_u64(exp),
-                    value: value.to_vec(),
-                }
-            })
-            .collect()
-    }
-
-    fn encode(&self, bucket: &[Entry]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bucket_len());
-        for e in bucket {
-            out.extend_from_slice(&e.fingerprint.to_le_bytes());
-            out.extend_from_slice(&e.expires_at.to_le_bytes());
-            out.extend_from_slice(&e.value);
+        Bucket {
+            raw,
+            ways: usize::from(self.ways),
+            entry_len: self.entry_len(),
         }
-        out
     }
 }
 
-/// A free or expired entry first; a live one only if allowed (the soonest to expire).
-fn choose_victim(
-    bucket: &[Entry],
-    fp: u64,
-    now: u64,
-    when_full: WhenFull,
-) -> Result<(usize, Eviction), SlotError> {
-    if let Some(i) = bucket.iter().position(|e| e.fingerprint == 0) {
-        return Ok((i, Eviction::None));
-    }
-    // Our own expired entry is not an eviction of someone else.
-    if let Some(i) = bucket.iter().position(|e| e.fingerprint == fp) {
-        return Ok((i, Eviction::None));
-    }
-    if let Some(i) = bucket.iter().position(|e| e.expires_at <= now) {
-        return Ok((i, Eviction::Expired));
-    }
-    match when_full {
-        WhenFull::Refuse => Err(SlotError::Full),
-        WhenFull::EvictSoonestExpiring => bucket
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| e.expires_at)
-            .map(|(i, _)| (i, Eviction::Live))
-            .ok_or(SlotError::Full),
-    }
+/// One bucket as stored: `ways` entries of (fingerprint, expiry, value), little-endian; a
+/// fingerprint of 0 marks a free entry.
+struct Bucket {
+    raw: Vec<u8>,
+    ways: usize,
+    entry_len: usize,
 }
 
-fn read_u64(bytes: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    for (b, src) in buf.iter_mut().zip(bytes) {
-        *b = *src;
+impl Bucket {
+    fn field(&self, i: usize, at: usize) -> u64 {
+        let start = i * self.entry_len + at;
+        self.raw
+            .get(start..start + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
     }
-    u64::from_le_bytes(buf)
-}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    /// 0 = free.
-    fingerprint: u64,
-    expires_at: u64,
-    value: Vec<u8>,
-}
+    fn fingerprint(&self, i: usize) -> u64 {
+        self.field(i, 0)
+    }
 
-impl Entry {
-    fn free(value_len: usize) -> Entry {
-        Entry {
-            fingerprint: 0,
-            expires_at: 0,
-            value: vec![0; value_len],
+    fn expires_at(&self, i: usize) -> u64 {
+        self.field(i, FINGERPRINT)
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        let start = i * self.entry_len + FINGERPRINT + EXPIRY;
+        self.raw
+            .get(start..(i + 1) * self.entry_len)
+            .unwrap_or_default()
+    }
+
+    /// The live entry with fingerprint `fp`.
+    fn find(&self, fp: u64, now: u64) -> Option<usize> {
+        (0..self.ways).find(|&i| self.fingerprint(i) == fp && self.expires_at(i) > now)
+    }
+
+    /// Overwrites entry `i`; `value` is zero-padded to the table's value length.
+    fn put(&mut self, i: usize, fp: u64, expires_at: u64, value: &[u8]) {
+        let start = i * self.entry_len;
+        let Some(entry) = self.raw.get_mut(start..start + self.entry_len) else {
+            return;
+        };
+        let (head, rest) = entry.split_at_mut(FINGERPRINT);
+        head.copy_from_slice(&fp.to_le_bytes());
+        let (exp, slot) = rest.split_at_mut(EXPIRY);
+        exp.copy_from_slice(&expires_at.to_le_bytes());
+        slot.fill(0);
+        for (dst, src) in slot.iter_mut().zip(value) {
+            *dst = *src;
         }
     }
 
-    fn new(fingerprint: u64, expires_at: u64, mut value: Vec<u8>, value_len: usize) -> Entry {
-        value.resize(value_len, 0);
-        Entry {
-            fingerprint,
-            expires_at,
-            value,
+    /// A free or expired entry first; a live one only if allowed (the soonest to expire).
+    fn choose_victim(
+        &self,
+        fp: u64,
+        now: u64,
+        when_full: WhenFull,
+    ) -> Result<(usize, Eviction), SlotError> {
+        let ways = 0..self.ways;
+        if let Some(i) = ways.clone().find(|&i| self.fingerprint(i) == 0) {
+            return Ok((i, Eviction::None));
+        }
+        // Our own expired entry is not an eviction of someone else.
+        if let Some(i) = ways.clone().find(|&i| self.fingerprint(i) == fp) {
+            return Ok((i, Eviction::None));
+        }
+        if let Some(i) = ways.clone().find(|&i| self.expires_at(i) <= now) {
+            return Ok((i, Eviction::Expired));
+        }
+        match when_full {
+            WhenFull::Refuse => Err(SlotError::Full),
+            WhenFull::EvictSoonestExpiring => ways
+                .min_by_key(|&i| self.expires_at(i))
+                .map(|i| (i, Eviction::Live))
+                .ok_or(SlotError::Full),
         }
     }
 }

@@ -44,7 +44,11 @@ struct Ready {
     limiter: Limiter,
     counters: Vec<Counter>,
     wanted_headers: Vec<String>,
+    /// What the policy needs read per request; anything else is never asked of the host.
     needs_identity: bool,
+    needs_request_line: bool,
+    needs_client_ip: bool,
+    strikes_on_response: bool,
 }
 
 impl Ready {
@@ -103,6 +107,9 @@ impl RootContext for Root {
         let ready = Ready {
             wanted_headers: limiter.policy.wanted_headers(),
             needs_identity: limiter.policy.needs_identity(),
+            needs_request_line: limiter.policy.needs_request_line(),
+            needs_client_ip: limiter.policy.needs_client_ip(),
+            strikes_on_response: limiter.policy.strikes_on_response(),
             limiter,
             counters,
         };
@@ -154,10 +161,19 @@ impl Stream {
         let instance = ready.limiter.instance.as_str();
         ready.count(&verdict.events);
         host::publish_decision(instance, &verdict.decision);
-        self.decision = Some(verdict.decision.clone());
-        self.penalty_key = verdict.penalty_key.clone();
-        self.request_id = self.request_header("x-request-id");
-        let request_id = self.request_id.clone();
+        let allowed = verdict.action == limiter::Action::Allow;
+        // The request id is only for logs: read when this request is refused (or would be), or
+        // when its response can still start a ban (request headers are gone by then).
+        let request_id = if !allowed || ready.strikes_on_response {
+            self.request_header("x-request-id")
+        } else {
+            None
+        };
+        if ready.strikes_on_response {
+            self.decision = Some(verdict.decision.clone());
+            self.penalty_key = verdict.penalty_key.clone();
+            self.request_id = request_id.clone();
+        }
         let rid = request_id.as_deref().unwrap_or("-");
         match &verdict.action {
             limiter::Action::Allow => {
@@ -203,7 +219,13 @@ impl Stream {
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let ready = Rc::clone(&self.ready);
-        let header = |name: &str| self.request_header(name).unwrap_or_default();
+        let header = |name: &str| {
+            if ready.needs_request_line {
+                self.request_header(name).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
         let (method, authority, path) = (header(":method"), header(":authority"), header(":path"));
         let headers: Vec<(String, String)> = ready
             .wanted_headers
@@ -219,7 +241,11 @@ impl HttpContext for Stream {
             method: &method,
             authority: &authority,
             path: &path,
-            client_ip: host::client_ip(),
+            client_ip: if ready.needs_client_ip {
+                host::client_ip()
+            } else {
+                None
+            },
             identity: identity.as_ref(),
             headers: &headers,
         };
@@ -232,9 +258,13 @@ impl HttpContext for Stream {
             return Action::Continue;
         }
         let ready = Rc::clone(&self.ready);
-        let status = self
-            .get_http_response_header_bytes(":status")
-            .and_then(|s| text(s).parse::<u16>().ok());
+        // The status is read only where it can be a strike.
+        let status = if ready.strikes_on_response {
+            self.get_http_response_header_bytes(":status")
+                .and_then(|s| text(s).parse::<u16>().ok())
+        } else {
+            None
+        };
         if let Some(status) = status {
             let (events, ban) = ready.limiter.on_response(
                 status,

@@ -313,12 +313,7 @@ impl Policy {
     /// Request headers the policy reads (cost header, header key parts).
     pub fn wanted_headers(&self) -> Vec<String> {
         let mut names: Vec<String> = self.cost.header.iter().cloned().collect();
-        let parts = self
-            .limits
-            .iter()
-            .flat_map(|l| l.key.iter())
-            .chain(self.penalties.iter().flat_map(|p| p.key.iter()));
-        for part in parts {
+        for part in self.key_parts() {
             if let KeyPart::Header(name) = part {
                 if !names.contains(name) {
                     names.push(name.clone());
@@ -328,13 +323,39 @@ impl Policy {
         names
     }
 
+    /// Every key part of every limit and of the penalties.
+    fn key_parts(&self) -> impl Iterator<Item = &KeyPart> {
+        self.limits
+            .iter()
+            .flat_map(|l| l.key.iter())
+            .chain(self.penalties.iter().flat_map(|p| p.key.iter()))
+    }
+
+    /// Whether deciding needs the method, authority and path: a route to match or a key part
+    /// made of them. Without it the adapter does not read them.
+    pub fn needs_request_line(&self) -> bool {
+        self.limits.iter().any(|l| l.route.is_some())
+            || !self.cost.routes.is_empty()
+            || self
+                .key_parts()
+                .any(|p| matches!(p, KeyPart::Route | KeyPart::Method))
+    }
+
+    /// Whether deciding needs the client address: an allow-list or a key part made of it.
+    pub fn needs_client_ip(&self) -> bool {
+        !self.allow.is_empty() || self.key_parts().any(|p| *p == KeyPart::ClientIp)
+    }
+
+    /// Whether a response status can be a strike, so the response phase has anything to do.
+    pub fn strikes_on_response(&self) -> bool {
+        self.penalties
+            .as_ref()
+            .is_some_and(|p| !p.from_statuses.is_empty())
+    }
+
     pub fn needs_identity(&self) -> bool {
-        let limit_parts = self.limits.iter().flat_map(|l| l.key.iter());
-        let penalty_parts = self.penalties.iter().flat_map(|p| p.key.iter());
         !self.limits.iter().all(|l| l.tiers.is_empty())
-            || limit_parts
-                .chain(penalty_parts)
-                .any(KeyPart::needs_identity)
+            || self.key_parts().any(KeyPart::needs_identity)
     }
 }
 

@@ -4,6 +4,7 @@
 //! not apply to that request: an anonymous request is not counted in a per-user limit, and is
 //! left to the per-IP limits of the client instance, which every request has.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use portcullis_common::config::ConfigError;
@@ -112,12 +113,13 @@ pub fn build(
     key.extend_from_slice(scope.as_bytes());
     for part in parts {
         key.push(0x1f);
-        let ip_text;
         let roles_text;
         let value: &str = match part {
             KeyPart::ClientIp => {
-                ip_text = req.client_ip?.to_string();
-                &ip_text
+                // Written straight into the key: no String per request.
+                let ip = req.client_ip?;
+                let _ = write!(key, "{ip}");
+                continue;
             }
             KeyPart::Subject => &req.identity?.subject,
             KeyPart::Role => {

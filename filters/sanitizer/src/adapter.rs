@@ -97,6 +97,11 @@ impl Request {
     fn apply(&self, outcome: &Outcome) -> bool {
         let m = self.state.metrics;
         host::publish_decision(crate::NAME, &outcome.decision());
+        if outcome.verdict == Verdict::Allow {
+            m.allowed.inc();
+            return true;
+        }
+        // Only refusals (and would-be refusals) are logged: the request id is read for them.
         let rid = host::request_id().unwrap_or_default();
         let what = outcome
             .top
@@ -111,10 +116,7 @@ impl Request {
             })
             .unwrap_or_default();
         match outcome.verdict {
-            Verdict::Allow => {
-                m.allowed.inc();
-                true
-            }
+            Verdict::Allow => true,
             Verdict::Deny => {
                 m.blocked.inc();
                 Counter::define(&format!("portcullis_sanitizer_blocked_{}", outcome.reason)).inc();

@@ -1,6 +1,9 @@
 //! The pure core: a request head (and, when needed, its body) in, an [`Outcome`] out. The adapter
 //! feeds it what the host has and applies what it returns.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
 use serde_json::Value;
@@ -12,6 +15,42 @@ use crate::detect::{self, nosql, scanner, Category, Rule};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
 const MAX_HITS: usize = 32;
+
+/// Values up to this length have their detector results remembered ([`ScanMemo`]), at most this
+/// many of them: short values are the ones that repeat.
+const MEMO_MAX_LEN: usize = 64;
+const MEMO_MAX_ENTRIES: usize = 256;
+
+/// What the detectors found in short values already scanned, kept across requests (one per
+/// policy; a VM serves its requests on one thread). The detectors are pure functions of the raw
+/// value and the decode passes, so a value seen before (a path, a user agent, the keys of every
+/// object in a JSON array) is not canonicalised and scanned again; paranoia and exclusions,
+/// which depend on the field, are still applied per occurrence by [`Findings::add`]. Bounded
+/// whatever the traffic: emptied when full.
+#[derive(Debug, Clone, Default)]
+pub struct ScanMemo(RefCell<BTreeMap<Vec<u8>, Vec<Rule>>>);
+
+impl ScanMemo {
+    fn get(&self, raw: &[u8]) -> Option<Vec<Rule>> {
+        if raw.len() > MEMO_MAX_LEN {
+            return None;
+        }
+        // Rules are `Copy`; an empty list (the common case) allocates nothing.
+        self.0.try_borrow().ok()?.get(raw).cloned()
+    }
+
+    fn remember(&self, raw: &[u8], rules: &[Rule]) {
+        if raw.len() > MEMO_MAX_LEN {
+            return;
+        }
+        if let Ok(mut memo) = self.0.try_borrow_mut() {
+            if memo.len() >= MEMO_MAX_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(raw.to_vec(), rules.to_vec());
+        }
+    }
+}
 
 /// The request as the adapter read it from the host.
 #[derive(Debug, Clone, Copy)]
@@ -196,9 +235,13 @@ impl<'p> Findings<'p> {
         if raw.is_empty() {
             return;
         }
-        let canon = canonicalize(raw, self.policy.decode_passes);
-        let mut rules = Vec::new();
-        detect::scan_value(&canon, &mut rules);
+        let rules = self.policy.memo.get(raw).unwrap_or_else(|| {
+            let canon = canonicalize(raw, self.policy.decode_passes);
+            let mut rules = Vec::new();
+            detect::scan_value(&canon, &mut rules);
+            self.policy.memo.remember(raw, &rules);
+            rules
+        });
         self.add_all(&rules, field);
     }
 

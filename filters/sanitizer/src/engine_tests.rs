@@ -415,3 +415,27 @@ fn names_are_cleaned_for_logs() {
     assert_eq!(clean_name("body.x{key}"), "body.x{key}");
     assert_eq!(clean_name(&"x".repeat(100)).chars().count(), 65);
 }
+
+#[test]
+fn a_repeated_value_counts_in_every_field_with_that_fields_exclusions() {
+    // The detectors run once per distinct short value; each occurrence still scores, and an
+    // exclusion still covers only its own field.
+    let c = compiled(
+        r#"{"threshold": 10, "routes": [
+            {"match": {"path": "/cms/**"}, "exclude": [{"field": "body.html", "categories": ["xss"]}]}
+        ]}"#,
+    );
+    let once = br#"{"a":"<script>x</script>"}"#;
+    assert_eq!(
+        post(&c, "/echo", "application/json", once).verdict,
+        Verdict::Allow
+    );
+    let twice = br#"{"a":"<script>x</script>","b":"<script>x</script>"}"#;
+    let o = post(&c, "/echo", "application/json", twice);
+    assert_eq!(o.verdict, Verdict::Deny);
+    assert_eq!(o.findings, 2);
+    let excluded = br#"{"html":"<script>x</script>","b":"<script>x</script>"}"#;
+    let o = post(&c, "/cms/pages", "application/json", excluded);
+    assert_eq!(o.verdict, Verdict::Allow);
+    assert_eq!(o.findings, 1);
+}

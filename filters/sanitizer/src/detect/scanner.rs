@@ -1,11 +1,12 @@
 //! Known scanner and attack-tool user agents. Real scanners announce themselves by default; this is
 //! a cheap signal, not a defence against anyone who changes the header.
 
-use super::{Category, Rule, CRITICAL};
+use super::{Category, NeedleSet, Rule, CRITICAL};
 
 pub const SCANNER_UA: Rule = Rule::new("scanner-user-agent", Category::Scanner, CRITICAL, 1);
 
-const TOOLS: [&str; 29] = [
+/// One pass over the value for all the names (see [`NeedleSet`]), not one search per name.
+const TOOLS: NeedleSet = NeedleSet::new(&[
     "fuzz faster u fool",
     "sqlmap",
     "nikto",
@@ -35,10 +36,10 @@ const TOOLS: [&str; 29] = [
     "burpcollaborator",
     "zmeu",
     "morfeus",
-];
+]);
 
 pub fn check_user_agent(lower: &str, out: &mut Vec<Rule>) {
-    if TOOLS.iter().any(|t| lower.contains(t)) && !out.contains(&SCANNER_UA) {
+    if TOOLS.any_in(lower) && !out.contains(&SCANNER_UA) {
         out.push(SCANNER_UA);
     }
 }
