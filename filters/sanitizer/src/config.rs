@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::detect::Category;
-use crate::engine::ScanMemo;
 use crate::schema::{self, Schema};
 
 /// What to do with a body whose content type has no parser.
@@ -209,8 +208,6 @@ pub struct Policy {
     pub schema: Option<Schema>,
     /// For logs: which route this policy came from.
     pub route: String,
-    /// Detector results of recently scanned short values (see [`ScanMemo`]).
-    pub memo: ScanMemo,
 }
 
 /// The compiled configuration.
@@ -380,7 +377,6 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
         exclusions: exclusions(&cfg.exclude, "exclude")?,
         schema: None,
         route: "default".to_string(),
-        memo: ScanMemo::default(),
     };
     let mut routes = RouteTable::new();
     for (i, r) in cfg.routes.iter().enumerate() {

@@ -1,7 +1,6 @@
 //! The pure core: a request head (and, when needed, its body) in, an [`Outcome`] out. The adapter
 //! feeds it what the host has and applies what it returns.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use portcullis_common::config::Mode;
@@ -16,41 +15,11 @@ use crate::detect::{self, nosql, scanner, Category, Rule};
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
 const MAX_HITS: usize = 32;
 
-/// Values up to this length have their detector results remembered ([`ScanMemo`]), at most this
-/// many of them: short values are the ones that repeat.
+/// Values up to this length have their detector results remembered for the rest of the request
+/// (see [`Findings::scan`]): short values are the ones that repeat (the keys of every object in
+/// a JSON array, enumerations), and a cap keeps the memo small whatever the request holds.
 const MEMO_MAX_LEN: usize = 64;
 const MEMO_MAX_ENTRIES: usize = 256;
-
-/// What the detectors found in short values already scanned, kept across requests (one per
-/// policy; a VM serves its requests on one thread). The detectors are pure functions of the raw
-/// value and the decode passes, so a value seen before (a path, a user agent, the keys of every
-/// object in a JSON array) is not canonicalised and scanned again; paranoia and exclusions,
-/// which depend on the field, are still applied per occurrence by [`Findings::add`]. Bounded
-/// whatever the traffic: emptied when full.
-#[derive(Debug, Clone, Default)]
-pub struct ScanMemo(RefCell<BTreeMap<Vec<u8>, Vec<Rule>>>);
-
-impl ScanMemo {
-    fn get(&self, raw: &[u8]) -> Option<Vec<Rule>> {
-        if raw.len() > MEMO_MAX_LEN {
-            return None;
-        }
-        // Rules are `Copy`; an empty list (the common case) allocates nothing.
-        self.0.try_borrow().ok()?.get(raw).cloned()
-    }
-
-    fn remember(&self, raw: &[u8], rules: &[Rule]) {
-        if raw.len() > MEMO_MAX_LEN {
-            return;
-        }
-        if let Ok(mut memo) = self.0.try_borrow_mut() {
-            if memo.len() >= MEMO_MAX_ENTRIES {
-                memo.clear();
-            }
-            memo.insert(raw.to_vec(), rules.to_vec());
-        }
-    }
-}
 
 /// The request as the adapter read it from the host.
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +161,10 @@ struct Findings<'p> {
     hits: Vec<Hit>,
     score: u32,
     count: usize,
+    /// What the detectors found in short values already scanned in this request. Never kept
+    /// across requests: the values may be secrets (cookies, passwords), which must neither stay
+    /// in memory nor make a later request measurably faster when it repeats them.
+    memo: BTreeMap<Vec<u8>, Vec<Rule>>,
 }
 
 impl<'p> Findings<'p> {
@@ -201,6 +174,7 @@ impl<'p> Findings<'p> {
             hits: Vec::new(),
             score: 0,
             count: 0,
+            memo: BTreeMap::new(),
         }
     }
 
@@ -235,14 +209,25 @@ impl<'p> Findings<'p> {
         if raw.is_empty() {
             return;
         }
-        let rules = self.policy.memo.get(raw).unwrap_or_else(|| {
-            let canon = canonicalize(raw, self.policy.decode_passes);
-            let mut rules = Vec::new();
-            detect::scan_value(&canon, &mut rules);
-            self.policy.memo.remember(raw, &rules);
-            rules
-        });
+        // The detectors are pure functions of the raw value and the decode passes, so a value
+        // seen earlier in this request is not canonicalised and scanned again; paranoia and
+        // exclusions depend on the field and are applied to every occurrence by `add`.
+        let memo_key = (raw.len() <= MEMO_MAX_LEN).then_some(raw);
+        if let Some(rules) = memo_key.and_then(|k| self.memo.get(k)) {
+            let rules = rules.clone();
+            self.add_all(&rules, field);
+            return;
+        }
+        let canon = canonicalize(raw, self.policy.decode_passes);
+        let mut rules = Vec::new();
+        detect::scan_value(&canon, &mut rules);
         self.add_all(&rules, field);
+        if let Some(key) = memo_key {
+            if self.memo.len() >= MEMO_MAX_ENTRIES {
+                self.memo.clear();
+            }
+            self.memo.insert(key.to_vec(), rules);
+        }
     }
 
     /// A query or form parameter: its name (operators, injection) and its value.
