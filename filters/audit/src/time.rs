@@ -2,17 +2,39 @@
 
 /// `2026-11-24T07:11:37.123Z` for milliseconds since the Unix epoch.
 pub fn rfc3339_millis(ms: u64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_rfc3339_millis(&mut out, ms);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`rfc3339_millis`] appended to `out`, without formatting machinery: the record writes two
+/// per request.
+pub fn write_rfc3339_millis(out: &mut Vec<u8>, ms: u64) {
     let secs = ms / 1000;
-    let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms % 1000
-    )
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    digits(out, y, 4);
+    out.push(b'-');
+    digits(out, m, 2);
+    out.push(b'-');
+    digits(out, d, 2);
+    out.push(b'T');
+    digits(out, rem / 3600, 2);
+    out.push(b':');
+    digits(out, (rem % 3600) / 60, 2);
+    out.push(b':');
+    digits(out, rem % 60, 2);
+    out.push(b'.');
+    digits(out, ms % 1000, 3);
+    out.push(b'Z');
+}
+
+/// `n` in decimal, zero-padded to `width`; a wider number keeps all its digits.
+fn digits(out: &mut Vec<u8>, n: u64, width: u32) {
+    let width = width.max(n.checked_ilog10().unwrap_or(0) + 1);
+    for place in (0..width).rev() {
+        out.push(b'0' + (n / 10u64.pow(place) % 10) as u8);
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil-from-days
@@ -49,6 +71,10 @@ mod tests {
         assert_eq!(
             rfc3339_millis(4_102_444_800_000),
             "2100-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_millis(253_402_300_800_000),
+            "10000-01-01T00:00:00.000Z"
         );
     }
 }
