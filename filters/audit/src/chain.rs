@@ -7,6 +7,7 @@
 //! it re-hashes the bytes it reads.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use serde::Deserialize;
 
@@ -19,20 +20,27 @@ pub const SCHEMA_MARK: &str = "{\"schema\":\"portcullis.audit/";
 const HASH_SUFFIX_LEN: usize = ",\"hash\":\"\"}".len() + 64;
 
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         s.push(char::from(DIGITS[usize::from(b >> 4)]));
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
-    s
 }
 
 /// The writer's end of a stream.
 #[derive(Debug, Clone)]
 pub struct Sealer {
     stream: String,
+    /// `stream` as a JSON string, written into every record.
+    stream_json: String,
     seq: u64,
+    /// Hex hash of the last record sealed.
     prev: String,
 }
 
@@ -40,6 +48,7 @@ impl Sealer {
     /// `stream` must be unique per writer and per start (e.g. worker number and start time).
     pub fn new(stream: String) -> Sealer {
         Sealer {
+            stream_json: serde_json::to_string(&stream).unwrap_or_else(|_| "\"\"".into()),
             stream,
             seq: 0,
             prev: GENESIS.to_string(),
@@ -57,26 +66,37 @@ impl Sealer {
 
     /// Appends `stream`, `seq`, `prev` and `hash` to a record (a JSON object) and returns the
     /// line. `None` if `record` is not an object.
+    ///
+    /// The line is written once: the record up to `prev` and a closing `}` is hashed (SHA-256,
+    /// once per record), then the `}` gives way to `hash`.
     pub fn seal(&mut self, record: &[u8]) -> Option<String> {
         let body = std::str::from_utf8(record).ok()?.trim_end();
         let open = body.strip_suffix('}')?;
         if !open.starts_with('{') {
             return None;
         }
-        let sep = if open.len() > 1 { "," } else { "" };
         let seq = self.seq + 1;
-        let stream = serde_json::to_string(&self.stream).ok()?;
-        let linked = format!(
-            "{open}{sep}\"stream\":{stream},\"seq\":{seq},\"prev\":\"{}\"}}",
-            self.prev
-        );
-        let hash = hex(&hmac_sha256::Hash::hash(linked.as_bytes()));
-        let line = format!(
-            "{},\"hash\":\"{hash}\"}}",
-            linked.get(..linked.len() - 1).unwrap_or_default()
-        );
+        let mut line = String::with_capacity(open.len() + self.stream_json.len() + 192);
+        line.push_str(open);
+        if open.len() > 1 {
+            line.push(',');
+        }
+        line.push_str("\"stream\":");
+        line.push_str(&self.stream_json);
+        line.push_str(",\"seq\":");
+        let _ = write!(line, "{seq}");
+        line.push_str(",\"prev\":\"");
+        line.push_str(&self.prev);
+        line.push_str("\"}");
+        let hash = hmac_sha256::Hash::hash(line.as_bytes());
+        line.pop();
+        line.push_str(",\"hash\":\"");
+        let start = line.len();
+        push_hex(&mut line, &hash);
+        self.prev.clear();
+        self.prev.push_str(line.get(start..).unwrap_or_default());
+        line.push_str("\"}");
         self.seq = seq;
-        self.prev = hash;
         Some(line)
     }
 }
