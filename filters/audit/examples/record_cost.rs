@@ -5,8 +5,9 @@
 //! A measurement, not a test:
 //! `cargo run --release -p portcullis-audit --example record_cost`, and as wasm (Wasmtime):
 //! `CARGO_TARGET_WASM32_WASIP1_RUNNER="$PWD/.venv/bin/python $PWD/scripts/wasi-run.py" cargo run --release --target wasm32-wasip1 -p portcullis-audit --example record_cost`
-//! Arguments `typical` or `chain`, and a count, run only that case that many times (for
-//! `valgrind --tool=callgrind`: instructions per record = total / count).
+//! Arguments `[typical|chain] [record|parse|sha] [count]` run one case and stage that many
+//! times, for exact counts: `valgrind --tool=callgrind` natively, or Wasmtime's fuel (wasm
+//! instructions) with `scripts/wasm-fuel.py`; per record = (count N − count 0) / N.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -114,53 +115,92 @@ fn chain() -> Facts {
     }
 }
 
-/// µs per record and bytes per sealed record.
-fn run(facts: &Facts, n: u32) -> (f64, usize, Vec<u8>) {
-    let Ok(config) = AuditConfig::parse(b"") else {
-        return (0.0, 0, Vec::new());
-    };
-    let mut auditor = Auditor::new(config, None);
-    let mut sealer = Sealer::new("log-1-19ab2c3d4e5".into());
-    let mut bytes = 0usize;
-    let mut last = Vec::new();
-    let start = Instant::now();
-    for _ in 0..n {
-        if let Observed::Keep(built) = auditor.observe(black_box(facts)) {
-            if let Some(line) = sealer.seal(&built.json) {
-                bytes += line.len();
-                last = line.into_bytes();
-            }
-        }
+/// The sealed line of one record, and the values the adapter reads from filter state for it
+/// (`host::read_identity` and `read_decision` parse each one's JSON today).
+fn inputs(facts: &Facts) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut line = Vec::new();
+    if let Observed::Keep(built) = auditor().observe(facts) {
+        line = Sealer::new(STREAM.into())
+            .seal(&built.json)
+            .unwrap_or_default()
+            .into_bytes();
     }
-    let elapsed = start.elapsed();
-    (
-        elapsed.as_secs_f64() * 1e6 / f64::from(n),
-        bytes / n as usize,
-        last,
+    let published = facts
+        .identity
+        .iter()
+        .map(Identity::to_json)
+        .chain(facts.decisions.iter().map(|(_, d)| d.to_json()))
+        .collect();
+    (line, published)
+}
+
+const STREAM: &str = "log-1-19ab2c3d4e5";
+
+fn auditor() -> Auditor {
+    Auditor::new(
+        AuditConfig::parse(b"").unwrap_or_else(|_| std::process::abort()),
+        None,
     )
 }
 
-fn main() {
-    let only = std::env::args().nth(1);
-    let n: u32 = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
-    for (name, facts) in [("typical", typical()), ("chain", chain())] {
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        let (us, bytes, line) = run(&facts, n);
-        println!(
-            "{name:>8}: {us:.2} µs per record (build + redact + seal), {bytes} bytes per sealed record"
-        );
-        if only.is_none() {
-            let start = Instant::now();
-            for _ in 0..n {
+/// Runs `stage` `n` times on `facts`: `record` (build + redact + seal, the core's work per
+/// request), `parse` (the published identity and decisions) or `sha` (SHA-256 of the line).
+fn run(stage: &str, facts: &Facts, n: u32) {
+    let (line, published) = inputs(facts);
+    let mut auditor = auditor();
+    let mut sealer = Sealer::new(STREAM.into());
+    for _ in 0..n {
+        match stage {
+            "record" => {
+                if let Observed::Keep(built) = auditor.observe(black_box(facts)) {
+                    black_box(sealer.seal(&built.json));
+                }
+            }
+            "parse" => {
+                let (identity, decisions) = match facts.identity {
+                    Some(_) => published.split_at(1),
+                    None => published.split_at(0),
+                };
+                for raw in identity {
+                    black_box(Identity::from_json(black_box(raw)));
+                }
+                for raw in decisions {
+                    black_box(Decision::from_json(black_box(raw)));
+                }
+            }
+            _ => {
                 black_box(hmac_sha256::Hash::hash(black_box(&line)));
             }
-            let sha = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-            println!("{name:>8}: {sha:.2} µs for SHA-256 alone over those {bytes} bytes");
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: u32 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    for (name, facts) in [("typical", typical()), ("chain", chain())] {
+        if args.first().is_some_and(|only| *only != name) {
+            continue;
+        }
+        let (line, published) = inputs(&facts);
+        for (stage, what) in [
+            ("record", "per record (build + redact + seal)".to_string()),
+            (
+                "parse",
+                format!("to parse the {} published values", published.len()),
+            ),
+            (
+                "sha",
+                format!("for SHA-256 alone over the {} bytes", line.len()),
+            ),
+        ] {
+            if args.get(1).is_some_and(|only| only != stage) {
+                continue;
+            }
+            let start = Instant::now();
+            run(stage, &facts, n);
+            let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+            println!("{name:>8} {stage:>6}: {us:.2} µs {what}");
         }
     }
 }
