@@ -305,7 +305,7 @@ impl HttpContext for Stream {
                 m.excluded.inc();
                 return;
             }
-            Observed::SampledOut(_) => {
+            Observed::SampledOut => {
                 m.sampled_out.inc();
                 return;
             }

@@ -65,28 +65,35 @@ impl RecordOutcome {
     }
 }
 
-/// What the filter does with a record besides writing it: metrics and sampling.
+/// A record: how the request ended (what metrics and sampling need) and, once written, its JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
+    /// Empty until [`write`]: a record that sampling drops is never written.
     pub json: Vec<u8>,
     pub outcome: RecordOutcome,
+    /// `<instance>:<reason>` of the deciding filter, or `envoy:<details>`.
+    pub reason: Option<String>,
     pub security_events: Vec<String>,
     /// A filter in shadow mode would have denied.
     pub shadow_denied: bool,
 }
 
-/// Builds the record. `repeated_auth_failures` is the count from the tracker when it reached
-/// the threshold for this request's client (the caller keeps that state).
-///
-/// The JSON is written field by field into one buffer, in the schema's order; a fact that is
-/// absent is omitted, and so is an object left with nothing in it, except `http` and
-/// `duration_ms`, which are always there.
+/// Builds the record: [`judge`], then [`write`].
 pub fn build(
     facts: &Facts,
     config: &AuditConfig,
     hasher: &IdentifierHasher,
     repeated_auth_failures: Option<u32>,
 ) -> Built {
+    let mut built = judge(facts, repeated_auth_failures);
+    write(&mut built, facts, config, hasher);
+    built
+}
+
+/// How the request ended, without writing the record. `repeated_auth_failures` is the count
+/// from the tracker when it reached the threshold for this request's client (the caller keeps
+/// that state).
+pub fn judge(facts: &Facts, repeated_auth_failures: Option<u32>) -> Built {
     let (outcome, reason) = outcome(facts);
     let mut events: Vec<String> = facts
         .decisions
@@ -97,6 +104,24 @@ pub fn build(
     if let Some(n) = repeated_auth_failures {
         events.push(format!("repeated_auth_failures:{n}"));
     }
+    Built {
+        json: Vec::new(),
+        outcome,
+        reason,
+        security_events: events,
+        shadow_denied: facts
+            .decisions
+            .iter()
+            .any(|(_, d)| d.outcome == Outcome::ShadowDeny),
+    }
+}
+
+/// Writes the record's JSON into `built.json`.
+///
+/// Field by field into one buffer, in the schema's order; a fact that is absent is omitted, and
+/// so is an object left with nothing in it, except `http` and `duration_ms`, which are always
+/// there.
+pub fn write(built: &mut Built, facts: &Facts, config: &AuditConfig, hasher: &IdentifierHasher) {
     // A record with the chain's identity and five decisions is about 1 KiB.
     let mut j = Json::with_capacity(1024 + 128 * facts.decisions.len());
     let text = |j: &mut Json, name: &str, value: &Option<String>| {
@@ -225,34 +250,32 @@ pub fn build(
         j.close();
     }
     j.key("outcome");
-    j.string(outcome.as_str());
-    if let Some(r) = &reason {
+    j.string(built.outcome.as_str());
+    if let Some(r) = &built.reason {
         j.key("reason");
         j.string(r);
     }
-    let shadow = || {
-        facts
+    if built.shadow_denied {
+        j.key("shadow_denied_by");
+        j.open_array();
+        for (instance, _) in facts
             .decisions
             .iter()
             .filter(|(_, d)| d.outcome == Outcome::ShadowDeny)
-    };
-    if shadow().next().is_some() {
-        j.key("shadow_denied_by");
-        j.open_array();
-        for (instance, _) in shadow() {
+        {
             j.item();
             j.string(instance);
         }
         j.close_array();
     }
-    if !events.is_empty() {
+    if !built.security_events.is_empty() {
         j.key("security");
         j.open();
         j.key("severity");
         j.string("high");
         j.key("events");
         j.open_array();
-        for e in &events {
+        for e in &built.security_events {
             j.item();
             j.string(e);
         }
@@ -260,12 +283,7 @@ pub fn build(
         j.close();
     }
     j.close();
-    Built {
-        json: j.buf,
-        outcome,
-        shadow_denied: shadow().next().is_some(),
-        security_events: events,
-    }
+    built.json = j.buf;
 }
 
 fn timestamp(j: &mut Json, name: &str, ms: u64) {
