@@ -278,10 +278,12 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        // Read, then removed: it is for the record, not for the upstream.
-        self.tls_cipher = host::header(MapType::HttpRequestHeaders, CIPHER_HEADER)
-            .filter(|c| !c.is_empty() && c != "-");
-        self.set_http_request_header(CIPHER_HEADER, None);
+        // Read, then removed (when there is one to remove): it is for the record, not for the
+        // upstream.
+        if let Some(cipher) = host::header(MapType::HttpRequestHeaders, CIPHER_HEADER) {
+            self.set_http_request_header(CIPHER_HEADER, None);
+            self.tls_cipher = Some(cipher).filter(|c| !c.is_empty() && c != "-");
+        }
         Action::Continue
     }
 
