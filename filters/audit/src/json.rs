@@ -93,18 +93,7 @@ impl Json {
     }
 
     pub fn uint(&mut self, n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.buf.extend_from_slice(&digits[i..]);
+        decimal(&mut self.buf, n, 1);
     }
 
     pub fn bool(&mut self, b: bool) {
@@ -153,6 +142,19 @@ impl Json {
         self.buf
             .extend_from_slice(bytes.get(start..).unwrap_or_default());
     }
+}
+
+/// `n` in decimal, zero-padded to `width`; a wider number keeps all its digits.
+pub fn decimal(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]

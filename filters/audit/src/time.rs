@@ -1,5 +1,7 @@
 //! RFC 3339 timestamps in UTC with milliseconds, without a date library.
 
+use crate::json::decimal;
+
 /// `2026-11-24T07:11:37.123Z` for milliseconds since the Unix epoch.
 pub fn rfc3339_millis(ms: u64) -> String {
     let mut out = Vec::with_capacity(24);
@@ -13,28 +15,20 @@ pub fn write_rfc3339_millis(out: &mut Vec<u8>, ms: u64) {
     let secs = ms / 1000;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(secs / 86_400);
-    digits(out, y, 4);
+    decimal(out, y, 4);
     out.push(b'-');
-    digits(out, m, 2);
+    decimal(out, m, 2);
     out.push(b'-');
-    digits(out, d, 2);
+    decimal(out, d, 2);
     out.push(b'T');
-    digits(out, rem / 3600, 2);
+    decimal(out, rem / 3600, 2);
     out.push(b':');
-    digits(out, (rem % 3600) / 60, 2);
+    decimal(out, (rem % 3600) / 60, 2);
     out.push(b':');
-    digits(out, rem % 60, 2);
+    decimal(out, rem % 60, 2);
     out.push(b'.');
-    digits(out, ms % 1000, 3);
+    decimal(out, ms % 1000, 3);
     out.push(b'Z');
-}
-
-/// `n` in decimal, zero-padded to `width`; a wider number keeps all its digits.
-fn digits(out: &mut Vec<u8>, n: u64, width: u32) {
-    let width = width.max(n.checked_ilog10().unwrap_or(0) + 1);
-    for place in (0..width).rev() {
-        out.push(b'0' + (n / 10u64.pow(place) % 10) as u8);
-    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil-from-days
