@@ -543,6 +543,61 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_are_those_serde_json_wrote() {
+        // Written field by field since the record stopped being serialized by serde; this is
+        // the line serde_json wrote for the same facts (decision keys and instances sorted, as
+        // a JSON map holds them), so records before and after read the same.
+        let mut f = facts();
+        f.identity = Some(Identity {
+            subject: "al\"ice".into(),
+            method: AuthMethod::Jwt,
+            roles: vec!["viewer".into()],
+            tenant: None,
+            key_id: None,
+            issuer: Some("https://issuer".into()),
+        });
+        f.decisions = vec![
+            (
+                "ratelimit-client".into(),
+                Decision::allow()
+                    .with("cost", 1)
+                    .with("limits", serde_json::json!(["per-client"])),
+            ),
+            (
+                "auth".into(),
+                Decision {
+                    outcome: Outcome::ShadowDeny,
+                    ..Decision::deny(401, "token_expired")
+                },
+            ),
+            ("sanitizer".into(), Decision::allow()),
+        ];
+        let b = build(&f, &cfg(""), &IdentifierHasher::new(None), None);
+        assert_eq!(
+            String::from_utf8(b.json).unwrap(),
+            concat!(
+                r#"{"schema":"portcullis.audit/1","timestamp":"2023-11-14T22:13:20.123Z","#,
+                r#""start":"2023-11-14T22:13:20.100Z","#,
+                r#""request_id":"7f3c1a9e-0000-4000-8000-000000000001","#,
+                r#""trace":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","#,
+                r#""parent_id":"00f067aa0ba902b7","sampled":true,"tracestate":"congo=t61rcWkgMzE"},"#,
+                r#""client":{"address":"203.0.113.7"},"#,
+                r#""tls":{"version":"TLSv1.3","cipher":"TLS_AES_128_GCM_SHA256"},"#,
+                r#""http":{"protocol":"HTTP/1.1","method":"GET","authority":"api.example.com","#,
+                r#""path":"/api/products?page=2&token=[redacted]","route":"api","status":200,"#,
+                r#""response_details":"via_upstream","bytes_in":310,"bytes_out":1450,"#,
+                r#""user_agent":"curl/8.5.0"},"duration_ms":{"total":23,"upstream":20},"#,
+                r#""identity":{"subject":"al\"ice","method":"jwt","roles":["viewer"],"#,
+                r#""issuer":"https://issuer"},"#,
+                r#""decisions":{"auth":{"outcome":"shadow_deny","reason":"token_expired","status":401},"#,
+                r#""ratelimit-client":{"details":{"cost":1,"limits":["per-client"]},"outcome":"allow"},"#,
+                r#""sanitizer":{"outcome":"allow"}},"#,
+                r#""outcome":"allowed","shadow_denied_by":["auth"]}"#
+            )
+        );
+    }
+
+    #[test]
     fn identity_and_decisions_from_other_filters() {
         let mut f = facts();
         f.identity = Some(Identity {
