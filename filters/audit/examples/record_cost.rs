@@ -1,10 +1,13 @@
 //! Prints what the core costs per request on this machine: building, redacting and sealing a
-//! record, and its size, for two requests: a typical one with two decisions, and the full
-//! chain's (`make bench`'s GET /api/orders/1 with a viewer's token: the identity and five
-//! decisions). Also SHA-256 alone over the chain record's bytes, the floor of sealing.
+//! record, for two requests: a typical one with two decisions, and the full chain's
+//! (`make bench`'s GET /api/orders/1 with a viewer's token: the identity and five decisions).
+//! Also, for comparison, parsing the identity and decisions as the adapter's reads of filter
+//! state do, and SHA-256 alone over the sealed line, the floor of sealing.
 //! A measurement, not a test:
-//! `cargo run --release -p portcullis-audit --example record_cost`, and as wasm (Wasmtime):
-//! `CARGO_TARGET_WASM32_WASIP1_RUNNER="$PWD/.venv/bin/python $PWD/scripts/wasi-run.py" cargo run --release --target wasm32-wasip1 -p portcullis-audit --example record_cost`
+//! `cargo run --release -p portcullis-audit --example record_cost`; as wasm in V8 (Envoy's
+//! engine): `node --no-warnings scripts/wasm-v8.mjs target/wasm32-wasip1/release/examples/record_cost.wasm`
+//! after `cargo build --release --target wasm32-wasip1 -p portcullis-audit --example record_cost`;
+//! in Wasmtime: `CARGO_TARGET_WASM32_WASIP1_RUNNER="$PWD/.venv/bin/python $PWD/scripts/wasi-run.py" cargo run --release --target wasm32-wasip1 -p portcullis-audit --example record_cost`
 //! Arguments `[typical|chain] [record|parse|sha] [count]` run one case and stage that many
 //! times, for exact counts: `valgrind --tool=callgrind` natively, or Wasmtime's fuel (wasm
 //! instructions) with `scripts/wasm-fuel.py`; per record = (count N − count 0) / N.
