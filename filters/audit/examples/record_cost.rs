@@ -124,7 +124,7 @@ fn inputs(facts: &Facts) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut line = Vec::new();
     if let Observed::Keep(built) = auditor().observe(facts) {
         line = Sealer::new(STREAM.into())
-            .seal(&built.json)
+            .seal(built.json)
             .unwrap_or_default()
             .into_bytes();
     }
@@ -156,7 +156,7 @@ fn run(stage: &str, facts: &Facts, n: u32) {
         match stage {
             "record" => {
                 if let Observed::Keep(built) = auditor.observe(black_box(facts)) {
-                    black_box(sealer.seal(&built.json));
+                    black_box(sealer.seal(built.json));
                 }
             }
             "parse" => {

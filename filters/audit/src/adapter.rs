@@ -329,7 +329,7 @@ impl HttpContext for Stream {
         m.records.inc();
         match state.queue_capacity {
             None => {
-                if let Some(line) = state.log_sealer.seal(&built.json) {
+                if let Some(line) = state.log_sealer.seal(built.json) {
                     // Straight to the host: `log::info!` would format a second copy of the line.
                     let _ = hostcalls::log(LogLevel::Info, &line);
                 }

@@ -67,24 +67,23 @@ impl Sealer {
     /// Appends `stream`, `seq`, `prev` and `hash` to a record (a JSON object) and returns the
     /// line. `None` if `record` is not an object.
     ///
-    /// The line is written once: the record up to `prev` and a closing `}` is hashed (SHA-256,
-    /// once per record), then the `}` gives way to `hash`.
-    pub fn seal(&mut self, record: &[u8]) -> Option<String> {
-        let body = std::str::from_utf8(record).ok()?.trim_end();
-        let open = body.strip_suffix('}')?;
-        if !open.starts_with('{') {
+    /// The line is the record's own buffer, extended: the record up to `prev` and a closing `}`
+    /// is hashed (SHA-256, once per record), then the `}` gives way to `hash`.
+    pub fn seal(&mut self, record: Vec<u8>) -> Option<String> {
+        let mut line = String::from_utf8(record).ok()?;
+        line.truncate(line.trim_end().len());
+        if !line.starts_with('{') || !line.ends_with('}') {
             return None;
         }
+        line.pop();
         let seq = self.seq + 1;
-        let mut line = String::with_capacity(open.len() + self.stream_json.len() + 192);
-        line.push_str(open);
-        if open.len() > 1 {
+        line.reserve(self.stream_json.len() + 192);
+        if line.len() > 1 {
             line.push(',');
         }
         line.push_str("\"stream\":");
         line.push_str(&self.stream_json);
-        line.push_str(",\"seq\":");
-        let _ = write!(line, "{seq}");
+        let _ = write!(line, ",\"seq\":{seq}");
         line.push_str(",\"prev\":\"");
         line.push_str(&self.prev);
         line.push_str("\"}");
@@ -232,7 +231,7 @@ mod tests {
 
     fn stream(name: &str, n: u32) -> Vec<String> {
         let mut s = Sealer::new(name.into());
-        (1..=n).map(|i| s.seal(&record(i)).unwrap()).collect()
+        (1..=n).map(|i| s.seal(record(i)).unwrap()).collect()
     }
 
     #[test]
@@ -327,7 +326,7 @@ mod tests {
         assert_eq!(other, a[0], "sealing is deterministic");
         let mut forged = Sealer::new("w1".into());
         let forged = forged
-            .seal(b"{\"schema\":\"portcullis.audit/1\",\"path\":\"/forged\"}")
+            .seal(b"{\"schema\":\"portcullis.audit/1\",\"path\":\"/forged\"}".to_vec())
             .unwrap();
         let b = verify(&[a[0].clone(), a[1].clone(), forged].join("\n"), false)
             .first_break
@@ -346,10 +345,12 @@ mod tests {
     #[test]
     fn seal_refuses_non_objects() {
         let mut s = Sealer::new("w".into());
-        assert_eq!(s.seal(b"[1]"), None);
-        assert_eq!(s.seal(b"\xff}"), None);
+        assert_eq!(s.seal(b"[1]".to_vec()), None);
+        assert_eq!(s.seal(b"\xff}".to_vec()), None);
+        assert_eq!(s.seal(b"}".to_vec()), None);
+        assert_eq!(s.seal(b" {}".to_vec()), None);
         assert_eq!(s.next_seq(), 1, "a refused record takes no number");
-        let line = s.seal(b"{}").unwrap();
+        let line = s.seal(b"{}\n".to_vec()).unwrap();
         assert!(line.starts_with("{\"stream\":\"w\",\"seq\":1,"));
     }
 }
