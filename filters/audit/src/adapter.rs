@@ -280,24 +280,36 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        // Read, then removed: it is for the record, not for the upstream.
-        self.tls_cipher = host::header(MapType::HttpRequestHeaders, CIPHER_HEADER)
-            .filter(|c| !c.is_empty() && c != "-");
-        self.set_http_request_header(CIPHER_HEADER, None);
+        // Read, then removed (when there is one to remove): it is for the record, not for the
+        // upstream.
+        if let Some(cipher) = host::header(MapType::HttpRequestHeaders, CIPHER_HEADER) {
+            self.set_http_request_header(CIPHER_HEADER, None);
+            self.tls_cipher = Some(cipher).filter(|c| !c.is_empty() && c != "-");
+        }
         Action::Continue
     }
 
     fn on_log(&mut self) {
         let mut guard = self.state.borrow_mut();
         let Some(state) = guard.as_mut() else { return };
-        let facts = self.facts(&state.auditor.config.decisions);
         let m = &state.metrics;
+        // An excluded path (health checks) costs one header read, not the two dozen host calls
+        // a record's facts take.
+        let path = host::header(MapType::HttpRequestHeaders, ":path");
+        if path
+            .as_deref()
+            .is_some_and(|p| state.auditor.config.is_excluded(p))
+        {
+            m.excluded.inc();
+            return;
+        }
+        let facts = self.facts(path, &state.auditor.config.decisions);
         let built = match state.auditor.observe(&facts) {
             Observed::Excluded => {
                 m.excluded.inc();
                 return;
             }
-            Observed::SampledOut(_) => {
+            Observed::SampledOut => {
                 m.sampled_out.inc();
                 return;
             }
@@ -319,8 +331,9 @@ impl HttpContext for Stream {
         m.records.inc();
         match state.queue_capacity {
             None => {
-                if let Some(line) = state.log_sealer.seal(&built.json) {
-                    log::info!("{line}");
+                if let Some(line) = state.log_sealer.seal(built.json) {
+                    // Straight to the host: `log::info!` would format a second copy of the line.
+                    let _ = hostcalls::log(LogLevel::Info, &line);
                 }
             }
             Some(capacity) => match ship::offer(&state.host, capacity, &built.json) {
@@ -332,8 +345,8 @@ impl HttpContext for Stream {
 }
 
 impl Stream {
-    /// Everything the record may use, read in one place.
-    fn facts(&self, decisions: &[String]) -> Facts {
+    /// Everything the record may use, read in one place (`path` already read).
+    fn facts(&self, path: Option<String>, decisions: &[String]) -> Facts {
         let header = |name: &str| host::header(MapType::HttpRequestHeaders, name);
         let text = |path: &[&str]| {
             hostcalls::get_property(path.to_vec())
@@ -351,19 +364,22 @@ impl Stream {
                 .map(i64::from_le_bytes)
         };
         let ms = |ns: i64| u64::try_from(ns / 1_000_000).ok();
+        let traceparent = header("traceparent");
+        // The record keeps `tracestate` only within a trace context.
+        let tracestate = traceparent.as_ref().and_then(|_| header("tracestate"));
         Facts {
             now_ms: now_ms(),
             start_ms: int(&["request", "time"]).and_then(ms),
             request_id: header("x-request-id"),
-            traceparent: header("traceparent"),
-            tracestate: header("tracestate"),
+            traceparent,
+            tracestate,
             client_address: host::client_ip().map(|ip| ip.to_string()),
             tls_version: text(&["connection", "tls_version"]),
             tls_cipher: self.tls_cipher.clone(),
             protocol: text(&["request", "protocol"]),
             method: header(":method"),
             authority: header(":authority"),
-            path: header(":path"),
+            path,
             route: text(&["xds", "route_name"]),
             status: int(&["response", "code"]).and_then(|c| u16::try_from(c).ok()),
             code_details: text(&["response", "code_details"]),

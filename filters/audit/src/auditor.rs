@@ -4,7 +4,7 @@
 use portcullis_common::decision::Outcome;
 
 use crate::config::AuditConfig;
-use crate::record::{build, keep, Built, Facts};
+use crate::record::{judge, keep, write, Built, Facts};
 use crate::redact::IdentifierHasher;
 use crate::security::AuthFailures;
 
@@ -12,8 +12,8 @@ use crate::security::AuthFailures;
 pub enum Observed {
     /// The path is excluded (health checks): nothing is built.
     Excluded,
-    /// An allowed request not picked by the sample rate.
-    SampledOut(Built),
+    /// An allowed request not picked by the sample rate: nothing is written.
+    SampledOut,
     Keep(Built),
 }
 
@@ -52,7 +52,7 @@ impl Auditor {
             (Some(client), true) => self.auth_failures.failure(client, facts.now_ms),
             _ => None,
         };
-        let built = build(facts, &self.config, &self.hasher, repeated);
+        let mut built = judge(facts, repeated);
         self.counter = self.counter.wrapping_add(1);
         if keep(
             &built,
@@ -60,9 +60,10 @@ impl Auditor {
             facts.request_id.as_deref(),
             self.counter,
         ) {
+            write(&mut built, facts, &self.config, &self.hasher);
             Observed::Keep(built)
         } else {
-            Observed::SampledOut(built)
+            Observed::SampledOut
         }
     }
 
@@ -113,7 +114,7 @@ mod tests {
     #[test]
     fn sampling_never_drops_a_deny() {
         let mut a = auditor(r#"{"sample_rate":0}"#);
-        assert!(matches!(a.observe(&facts("/api")), Observed::SampledOut(_)));
+        assert!(matches!(a.observe(&facts("/api")), Observed::SampledOut));
         let mut denied = facts("/api");
         denied.decisions = vec![(
             "ratelimit-client".into(),

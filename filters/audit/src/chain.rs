@@ -7,6 +7,7 @@
 //! it re-hashes the bytes it reads.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
 use serde::Deserialize;
 
@@ -19,20 +20,27 @@ pub const SCHEMA_MARK: &str = "{\"schema\":\"portcullis.audit/";
 const HASH_SUFFIX_LEN: usize = ",\"hash\":\"\"}".len() + 64;
 
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         s.push(char::from(DIGITS[usize::from(b >> 4)]));
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
-    s
 }
 
 /// The writer's end of a stream.
 #[derive(Debug, Clone)]
 pub struct Sealer {
     stream: String,
+    /// `stream` as a JSON string, written into every record.
+    stream_json: String,
     seq: u64,
+    /// Hex hash of the last record sealed.
     prev: String,
 }
 
@@ -40,6 +48,7 @@ impl Sealer {
     /// `stream` must be unique per writer and per start (e.g. worker number and start time).
     pub fn new(stream: String) -> Sealer {
         Sealer {
+            stream_json: serde_json::to_string(&stream).unwrap_or_else(|_| "\"\"".into()),
             stream,
             seq: 0,
             prev: GENESIS.to_string(),
@@ -57,26 +66,36 @@ impl Sealer {
 
     /// Appends `stream`, `seq`, `prev` and `hash` to a record (a JSON object) and returns the
     /// line. `None` if `record` is not an object.
-    pub fn seal(&mut self, record: &[u8]) -> Option<String> {
-        let body = std::str::from_utf8(record).ok()?.trim_end();
-        let open = body.strip_suffix('}')?;
-        if !open.starts_with('{') {
+    ///
+    /// The line is the record's own buffer, extended: the record up to `prev` and a closing `}`
+    /// is hashed (SHA-256, once per record), then the `}` gives way to `hash`.
+    pub fn seal(&mut self, record: Vec<u8>) -> Option<String> {
+        let mut line = String::from_utf8(record).ok()?;
+        line.truncate(line.trim_end().len());
+        if !line.starts_with('{') || !line.ends_with('}') {
             return None;
         }
-        let sep = if open.len() > 1 { "," } else { "" };
+        line.pop();
         let seq = self.seq + 1;
-        let stream = serde_json::to_string(&self.stream).ok()?;
-        let linked = format!(
-            "{open}{sep}\"stream\":{stream},\"seq\":{seq},\"prev\":\"{}\"}}",
-            self.prev
-        );
-        let hash = hex(&hmac_sha256::Hash::hash(linked.as_bytes()));
-        let line = format!(
-            "{},\"hash\":\"{hash}\"}}",
-            linked.get(..linked.len() - 1).unwrap_or_default()
-        );
+        line.reserve(self.stream_json.len() + 192);
+        if line.len() > 1 {
+            line.push(',');
+        }
+        line.push_str("\"stream\":");
+        line.push_str(&self.stream_json);
+        let _ = write!(line, ",\"seq\":{seq}");
+        line.push_str(",\"prev\":\"");
+        line.push_str(&self.prev);
+        line.push_str("\"}");
+        let hash = hmac_sha256::Hash::hash(line.as_bytes());
+        line.pop();
+        line.push_str(",\"hash\":\"");
+        let start = line.len();
+        push_hex(&mut line, &hash);
+        self.prev.clear();
+        self.prev.push_str(line.get(start..).unwrap_or_default());
+        line.push_str("\"}");
         self.seq = seq;
-        self.prev = hash;
         Some(line)
     }
 }
@@ -212,7 +231,7 @@ mod tests {
 
     fn stream(name: &str, n: u32) -> Vec<String> {
         let mut s = Sealer::new(name.into());
-        (1..=n).map(|i| s.seal(&record(i)).unwrap()).collect()
+        (1..=n).map(|i| s.seal(record(i)).unwrap()).collect()
     }
 
     #[test]
@@ -307,7 +326,7 @@ mod tests {
         assert_eq!(other, a[0], "sealing is deterministic");
         let mut forged = Sealer::new("w1".into());
         let forged = forged
-            .seal(b"{\"schema\":\"portcullis.audit/1\",\"path\":\"/forged\"}")
+            .seal(b"{\"schema\":\"portcullis.audit/1\",\"path\":\"/forged\"}".to_vec())
             .unwrap();
         let b = verify(&[a[0].clone(), a[1].clone(), forged].join("\n"), false)
             .first_break
@@ -326,10 +345,12 @@ mod tests {
     #[test]
     fn seal_refuses_non_objects() {
         let mut s = Sealer::new("w".into());
-        assert_eq!(s.seal(b"[1]"), None);
-        assert_eq!(s.seal(b"\xff}"), None);
+        assert_eq!(s.seal(b"[1]".to_vec()), None);
+        assert_eq!(s.seal(b"\xff}".to_vec()), None);
+        assert_eq!(s.seal(b"}".to_vec()), None);
+        assert_eq!(s.seal(b" {}".to_vec()), None);
         assert_eq!(s.next_seq(), 1, "a refused record takes no number");
-        let line = s.seal(b"{}").unwrap();
+        let line = s.seal(b"{}\n".to_vec()).unwrap();
         assert!(line.starts_with("{\"stream\":\"w\",\"seq\":1,"));
     }
 }

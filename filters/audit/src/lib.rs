@@ -9,6 +9,7 @@
 pub mod auditor;
 pub mod chain;
 pub mod config;
+pub mod json;
 pub mod record;
 pub mod redact;
 pub mod security;

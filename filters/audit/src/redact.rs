@@ -6,9 +6,12 @@
 //! a bearer token, field names in other filters' decision details, and identifiers, which can be
 //! replaced by a keyed hash.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+
+use crate::json::Json;
 
 pub const REDACTED: &str = "[redacted]";
 
@@ -17,81 +20,113 @@ pub const MAX_TEXT: usize = 1024;
 
 /// The path with the value of every sensitive query parameter replaced, and path segments that
 /// look like a JWT replaced. Parameter names are compared case-insensitively, after
-/// percent-decoding, so `%74oken=` is caught like `token=`.
-pub fn redact_path(path: &str, sensitive: &BTreeSet<String>) -> String {
+/// percent-decoding, so `%74oken=` is caught like `token=`. A path with nothing to hide (almost
+/// every one) is returned as it is, without a copy.
+pub fn redact_path<'a>(path: &'a str, sensitive: &BTreeSet<String>) -> Cow<'a, str> {
     let (base, query) = match path.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (path, None),
     };
-    let base = base
-        .split('/')
-        .map(|seg| if looks_like_jwt(seg) { REDACTED } else { seg })
-        .collect::<Vec<_>>()
-        .join("/");
-    let mut out = base;
+    let hidden = |pair: &str| {
+        let (name, value) = match pair.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (pair, None),
+        };
+        is_sensitive(sensitive, decode(name).trim())
+            || value.is_some_and(|v| looks_like_jwt(&decode(v)))
+    };
+    let clean =
+        !base.split('/').any(looks_like_jwt) && query.is_none_or(|q| !q.split('&').any(hidden));
+    if clean {
+        return match path.len() <= MAX_TEXT {
+            true => Cow::Borrowed(path),
+            false => Cow::Owned(truncate(path, MAX_TEXT)),
+        };
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in base.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if looks_like_jwt(seg) { REDACTED } else { seg });
+    }
     if let Some(query) = query {
         out.push('?');
-        let parts: Vec<String> = query
-            .split('&')
-            .map(|pair| {
-                let (name, value) = match pair.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
-                    None => (pair, None),
-                };
-                let key = percent_decode(name).to_ascii_lowercase();
-                let hidden = sensitive.contains(key.trim())
-                    || value.is_some_and(|v| looks_like_jwt(&percent_decode(v)));
-                match (hidden, value) {
-                    (true, _) => format!("{name}={REDACTED}"),
-                    (false, Some(v)) => format!("{name}={v}"),
-                    (false, None) => name.to_string(),
-                }
-            })
-            .collect();
-        out.push_str(&parts.join("&"));
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            if hidden(pair) {
+                out.push_str(pair.split_once('=').map_or(pair, |(name, _)| name));
+                out.push('=');
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(pair);
+            }
+        }
     }
-    truncate(&out, MAX_TEXT)
+    Cow::Owned(truncate(&out, MAX_TEXT))
 }
 
 /// A compact JWS/JWT: three base64url parts, the first a JSON header (`eyJ` is `{"`).
 pub fn looks_like_jwt(s: &str) -> bool {
     let s = s.strip_prefix("Bearer ").unwrap_or(s);
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3
-        && s.starts_with("eyJ")
-        && parts.iter().take(2).all(|p| p.len() >= 4)
-        && parts.iter().all(|p| {
-            p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
-        })
+    if !s.starts_with("eyJ") {
+        return false;
+    }
+    let mut parts = 0;
+    for part in s.split('.') {
+        parts += 1;
+        let base64url = part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=');
+        if parts > 3 || (parts <= 2 && part.len() < 4) || !base64url {
+            return false;
+        }
+    }
+    parts == 3
 }
 
-/// Redacts, at any depth, the value of every key in `sensitive` (case-insensitive), and any
-/// string that looks like a token.
-pub fn redact_details(
-    details: &Map<String, Value>,
-    sensitive: &BTreeSet<String>,
-) -> Map<String, Value> {
-    details
-        .iter()
-        .map(|(k, v)| {
-            let v = if sensitive.contains(&k.to_ascii_lowercase()) {
-                Value::String(REDACTED.into())
-            } else {
-                redact_value(v, sensitive)
-            };
-            (k.clone(), v)
-        })
-        .collect()
+/// Whether `name` is in `sensitive` (lower-cased names), ignoring ASCII case; lower-cases a
+/// copy only for a name that has capitals.
+fn is_sensitive(sensitive: &BTreeSet<String>, name: &str) -> bool {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        sensitive.contains(&name.to_ascii_lowercase())
+    } else {
+        sensitive.contains(name)
+    }
 }
 
-fn redact_value(v: &Value, sensitive: &BTreeSet<String>) -> Value {
+/// Writes `details` as a JSON object, redacting at any depth the value of every key in
+/// `sensitive` (case-insensitive) and any string that looks like a token; other strings are cut
+/// at [`MAX_TEXT`].
+pub fn write_details(out: &mut Json, details: &Map<String, Value>, sensitive: &BTreeSet<String>) {
+    out.open();
+    for (k, v) in details {
+        out.key_escaped(k);
+        if is_sensitive(sensitive, k) {
+            out.string(REDACTED);
+        } else {
+            write_value(out, v, sensitive);
+        }
+    }
+    out.close();
+}
+
+fn write_value(out: &mut Json, v: &Value, sensitive: &BTreeSet<String>) {
     match v {
-        Value::Object(m) => Value::Object(redact_details(m, sensitive)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| redact_value(x, sensitive)).collect()),
-        Value::String(s) if looks_like_jwt(s) => Value::String(REDACTED.into()),
-        Value::String(s) => Value::String(truncate(s, MAX_TEXT)),
-        other => other.clone(),
+        Value::Object(m) => write_details(out, m, sensitive),
+        Value::Array(a) => {
+            out.open_array();
+            for x in a {
+                out.item();
+                write_value(out, x, sensitive);
+            }
+            out.close_array();
+        }
+        Value::String(s) if looks_like_jwt(s) => out.string(REDACTED),
+        Value::String(s) => out.cut(s, MAX_TEXT),
+        scalar => out.scalar(scalar),
     }
 }
 
@@ -143,6 +178,15 @@ pub fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+/// `s` percent-decoded (`+` as a space); borrowed when there is nothing to decode.
+fn decode(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || b == b'+') {
+        Cow::Owned(percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -198,10 +242,8 @@ mod tests {
     #[test]
     fn encoded_names_and_token_values_are_caught() {
         let c = cfg();
-        let p = redact_path(
-            &format!("/a?%74oken=abc&access%5Ftoken=def&next={JWT}&x=1"),
-            &c.redact_query_params,
-        );
+        let path = format!("/a?%74oken=abc&access%5Ftoken=def&next={JWT}&x=1");
+        let p = redact_path(&path, &c.redact_query_params);
         assert_eq!(
             p,
             "/a?%74oken=[redacted]&access%5Ftoken=[redacted]&next=[redacted]&x=1"
@@ -231,7 +273,11 @@ mod tests {
                 "cookie":"sid=1","iban":"DE89"}}"#
         ))
         .unwrap();
-        let out = Value::Object(redact_details(&details, &c.redact_fields)).to_string();
+        let mut json = Json::with_capacity(0);
+        write_details(&mut json, &details, &c.redact_fields);
+        let out = String::from_utf8(json.buf).unwrap();
+        let parsed: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["Password"], REDACTED);
         assert!(
             out.contains(r#""field":"password""#),
             "a field *name* is fine: {out}"

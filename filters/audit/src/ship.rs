@@ -274,7 +274,7 @@ impl Shipper {
         let first_seq = self.sealer.next_seq();
         let mut lines: Vec<String> = Vec::with_capacity(records.len() + 1);
         let mut sealed = Vec::with_capacity(records.len());
-        for r in &records {
+        for r in records {
             if let Some(line) = self.sealer.seal(r) {
                 sealed.push(line);
             }

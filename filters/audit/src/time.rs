@@ -1,18 +1,34 @@
 //! RFC 3339 timestamps in UTC with milliseconds, without a date library.
 
+use crate::json::decimal;
+
 /// `2026-11-24T07:11:37.123Z` for milliseconds since the Unix epoch.
 pub fn rfc3339_millis(ms: u64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_rfc3339_millis(&mut out, ms);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`rfc3339_millis`] appended to `out`, without formatting machinery: the record writes two
+/// per request.
+pub fn write_rfc3339_millis(out: &mut Vec<u8>, ms: u64) {
     let secs = ms / 1000;
-    let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms % 1000
-    )
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    decimal(out, y, 4);
+    out.push(b'-');
+    decimal(out, m, 2);
+    out.push(b'-');
+    decimal(out, d, 2);
+    out.push(b'T');
+    decimal(out, rem / 3600, 2);
+    out.push(b':');
+    decimal(out, (rem % 3600) / 60, 2);
+    out.push(b':');
+    decimal(out, rem % 60, 2);
+    out.push(b'.');
+    decimal(out, ms % 1000, 3);
+    out.push(b'Z');
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil-from-days
@@ -49,6 +65,10 @@ mod tests {
         assert_eq!(
             rfc3339_millis(4_102_444_800_000),
             "2100-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_millis(253_402_300_800_000),
+            "10000-01-01T00:00:00.000Z"
         );
     }
 }

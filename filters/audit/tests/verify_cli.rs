@@ -25,7 +25,7 @@ fn reports_intact_files_and_the_first_broken_link() {
     let lines: Vec<String> = (1..=3)
         .map(|i| {
             sealer
-                .seal(format!("{{\"schema\":\"portcullis.audit/1\",\"i\":{i}}}").as_bytes())
+                .seal(format!("{{\"schema\":\"portcullis.audit/1\",\"i\":{i}}}").into_bytes())
                 .unwrap()
         })
         .collect();
