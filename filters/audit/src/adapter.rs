@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
 use crate::auditor::{Auditor, Observed};
 use crate::chain::Sealer;
