@@ -102,7 +102,7 @@ fmt-check:
 
 clippy: $(DEV)/toolchain.stamp
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM) $(addprefix -p portcullis-,$(WASM_TESTED)) -- -D warnings
+	cargo clippy --target $(WASM) $(addprefix -p portcullis-,$(WASM_TESTED) bench-floor) -- -D warnings
 
 unit-test:
 	cargo test --workspace --exclude portcullis-tests
@@ -127,6 +127,7 @@ BENCH_ARGS ?=
 bench: setup build
 	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	cargo build --release -p portcullis-demo-upstream
+	cargo build --release --target $(WASM) -p portcullis-bench-floor
 	cargo run -p portcullis-tests --bin portcullis-bench -- $(BENCH_ARGS)
 
 # k6 scenarios against the `make run` chain, rendered with the load rate limits of k6/config/

@@ -55,6 +55,9 @@ struct Variant {
     filters: &'static [&'static str],
     /// Filter instances configured from another file of envoy/bench/filters/ than their own.
     configs: &'static [(&'static str, &'static str)],
+    /// Runs the do-nothing module (`tests/floor`) in place of the suite: what the instances cost
+    /// before any policy runs.
+    floor: bool,
 }
 
 /// Instances whose benchmark configuration differs from the demo's (envoy/bench/filters/README.md).
@@ -101,6 +104,7 @@ const VARIANTS: &[Variant] = &[
         workload: Workload::Api,
         filters: &["{{wasm:audit}}"],
         configs: &[("audit", "audit-http")],
+        floor: false,
     },
     variant(
         "portcullis-sanitizer",
@@ -113,6 +117,20 @@ const VARIANTS: &[Variant] = &[
         &["{{wasm:cache}}"],
     ),
     variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
+    Variant {
+        name: "wasm-floor-1",
+        workload: Workload::Api,
+        filters: &["{{wasm:cache}}"],
+        configs: &[],
+        floor: true,
+    },
+    Variant {
+        name: "wasm-floor-6",
+        workload: Workload::Api,
+        filters: FULL_CHAIN,
+        configs: &[],
+        floor: true,
+    },
     variant("baseline-cacheable", Workload::Cacheable, &[]),
     variant(
         "native-cache",
@@ -138,6 +156,7 @@ const fn variant(
         workload,
         filters,
         configs: &[],
+        floor: false,
     }
 }
 
@@ -243,6 +262,7 @@ fn main() {
                 .is_none_or(|only| only.iter().any(|n| n == v.name))
         })
         .collect();
+    let floor_dir = floor_module(&scratch.0);
     let running: Vec<Running> = selected
         .iter()
         .map(|v| {
@@ -253,6 +273,7 @@ fn main() {
                 collector.port(),
                 secret,
                 &options.settings,
+                &floor_dir,
             )
         })
         .collect();
@@ -310,6 +331,17 @@ fn main() {
     }
 }
 
+/// A directory holding the do-nothing module (`make bench` builds it) as `portcullis.wasm`, so
+/// the floor variants render exactly like the suite's.
+fn floor_module(scratch: &Path) -> PathBuf {
+    let built = repo().join("target/wasm32-wasip1/release/portcullis_bench_floor.wasm");
+    let dir = scratch.join("floor");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    fs::copy(&built, dir.join("portcullis.wasm"))
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make bench`", built.display()));
+    dir
+}
+
 /// The release build of the demo upstream (`make bench` builds it), as its own process.
 fn start_upstream() -> (ChildGuard, u16) {
     let binary = repo().join("target/release/portcullis-demo-upstream");
@@ -350,6 +382,7 @@ fn start_variant(
     collector_port: u16,
     secret: &str,
     sets: &[String],
+    floor_dir: &Path,
 ) -> Running {
     let [port, admin_port] = free_ports::<2>();
     let mut settings = Settings::local(&repo());
@@ -360,6 +393,9 @@ fn start_variant(
     settings.audit_collector_port = collector_port;
     for assignment in sets {
         settings.set(assignment).unwrap_or_else(|e| panic!("{e}"));
+    }
+    if variant.floor {
+        settings.wasm_dir = floor_dir.to_path_buf();
     }
     let bench_configs = BENCH_CONFIGS.iter().map(|i| (*i, *i));
     for (instance, file) in bench_configs.chain(variant.configs.iter().copied()) {
