@@ -10,7 +10,7 @@ use portcullis_common::identity::{AuthMethod, Identity};
 use portcullis_common::slots::SharedData;
 
 use crate::apikey;
-use crate::cache::{token_hash, Cached, TokenCache};
+use crate::cache::{Cached, TokenCache};
 use crate::credentials::{self, header, Removal};
 use crate::jwt::{self, Outcome, Verified};
 use crate::rbac::{satisfies, Requirement};
@@ -129,12 +129,8 @@ impl Engine {
                 Decision::allow().with("rule", "cors_preflight"),
             );
         }
-        let requirement = self
-            .policy
-            .rules
-            .find(req.method, req.authority, req.path)
-            .cloned();
-        if requirement == Some(Requirement::Public) {
+        let requirement = self.policy.rules.find(req.method, req.authority, req.path);
+        if requirement.as_deref() == Some(&Requirement::Public) {
             return self.pass(
                 None,
                 remove,
@@ -148,20 +144,19 @@ impl Engine {
             Err(Stop::Fetch { provider, fetch }) => return Verdict::FetchKeys { provider, fetch },
             Err(Stop::Refused(reject)) => return self.refuse(req, reject, None, remove),
         };
-        let granted: Vec<&str> = self
-            .policy
-            .roles
-            .permissions(&caller.identity.roles)
-            .chain(caller.permissions.iter().map(String::as_str))
-            .collect();
-        let allowed = match &requirement {
+        let allowed = match requirement.as_deref() {
             None => match self.policy.unmatched {
                 Unmatched::Allow => Ok(()),
                 Unmatched::Deny => Err(Reject::NoMatchingRule),
             },
             Some(Requirement::Public) => Ok(()),
             Some(Requirement::Permissions { any_of, all_of }) => {
-                if satisfies(granted.iter().copied(), any_of, all_of) {
+                let granted = self
+                    .policy
+                    .roles
+                    .permissions(&caller.identity.roles)
+                    .chain(caller.permissions.iter().map(String::as_str));
+                if satisfies(granted, any_of, all_of) {
                     Ok(())
                 } else {
                     Err(Reject::Forbidden)
@@ -275,8 +270,8 @@ impl Engine {
             } else {
                 Removal::default()
             };
-            let token = found.value.to_owned();
-            let verified = self.verify_token(&token, now, store, may_fetch, tally)?;
+            let token = found.value;
+            let verified = self.verify_token(token, now, store, may_fetch, tally)?;
             let identity = Identity {
                 subject: verified.subject,
                 method: AuthMethod::Jwt,
@@ -332,8 +327,7 @@ impl Engine {
         }
         let table = &self.policy.revocation;
         let generation = table.generation(store);
-        let hash = token_hash(token);
-        if let Some(hit) = self.cache.get(&hash, now) {
+        if let Some(hit) = self.cache.get(token, now) {
             tally.cache_hit = true;
             if hit.generation != generation {
                 let v = &hit.verified;
@@ -345,7 +339,7 @@ impl Engine {
                     v.issued_at,
                     now,
                 ) {
-                    self.cache.remove(&hash);
+                    self.cache.remove(token);
                     return Err(Reject::Revoked.into());
                 }
                 hit.generation = generation;
@@ -401,7 +395,7 @@ impl Engine {
             .map_or(now + 300, |exp| exp.saturating_add(leeway))
             .min(now + 3600);
         self.cache.insert(
-            hash,
+            token,
             Cached {
                 verified: verified.clone(),
                 generation,
