@@ -14,6 +14,9 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::rc::Rc;
+
+use portcullis_common::identity::Identity;
 
 use crate::jwt::Verified;
 
@@ -24,7 +27,10 @@ const TAIL: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Cached {
+    /// What revocation is checked against.
     pub verified: Verified,
+    /// What a request with this token is given, built once.
+    pub identity: Rc<Identity>,
     /// Revocation generation at the last check.
     pub generation: u64,
     /// Unix seconds after which the entry must not be used.
@@ -126,6 +132,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_common::identity::AuthMethod;
 
     fn v(sub: &str) -> Verified {
         Verified {
@@ -144,6 +151,14 @@ mod tests {
     fn entry(sub: &str, until: u64) -> Cached {
         Cached {
             verified: v(sub),
+            identity: Rc::new(Identity {
+                subject: sub.into(),
+                method: AuthMethod::Jwt,
+                roles: vec![],
+                tenant: None,
+                key_id: None,
+                issuer: Some("i".into()),
+            }),
             generation: 0,
             valid_until: until,
         }

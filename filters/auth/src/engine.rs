@@ -8,6 +8,7 @@ use portcullis_common::decision::{
 };
 use portcullis_common::identity::{AuthMethod, Identity};
 use portcullis_common::slots::SharedData;
+use std::rc::Rc;
 
 use crate::apikey;
 use crate::cache::{Cached, TokenCache};
@@ -35,7 +36,8 @@ pub struct Request<'a> {
 pub enum Verdict {
     /// Let it through with these changes.
     Pass {
-        identity: Option<Identity>,
+        /// Shared with the token cache: a cached token's identity is built once.
+        identity: Option<Rc<Identity>>,
         remove_headers: Vec<String>,
         set_headers: Vec<(String, String)>,
         new_path: Option<String>,
@@ -84,7 +86,7 @@ impl From<Reject> for Stop {
 
 /// A caller whose credential checked out.
 struct Caller {
-    identity: Identity,
+    identity: Rc<Identity>,
     permissions: Vec<String>,
     removal: Removal,
 }
@@ -176,7 +178,7 @@ impl Engine {
 
     fn pass(
         &self,
-        identity: Option<Identity>,
+        identity: Option<Rc<Identity>>,
         remove_headers: Vec<String>,
         removal: Removal,
         decision: Decision,
@@ -271,15 +273,7 @@ impl Engine {
                 Removal::default()
             };
             let token = found.value;
-            let verified = self.verify_token(token, now, store, may_fetch, tally)?;
-            let identity = Identity {
-                subject: verified.subject,
-                method: AuthMethod::Jwt,
-                roles: verified.roles,
-                tenant: verified.tenant,
-                key_id: None,
-                issuer: Some(verified.issuer),
-            };
+            let identity = self.verify_token(token, now, store, may_fetch, tally)?;
             return Ok(Caller {
                 identity,
                 permissions: Vec::new(),
@@ -295,14 +289,14 @@ impl Engine {
                 now,
             )
             .map_err(Stop::Refused)?;
-            let identity = Identity {
+            let identity = Rc::new(Identity {
                 subject: key.owner.clone(),
                 method: AuthMethod::ApiKey,
                 roles: key.roles.clone(),
                 tenant: key.tenant.clone(),
                 key_id: Some(key.id.clone()),
                 issuer: None,
-            };
+            });
             // The key itself never goes upstream.
             let removal = credentials::removal(&found, req.headers, req.path);
             return Ok(Caller {
@@ -321,7 +315,7 @@ impl Engine {
         store: &S,
         may_fetch: bool,
         tally: &mut Tally,
-    ) -> Result<Verified, Stop> {
+    ) -> Result<Rc<Identity>, Stop> {
         if token.len() > self.policy.max_token_bytes {
             return Err(Reject::TokenTooLarge.into());
         }
@@ -344,7 +338,7 @@ impl Engine {
                 }
                 hit.generation = generation;
             }
-            return Ok(hit.verified.clone());
+            return Ok(Rc::clone(&hit.identity));
         }
         tally.verified = true;
         let remote: Vec<Option<&[crate::keys::Key]>> = self
@@ -394,15 +388,24 @@ impl Engine {
             .expires_at
             .map_or(now + 300, |exp| exp.saturating_add(leeway))
             .min(now + 3600);
+        let identity = Rc::new(Identity {
+            subject: verified.subject.clone(),
+            method: AuthMethod::Jwt,
+            roles: verified.roles.clone(),
+            tenant: verified.tenant.clone(),
+            key_id: None,
+            issuer: Some(verified.issuer.clone()),
+        });
         self.cache.insert(
             token,
             Cached {
-                verified: verified.clone(),
+                verified,
+                identity: Rc::clone(&identity),
                 generation,
                 valid_until: until,
             },
         );
-        Ok(verified)
+        Ok(identity)
     }
 }
 
