@@ -38,8 +38,9 @@ pub enum Verdict {
     Pass {
         /// Shared with the token cache: a cached token's identity is built once.
         identity: Option<Rc<Identity>>,
-        remove_headers: Vec<String>,
-        set_headers: Vec<(String, String)>,
+        /// Header names are shared with the engine, not copied per request.
+        remove_headers: Vec<Rc<str>>,
+        set_headers: Vec<(Rc<str>, String)>,
         new_path: Option<String>,
         decision: Decision,
     },
@@ -66,6 +67,33 @@ pub struct Engine {
     pub policy: Policy,
     pub remote: Vec<Option<RemoteState>>,
     pub cache: TokenCache,
+    names: Names,
+}
+
+/// The identity header names (`policy.identity_headers`), made once.
+struct Names {
+    subject: Rc<str>,
+    roles: Rc<str>,
+    tenant: Rc<str>,
+    method: Rc<str>,
+    key_id: Rc<str>,
+}
+
+impl Names {
+    fn all(&self) -> [&Rc<str>; 5] {
+        [
+            &self.subject,
+            &self.roles,
+            &self.tenant,
+            &self.method,
+            &self.key_id,
+        ]
+    }
+}
+
+/// Header names of a credential's removal, as the verdict holds them.
+fn shared_names(removal: &Removal) -> impl Iterator<Item = Rc<str>> + '_ {
+    removal.remove_headers.iter().map(|h| Rc::from(h.as_str()))
 }
 
 /// Why authentication stopped short of a caller.
@@ -99,10 +127,19 @@ impl Engine {
             .map(|r| r.clone().map(RemoteState::new))
             .collect();
         let cache = TokenCache::new(policy.cache_capacity);
+        let h = &policy.identity_headers;
+        let names = Names {
+            subject: Rc::from(h.subject.as_str()),
+            roles: Rc::from(h.roles.as_str()),
+            tenant: Rc::from(h.tenant.as_str()),
+            method: Rc::from(h.method.as_str()),
+            key_id: Rc::from(h.key_id.as_str()),
+        };
         Engine {
             policy,
             remote,
             cache,
+            names,
         }
     }
 
@@ -116,9 +153,8 @@ impl Engine {
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Verdict {
-        let headers = &self.policy.identity_headers;
         // Whatever the client sent under our identity headers never goes on.
-        let mut remove: Vec<String> = headers.all().iter().map(|h| h.to_string()).collect();
+        let mut remove: Vec<Rc<str>> = self.names.all().into_iter().cloned().collect();
 
         let is_preflight = req.method == "OPTIONS"
             && header(req.headers, "origin").is_some()
@@ -169,7 +205,7 @@ impl Engine {
             Ok(()) => {
                 let mut decision = Decision::allow();
                 decision = describe(decision, &caller.identity);
-                remove.extend(caller.removal.remove_headers.iter().cloned());
+                remove.extend(shared_names(&caller.removal));
                 self.pass(Some(caller.identity), remove, caller.removal, decision)
             }
             Err(reject) => self.refuse(req, reject, Some(caller), remove),
@@ -179,12 +215,16 @@ impl Engine {
     fn pass(
         &self,
         identity: Option<Rc<Identity>>,
-        remove_headers: Vec<String>,
+        remove_headers: Vec<Rc<str>>,
         removal: Removal,
         decision: Decision,
     ) -> Verdict {
-        let h = &self.policy.identity_headers;
-        let mut set_headers = removal.set_headers;
+        let h = &self.names;
+        let mut set_headers: Vec<(Rc<str>, String)> = removal
+            .set_headers
+            .into_iter()
+            .map(|(n, v)| (Rc::from(n), v))
+            .collect();
         if let Some(id) = &identity {
             set_headers.push((h.subject.clone(), id.subject.clone()));
             set_headers.push((
@@ -220,7 +260,7 @@ impl Engine {
         req: &Request<'_>,
         reject: Reject,
         caller: Option<Caller>,
-        mut remove: Vec<String>,
+        mut remove: Vec<Rc<str>>,
     ) -> Verdict {
         let mut decision = Decision::deny(reject.status(), reject.code());
         decision.security_event = matches!(
@@ -241,10 +281,10 @@ impl Engine {
                 Some(c) => (Some(c.identity), c.removal),
                 None => (None, Removal::default()),
             };
-            remove.extend(removal.remove_headers.iter().cloned());
+            remove.extend(shared_names(&removal));
             let mut verdict = self.pass(identity, remove, removal, decision);
             if let Verdict::Pass { set_headers, .. } = &mut verdict {
-                set_headers.push((WOULD_DENY_HEADER.to_string(), value));
+                set_headers.push((Rc::from(WOULD_DENY_HEADER), value));
             }
             return verdict;
         }
