@@ -346,33 +346,28 @@ impl HttpContext for CacheStream {
             (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
         // Most requests are on no cacheable route: the engine forwards them whatever their
         // headers and identity, so neither is read (the identity read parses JSON).
-        let pass_through = shared
-            .engine
-            .pass_through(&method, &authority, &target)
-            .is_some();
-        let (headers, identity) = if pass_through {
-            (Vec::new(), None)
-        } else {
-            (
-                lower(host::headers(MapType::HttpRequestHeaders)),
-                host::read_identity(),
-            )
+        let action = match shared.engine.pass_through(&method, &authority, &target) {
+            Some(fwd) => shared.engine.passed_through(fwd),
+            None => {
+                let headers = lower(host::headers(MapType::HttpRequestHeaders));
+                let identity = host::read_identity();
+                let scheme = headers
+                    .iter()
+                    .find(|(n, _)| n == ":scheme")
+                    .map_or("", |(_, v)| v.as_str());
+                let req = Request {
+                    method: &method,
+                    scheme,
+                    authority: &authority,
+                    target: &target,
+                    headers: &headers,
+                    identity: identity.as_ref(),
+                    now: now(),
+                };
+                shared.engine.on_request(&mut HostSharedData, &req)
+            }
         };
-        let scheme = headers
-            .iter()
-            .find(|(n, _)| n == ":scheme")
-            .map_or("", |(_, v)| v.as_str());
-        let req = Request {
-            method: &method,
-            scheme,
-            authority: &authority,
-            target: &target,
-            headers: &headers,
-            identity: identity.as_ref(),
-            // A pass-through is timed by nothing (its response is not read).
-            now: if pass_through { 0 } else { now() },
-        };
-        match shared.engine.on_request(&mut HostSharedData, &req) {
+        match action {
             RequestAction::Respond {
                 reply,
                 decision,
@@ -386,8 +381,8 @@ impl HttpContext for CacheStream {
                     log::info!(
                         "{}: {NAME}: {} {} -> {}",
                         host::request_id().unwrap_or_default(),
-                        req.method,
-                        req.target.split('?').next().unwrap_or(""),
+                        method,
+                        target.split('?').next().unwrap_or(""),
                         decision.reason.as_deref().unwrap_or("purged")
                     );
                 }

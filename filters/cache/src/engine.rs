@@ -325,9 +325,16 @@ impl Engine {
             .then_some("uri-miss")
     }
 
+    /// What [`Engine::on_request`] answers for a pass-through request (`fwd` from
+    /// [`Engine::pass_through`]), so the adapter, which has asked already, need not match the
+    /// routes again. Untimed: its response is not read (see [`Pending::reads_response`]).
+    pub fn passed_through(&self, fwd: &'static str) -> RequestAction {
+        self.forward_pass(fwd, 0, Vec::new())
+    }
+
     fn decide_request<S: SharedData>(&self, s: &mut S, req: &Request) -> RequestAction {
         if let Some(fwd) = self.pass_through(req.method, req.authority, req.target) {
-            return self.forward_pass(fwd, req.now, Vec::new());
+            return self.passed_through(fwd);
         }
         let c = &self.config;
         let (path, query) = split_target(req.target);

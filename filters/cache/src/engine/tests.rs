@@ -335,6 +335,7 @@ fn pass_through_needs_no_headers_identity_or_response() {
         let with = e.on_request(&mut store, &with_all);
         let bare = e.on_request(&mut store, &bare_req);
         assert_eq!(with, bare, "{method} {target}");
+        assert_eq!(bare, e.passed_through(fwd.unwrap_or_default()));
         let RequestAction::Forward { pending, .. } = bare else {
             panic!("{method} {target}: {bare:?}")
         };
