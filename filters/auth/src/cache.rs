@@ -13,7 +13,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use portcullis_common::identity::Identity;
@@ -43,11 +43,31 @@ struct Slot {
     cached: Cached,
 }
 
+/// The map's keys are already randomly keyed SipHash values: hashing them again is wasted work.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TokenCache {
     capacity: usize,
     keys: RandomState,
-    entries: HashMap<u64, Slot>,
+    entries: HashMap<u64, Slot, BuildHasherDefault<KeyHasher>>,
     /// Insertion order, for first-in-first-out eviction.
     order: VecDeque<u64>,
 }
@@ -57,7 +77,7 @@ impl TokenCache {
         TokenCache {
             capacity,
             keys: RandomState::new(),
-            entries: HashMap::with_capacity(capacity.min(4096)),
+            entries: HashMap::with_capacity_and_hasher(capacity.min(4096), Default::default()),
             order: VecDeque::with_capacity(capacity.min(4096)),
         }
     }
