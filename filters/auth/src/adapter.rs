@@ -388,8 +388,12 @@ impl AuthHttp {
                 new_path,
                 decision,
             } => {
+                // A host call only for headers the request has (usually none of the identity
+                // headers the core always lists).
                 for name in &remove_headers {
-                    self.set_http_request_header(name, None);
+                    if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                        self.set_http_request_header(name, None);
+                    }
                 }
                 for (name, value) in &set_headers {
                     self.set_http_request_header(name, Some(value));

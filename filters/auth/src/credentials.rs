@@ -5,9 +5,11 @@ use crate::settings::Source;
 
 /// A credential found, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found<'a> {
-    pub value: &'a str,
-    pub source: &'a Source,
+pub struct Found<'s, 'r> {
+    /// Borrowed from the request.
+    pub value: &'r str,
+    /// Borrowed from the configuration.
+    pub source: &'s Source,
 }
 
 /// The first header named `name` (names are lower-case, as Envoy hands them over).
@@ -46,11 +48,11 @@ fn query<'a>(path: &'a str, name: &str) -> Option<&'a str> {
 
 /// The first credential present in `sources`, in configuration order. An `authorization`
 /// header with another scheme (Basic ...) is not a bearer token.
-pub fn find<'a>(
-    sources: &'a [Source],
-    headers: &'a [(String, String)],
-    path: &'a str,
-) -> Option<Found<'a>> {
+pub fn find<'s, 'r>(
+    sources: &'s [Source],
+    headers: &'r [(String, String)],
+    path: &'r str,
+) -> Option<Found<'s, 'r>> {
     sources.iter().find_map(|source| {
         let value = match source {
             Source::Header(name) if name == "authorization" => bearer(header(headers, name)?),
@@ -70,7 +72,7 @@ pub struct Removal {
     pub new_path: Option<String>,
 }
 
-pub fn removal(found: &Found<'_>, headers: &[(String, String)], path: &str) -> Removal {
+pub fn removal(found: &Found<'_, '_>, headers: &[(String, String)], path: &str) -> Removal {
     match found.source {
         Source::Header(name) => Removal {
             remove_headers: vec![name.clone()],

@@ -8,9 +8,10 @@ use portcullis_common::decision::{
 };
 use portcullis_common::identity::{AuthMethod, Identity};
 use portcullis_common::slots::SharedData;
+use std::rc::Rc;
 
 use crate::apikey;
-use crate::cache::{token_hash, Cached, TokenCache};
+use crate::cache::{Cached, TokenCache};
 use crate::credentials::{self, header, Removal};
 use crate::jwt::{self, Outcome, Verified};
 use crate::rbac::{satisfies, Requirement};
@@ -35,9 +36,11 @@ pub struct Request<'a> {
 pub enum Verdict {
     /// Let it through with these changes.
     Pass {
-        identity: Option<Identity>,
-        remove_headers: Vec<String>,
-        set_headers: Vec<(String, String)>,
+        /// Shared with the token cache: a cached token's identity is built once.
+        identity: Option<Rc<Identity>>,
+        /// Header names are shared with the engine, not copied per request.
+        remove_headers: Vec<Rc<str>>,
+        set_headers: Vec<(Rc<str>, String)>,
         new_path: Option<String>,
         decision: Decision,
     },
@@ -64,6 +67,33 @@ pub struct Engine {
     pub policy: Policy,
     pub remote: Vec<Option<RemoteState>>,
     pub cache: TokenCache,
+    names: Names,
+}
+
+/// The identity header names (`policy.identity_headers`), made once.
+struct Names {
+    subject: Rc<str>,
+    roles: Rc<str>,
+    tenant: Rc<str>,
+    method: Rc<str>,
+    key_id: Rc<str>,
+}
+
+impl Names {
+    fn all(&self) -> [&Rc<str>; 5] {
+        [
+            &self.subject,
+            &self.roles,
+            &self.tenant,
+            &self.method,
+            &self.key_id,
+        ]
+    }
+}
+
+/// Header names of a credential's removal, as the verdict holds them.
+fn shared_names(removal: &Removal) -> impl Iterator<Item = Rc<str>> + '_ {
+    removal.remove_headers.iter().map(|h| Rc::from(h.as_str()))
 }
 
 /// Why authentication stopped short of a caller.
@@ -84,7 +114,7 @@ impl From<Reject> for Stop {
 
 /// A caller whose credential checked out.
 struct Caller {
-    identity: Identity,
+    identity: Rc<Identity>,
     permissions: Vec<String>,
     removal: Removal,
 }
@@ -97,10 +127,19 @@ impl Engine {
             .map(|r| r.clone().map(RemoteState::new))
             .collect();
         let cache = TokenCache::new(policy.cache_capacity);
+        let h = &policy.identity_headers;
+        let names = Names {
+            subject: Rc::from(h.subject.as_str()),
+            roles: Rc::from(h.roles.as_str()),
+            tenant: Rc::from(h.tenant.as_str()),
+            method: Rc::from(h.method.as_str()),
+            key_id: Rc::from(h.key_id.as_str()),
+        };
         Engine {
             policy,
             remote,
             cache,
+            names,
         }
     }
 
@@ -114,9 +153,8 @@ impl Engine {
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Verdict {
-        let headers = &self.policy.identity_headers;
         // Whatever the client sent under our identity headers never goes on.
-        let mut remove: Vec<String> = headers.all().iter().map(|h| h.to_string()).collect();
+        let mut remove: Vec<Rc<str>> = self.names.all().into_iter().cloned().collect();
 
         let is_preflight = req.method == "OPTIONS"
             && header(req.headers, "origin").is_some()
@@ -129,12 +167,8 @@ impl Engine {
                 Decision::allow().with("rule", "cors_preflight"),
             );
         }
-        let requirement = self
-            .policy
-            .rules
-            .find(req.method, req.authority, req.path)
-            .cloned();
-        if requirement == Some(Requirement::Public) {
+        let requirement = self.policy.rules.find(req.method, req.authority, req.path);
+        if requirement.as_deref() == Some(&Requirement::Public) {
             return self.pass(
                 None,
                 remove,
@@ -148,20 +182,19 @@ impl Engine {
             Err(Stop::Fetch { provider, fetch }) => return Verdict::FetchKeys { provider, fetch },
             Err(Stop::Refused(reject)) => return self.refuse(req, reject, None, remove),
         };
-        let granted: Vec<&str> = self
-            .policy
-            .roles
-            .permissions(&caller.identity.roles)
-            .chain(caller.permissions.iter().map(String::as_str))
-            .collect();
-        let allowed = match &requirement {
+        let allowed = match requirement.as_deref() {
             None => match self.policy.unmatched {
                 Unmatched::Allow => Ok(()),
                 Unmatched::Deny => Err(Reject::NoMatchingRule),
             },
             Some(Requirement::Public) => Ok(()),
             Some(Requirement::Permissions { any_of, all_of }) => {
-                if satisfies(granted.iter().copied(), any_of, all_of) {
+                let granted = self
+                    .policy
+                    .roles
+                    .permissions(&caller.identity.roles)
+                    .chain(caller.permissions.iter().map(String::as_str));
+                if satisfies(granted, any_of, all_of) {
                     Ok(())
                 } else {
                     Err(Reject::Forbidden)
@@ -172,7 +205,7 @@ impl Engine {
             Ok(()) => {
                 let mut decision = Decision::allow();
                 decision = describe(decision, &caller.identity);
-                remove.extend(caller.removal.remove_headers.iter().cloned());
+                remove.extend(shared_names(&caller.removal));
                 self.pass(Some(caller.identity), remove, caller.removal, decision)
             }
             Err(reject) => self.refuse(req, reject, Some(caller), remove),
@@ -181,13 +214,17 @@ impl Engine {
 
     fn pass(
         &self,
-        identity: Option<Identity>,
-        remove_headers: Vec<String>,
+        identity: Option<Rc<Identity>>,
+        remove_headers: Vec<Rc<str>>,
         removal: Removal,
         decision: Decision,
     ) -> Verdict {
-        let h = &self.policy.identity_headers;
-        let mut set_headers = removal.set_headers;
+        let h = &self.names;
+        let mut set_headers: Vec<(Rc<str>, String)> = removal
+            .set_headers
+            .into_iter()
+            .map(|(n, v)| (Rc::from(n), v))
+            .collect();
         if let Some(id) = &identity {
             set_headers.push((h.subject.clone(), id.subject.clone()));
             set_headers.push((
@@ -223,7 +260,7 @@ impl Engine {
         req: &Request<'_>,
         reject: Reject,
         caller: Option<Caller>,
-        mut remove: Vec<String>,
+        mut remove: Vec<Rc<str>>,
     ) -> Verdict {
         let mut decision = Decision::deny(reject.status(), reject.code());
         decision.security_event = matches!(
@@ -244,10 +281,10 @@ impl Engine {
                 Some(c) => (Some(c.identity), c.removal),
                 None => (None, Removal::default()),
             };
-            remove.extend(removal.remove_headers.iter().cloned());
+            remove.extend(shared_names(&removal));
             let mut verdict = self.pass(identity, remove, removal, decision);
             if let Verdict::Pass { set_headers, .. } = &mut verdict {
-                set_headers.push((WOULD_DENY_HEADER.to_string(), value));
+                set_headers.push((Rc::from(WOULD_DENY_HEADER), value));
             }
             return verdict;
         }
@@ -275,16 +312,8 @@ impl Engine {
             } else {
                 Removal::default()
             };
-            let token = found.value.to_owned();
-            let verified = self.verify_token(&token, now, store, may_fetch, tally)?;
-            let identity = Identity {
-                subject: verified.subject,
-                method: AuthMethod::Jwt,
-                roles: verified.roles,
-                tenant: verified.tenant,
-                key_id: None,
-                issuer: Some(verified.issuer),
-            };
+            let token = found.value;
+            let identity = self.verify_token(token, now, store, may_fetch, tally)?;
             return Ok(Caller {
                 identity,
                 permissions: Vec::new(),
@@ -300,14 +329,14 @@ impl Engine {
                 now,
             )
             .map_err(Stop::Refused)?;
-            let identity = Identity {
+            let identity = Rc::new(Identity {
                 subject: key.owner.clone(),
                 method: AuthMethod::ApiKey,
                 roles: key.roles.clone(),
                 tenant: key.tenant.clone(),
                 key_id: Some(key.id.clone()),
                 issuer: None,
-            };
+            });
             // The key itself never goes upstream.
             let removal = credentials::removal(&found, req.headers, req.path);
             return Ok(Caller {
@@ -326,14 +355,13 @@ impl Engine {
         store: &S,
         may_fetch: bool,
         tally: &mut Tally,
-    ) -> Result<Verified, Stop> {
+    ) -> Result<Rc<Identity>, Stop> {
         if token.len() > self.policy.max_token_bytes {
             return Err(Reject::TokenTooLarge.into());
         }
         let table = &self.policy.revocation;
         let generation = table.generation(store);
-        let hash = token_hash(token);
-        if let Some(hit) = self.cache.get(&hash, now) {
+        if let Some(hit) = self.cache.get(token, now) {
             tally.cache_hit = true;
             if hit.generation != generation {
                 let v = &hit.verified;
@@ -345,12 +373,12 @@ impl Engine {
                     v.issued_at,
                     now,
                 ) {
-                    self.cache.remove(&hash);
+                    self.cache.remove(token);
                     return Err(Reject::Revoked.into());
                 }
                 hit.generation = generation;
             }
-            return Ok(hit.verified.clone());
+            return Ok(Rc::clone(&hit.identity));
         }
         tally.verified = true;
         let remote: Vec<Option<&[crate::keys::Key]>> = self
@@ -400,15 +428,24 @@ impl Engine {
             .expires_at
             .map_or(now + 300, |exp| exp.saturating_add(leeway))
             .min(now + 3600);
+        let identity = Rc::new(Identity {
+            subject: verified.subject.clone(),
+            method: AuthMethod::Jwt,
+            roles: verified.roles.clone(),
+            tenant: verified.tenant.clone(),
+            key_id: None,
+            issuer: Some(verified.issuer.clone()),
+        });
         self.cache.insert(
-            hash,
+            token,
             Cached {
-                verified: verified.clone(),
+                verified,
+                identity: Rc::clone(&identity),
                 generation,
                 valid_until: until,
             },
         );
-        Ok(verified)
+        Ok(identity)
     }
 }
 

@@ -123,7 +123,7 @@ fn set_header<'v>(v: &'v Verdict, name: &str) -> Option<&'v str> {
     match v {
         Verdict::Pass { set_headers, .. } => set_headers
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| **n == *name)
             .map(|(_, v)| v.as_str()),
         _ => None,
     }
@@ -250,7 +250,7 @@ fn identity_goes_upstream_and_forged_copies_are_removed() {
         "x-portcullis-auth-method",
         "x-portcullis-key-id",
     ] {
-        assert!(remove_headers.iter().any(|r| r == h), "{h}");
+        assert!(remove_headers.iter().any(|r| **r == *h), "{h}");
     }
     assert_eq!(set_header(&v, "x-portcullis-subject"), Some("alice"));
     assert_eq!(set_header(&v, "x-portcullis-roles"), Some("viewer,editor"));
@@ -269,7 +269,9 @@ fn identity_goes_upstream_and_forged_copies_are_removed() {
     else {
         panic!()
     };
-    assert!(remove_headers.contains(&"x-portcullis-subject".to_string()));
+    assert!(remove_headers
+        .iter()
+        .any(|r| &**r == "x-portcullis-subject"));
 }
 
 #[test]
@@ -306,7 +308,7 @@ fn api_keys_with_rotation_and_key_id_only_upstream() {
             panic!()
         };
         assert!(
-            remove_headers.contains(&"x-api-key".to_string()),
+            remove_headers.iter().any(|r| &**r == "x-api-key"),
             "the key never goes upstream"
         );
         assert_eq!(identity.as_ref().unwrap().key_id.as_deref(), Some(id));

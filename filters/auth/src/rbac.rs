@@ -2,6 +2,7 @@
 //! Everything is resolved at configure time: a request only intersects small sets.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use portcullis_common::config::ConfigError;
 use portcullis_common::route::{compile, Route, RouteSpec, RouteTable};
@@ -109,7 +110,7 @@ impl Roles {
     }
 
     /// Permissions of the given roles; unknown roles grant nothing.
-    pub fn permissions<'a>(&'a self, roles: &'a [String]) -> impl Iterator<Item = &'a str> {
+    pub fn permissions<'a>(&'a self, roles: &'a [String]) -> impl Iterator<Item = &'a str> + Clone {
         roles
             .iter()
             .filter_map(|r| self.effective.get(r))
@@ -153,7 +154,8 @@ pub fn satisfies<'a>(
 /// The ordered rules; the first match decides.
 #[derive(Debug, Default)]
 pub struct Rules {
-    table: RouteTable<Requirement>,
+    /// Shared, so a request takes its rule without copying the permission lists.
+    table: RouteTable<Rc<Requirement>>,
 }
 
 impl Rules {
@@ -187,13 +189,15 @@ impl Rules {
                     all_of: spec.all_of.clone(),
                 }
             };
-            table.push(route, requirement);
+            table.push(route, Rc::new(requirement));
         }
         Ok(Rules { table })
     }
 
-    pub fn find<'a>(&'a self, method: &str, host: &str, path: &'a str) -> Option<&'a Requirement> {
-        self.table.first_match(method, host, path).map(|(r, _)| r)
+    pub fn find(&self, method: &str, host: &str, path: &str) -> Option<Rc<Requirement>> {
+        self.table
+            .first_match(method, host, path)
+            .map(|(r, _)| Rc::clone(r))
     }
 }
 
@@ -274,34 +278,41 @@ mod tests {
             any_of: a.iter().map(|s| s.to_string()).collect(),
             all_of: b.iter().map(|s| s.to_string()).collect(),
         };
-        assert_eq!(r.find("GET", "h", "/healthz"), Some(&Requirement::Public));
         assert_eq!(
-            r.find("GET", "h", "/api/products/1"),
+            r.find("GET", "h", "/healthz").as_deref(),
             Some(&Requirement::Public)
         );
         assert_eq!(
-            r.find("GET", "h", "/api/products"),
+            r.find("GET", "h", "/api/products/1").as_deref(),
             Some(&Requirement::Public)
         );
-        assert_eq!(r.find("POST", "h", "/api/products"), Some(&perms(&[], &[])));
         assert_eq!(
-            r.find("GET", "h", "/admin"),
-            Some(&perms(&["admin:*"], &[]))
+            r.find("GET", "h", "/api/products").as_deref(),
+            Some(&Requirement::Public)
         );
         assert_eq!(
-            r.find("DELETE", "h", "/tenants/acme/items/7"),
-            Some(&perms(&[], &["items:delete", "items:read"]))
-        );
-        assert_eq!(
-            r.find("GET", "h", "/tenants/acme/items/7"),
+            r.find("POST", "h", "/api/products").as_deref(),
             Some(&perms(&[], &[]))
         );
         assert_eq!(
-            r.find("GET", "a.internal.example", "/internal/x"),
+            r.find("GET", "h", "/admin").as_deref(),
+            Some(&perms(&["admin:*"], &[]))
+        );
+        assert_eq!(
+            r.find("DELETE", "h", "/tenants/acme/items/7").as_deref(),
+            Some(&perms(&[], &["items:delete", "items:read"]))
+        );
+        assert_eq!(
+            r.find("GET", "h", "/tenants/acme/items/7").as_deref(),
+            Some(&perms(&[], &[]))
+        );
+        assert_eq!(
+            r.find("GET", "a.internal.example", "/internal/x")
+                .as_deref(),
             Some(&perms(&["internal:read"], &[]))
         );
         assert_eq!(
-            r.find("GET", "public.example", "/internal/x"),
+            r.find("GET", "public.example", "/internal/x").as_deref(),
             Some(&perms(&[], &[]))
         );
     }
@@ -309,7 +320,7 @@ mod tests {
     #[test]
     fn no_rule_means_no_match() {
         let r = rules(r#"[{"path":"/a","public":true}]"#).unwrap();
-        assert_eq!(r.find("GET", "h", "/b"), None);
+        assert_eq!(r.find("GET", "h", "/b").as_deref(), None);
     }
 
     #[test]

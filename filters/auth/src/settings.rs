@@ -155,18 +155,6 @@ impl Default for IdentityHeaders {
     }
 }
 
-impl IdentityHeaders {
-    pub fn all(&self) -> [&str; 5] {
-        [
-            &self.subject,
-            &self.roles,
-            &self.tenant,
-            &self.method,
-            &self.key_id,
-        ]
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSpec {

@@ -260,11 +260,12 @@ impl RootContext for CacheRoot {
     }
 }
 
-fn lower(headers: Vec<(String, String)>) -> Headers {
+/// Header names in lower case (Envoy's already are: lowering in place allocates nothing).
+fn lower(mut headers: Vec<(String, String)>) -> Headers {
+    for (n, _) in &mut headers {
+        n.make_ascii_lowercase();
+    }
     headers
-        .into_iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v))
-        .collect()
 }
 
 fn status_of(headers: &Headers) -> u16 {
@@ -338,26 +339,35 @@ impl Context for CacheStream {}
 
 impl HttpContext for CacheStream {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        let headers = lower(host::headers(MapType::HttpRequestHeaders));
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
-        };
-        let identity = host::read_identity();
-        let req = Request {
-            method: get(":method"),
-            scheme: get(":scheme"),
-            authority: get(":authority"),
-            target: get(":path"),
-            headers: &headers,
-            identity: identity.as_ref(),
-            now: now(),
-        };
         let shared = self.shared.clone();
-        match shared.engine.on_request(&mut HostSharedData, &req) {
+        let pseudo =
+            |name: &str| host::header(MapType::HttpRequestHeaders, name).unwrap_or_default();
+        let (method, authority, target) =
+            (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
+        // Most requests are on no cacheable route: the engine forwards them whatever their
+        // headers and identity, so neither is read (the identity read parses JSON).
+        let action = match shared.engine.pass_through(&method, &authority, &target) {
+            Some(fwd) => shared.engine.passed_through(fwd),
+            None => {
+                let headers = lower(host::headers(MapType::HttpRequestHeaders));
+                let identity = host::read_identity();
+                let scheme = headers
+                    .iter()
+                    .find(|(n, _)| n == ":scheme")
+                    .map_or("", |(_, v)| v.as_str());
+                let req = Request {
+                    method: &method,
+                    scheme,
+                    authority: &authority,
+                    target: &target,
+                    headers: &headers,
+                    identity: identity.as_ref(),
+                    now: now(),
+                };
+                shared.engine.on_request(&mut HostSharedData, &req)
+            }
+        };
+        match action {
             RequestAction::Respond {
                 reply,
                 decision,
@@ -371,8 +381,8 @@ impl HttpContext for CacheStream {
                     log::info!(
                         "{}: {NAME}: {} {} -> {}",
                         host::request_id().unwrap_or_default(),
-                        req.method,
-                        req.target.split('?').next().unwrap_or(""),
+                        method,
+                        target.split('?').next().unwrap_or(""),
                         decision.reason.as_deref().unwrap_or("purged")
                     );
                 }
@@ -418,12 +428,18 @@ impl HttpContext for CacheStream {
         let Some(pending) = self.pending.take() else {
             return Action::Continue;
         };
-        let headers = lower(host::headers(MapType::HttpResponseHeaders));
-        let status = status_of(&headers);
+        // A request passed through only gets Cache-Status: its response is not read.
+        let (headers, status, t) = if pending.reads_response() {
+            let headers = lower(host::headers(MapType::HttpResponseHeaders));
+            let status = status_of(&headers);
+            (headers, status, now())
+        } else {
+            (Vec::new(), 0, 0)
+        };
         let shared = self.shared.clone();
         match shared
             .engine
-            .on_response(&mut HostSharedData, &pending, status, &headers, now())
+            .on_response(&mut HostSharedData, &pending, status, &headers, t)
         {
             ResponseAction::Replace {
                 reply,

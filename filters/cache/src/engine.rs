@@ -126,6 +126,14 @@ pub struct Pending {
     key_shown: Option<String>,
 }
 
+impl Pending {
+    /// Whether [`Engine::on_response`] looks at the response's status and headers; when not,
+    /// the adapter need not read them.
+    pub fn reads_response(&self) -> bool {
+        !matches!(self.kind, Kind::Pass)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
     /// Not cacheable; only Cache-Status is added.
@@ -292,7 +300,42 @@ impl Engine {
         }
     }
 
+    /// The Cache-Status `fwd` of a request that [`Engine::on_request`] forwards untouched
+    /// whatever its headers and identity: not a purge, not an unsafe method (those invalidate),
+    /// and either not GET/HEAD (`method`) or on no cacheable route (`uri-miss`). The adapter
+    /// then reads neither the request's headers nor the identity: most requests are such.
+    pub fn pass_through(
+        &self,
+        method: &str,
+        authority: &str,
+        target: &str,
+    ) -> Option<&'static str> {
+        let c = &self.config;
+        let (path, _) = split_target(target);
+        let is_purge =
+            (c.purge_method && method == "PURGE") || c.purge_path.as_deref() == Some(path);
+        if is_purge || unsafe_method(method) {
+            return None;
+        }
+        if !matches!(method, "GET" | "HEAD") {
+            return Some("method");
+        }
+        rule_for(c, method, authority, path)
+            .is_none()
+            .then_some("uri-miss")
+    }
+
+    /// What [`Engine::on_request`] answers for a pass-through request (`fwd` from
+    /// [`Engine::pass_through`]), so the adapter, which has asked already, need not match the
+    /// routes again. Untimed: its response is not read (see [`Pending::reads_response`]).
+    pub fn passed_through(&self, fwd: &'static str) -> RequestAction {
+        self.forward_pass(fwd, 0, Vec::new())
+    }
+
     fn decide_request<S: SharedData>(&self, s: &mut S, req: &Request) -> RequestAction {
+        if let Some(fwd) = self.pass_through(req.method, req.authority, req.target) {
+            return self.passed_through(fwd);
+        }
         let c = &self.config;
         let (path, query) = split_target(req.target);
         let is_purge_path = c.purge_path.as_deref() == Some(path);
@@ -312,9 +355,7 @@ impl Engine {
             }
             return a;
         }
-        if !matches!(req.method, "GET" | "HEAD") {
-            return self.forward_pass("method", req.now, Vec::new());
-        }
+        // Not a pass-through (above), so a GET or HEAD on a cacheable route.
         let Some(rule) = rule_for(c, req.method, req.authority, path) else {
             return self.forward_pass("uri-miss", req.now, Vec::new());
         };

@@ -1,5 +1,8 @@
 //! The RFC 9211 `Cache-Status` header this cache adds to every response it sees.
 
+// Written straight into the header value: no temporary string per part.
+use std::fmt::Write;
+
 /// How the cache handled a request, as RFC 9211 spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handling {
@@ -21,22 +24,24 @@ pub enum Handling {
 pub fn cache_status(name: &str, h: &Handling, key: Option<&str>, detail: Option<&str>) -> String {
     let mut out = String::from(name);
     match h {
-        Handling::Hit { ttl } => out.push_str(&format!("; hit; ttl={ttl}")),
+        Handling::Hit { ttl } => {
+            let _ = write!(out, "; hit; ttl={ttl}");
+        }
         Handling::Forward {
             fwd,
             fwd_status,
             stored,
             ttl,
         } => {
-            out.push_str(&format!("; fwd={fwd}"));
+            let _ = write!(out, "; fwd={fwd}");
             if let Some(s) = fwd_status {
-                out.push_str(&format!("; fwd-status={s}"));
+                let _ = write!(out, "; fwd-status={s}");
             }
             if *stored {
                 out.push_str("; stored");
             }
             if let Some(t) = ttl {
-                out.push_str(&format!("; ttl={t}"));
+                let _ = write!(out, "; ttl={t}");
             }
         }
     }
@@ -53,7 +58,7 @@ pub fn cache_status(name: &str, h: &Handling, key: Option<&str>, detail: Option<
         out.push('"');
     }
     if let Some(d) = detail {
-        out.push_str(&format!("; detail={d}"));
+        let _ = write!(out, "; detail={d}");
     }
     out
 }

@@ -285,6 +285,73 @@ fn not_cacheable_routes_and_methods_pass_with_status() {
     assert_eq!(sim.calls(), 5);
 }
 
+/// The adapter reads neither headers nor identity for a pass-through request, nor the response
+/// of one: that is only sound if the engine decides them identically without those inputs.
+#[test]
+fn pass_through_needs_no_headers_identity_or_response() {
+    let sim = Sim::products();
+    let e = &sim.engine;
+    let id = user("alice", &["admin"]);
+    let full = h(&[
+        ("authorization", "Bearer x"),
+        ("cache-control", "only-if-cached"),
+        ("x-forwarded-host", "evil.example"),
+    ]);
+    for (method, target, fwd) in [
+        ("GET", "/api/orders/1", Some("uri-miss")),
+        ("HEAD", "/account/profile.css?x=1", Some("uri-miss")),
+        ("OPTIONS", "/api/products", Some("method")),
+        ("GET", "/api/products", None),
+        ("GET", "/me", None),
+        ("PURGE", "/api/orders/1", None),
+        ("GET", "/_purge?url=/api/products", None),
+        ("POST", "/api/orders/1", None),
+        ("DELETE", "/x", None),
+    ] {
+        assert_eq!(
+            e.pass_through(method, "h", target),
+            fwd,
+            "{method} {target}"
+        );
+        if fwd.is_none() {
+            continue;
+        }
+        let with_all = Request {
+            method,
+            scheme: "https",
+            authority: "h",
+            target,
+            headers: &full,
+            identity: Some(&id),
+            now: T0,
+        };
+        let bare_req = Request {
+            scheme: "",
+            headers: &[],
+            identity: None,
+            ..with_all
+        };
+        let mut store = MemoryStore::new();
+        let with = e.on_request(&mut store, &with_all);
+        let bare = e.on_request(&mut store, &bare_req);
+        assert_eq!(with, bare, "{method} {target}");
+        assert_eq!(bare, e.passed_through(fwd.unwrap_or_default()));
+        let RequestAction::Forward { pending, .. } = bare else {
+            panic!("{method} {target}: {bare:?}")
+        };
+        assert!(!pending.reads_response());
+        let read = e.on_response(
+            &mut store,
+            &pending,
+            200,
+            &h(&[("cache-control", "public, max-age=60")]),
+            T0,
+        );
+        let unread = e.on_response(&mut store, &pending, 0, &[], 0);
+        assert_eq!(read, unread, "{method} {target}");
+    }
+}
+
 #[test]
 fn response_directives_that_forbid_storing() {
     for (cc, why) in [
