@@ -3,13 +3,12 @@
 //! table's generation is the one it was checked against (otherwise revocation is re-checked
 //! first).
 //!
-//! An entry holds its token and is used only for exactly that token. Hashing whole tokens with
-//! SHA-256 to key the map cost more than everything else a cached request does (wasm has no
-//! SHA instructions), so the map is keyed by a randomly keyed SipHash of the token's length and
-//! last [`TAIL`] bytes (for a JWT, its signature) and the full token is then compared. Only
-//! verified tokens are ever inserted, so a client cannot crowd the map's buckets, and a forged
-//! token that shares a cached token's tail is simply a miss. Tokens over
-//! [`MAX_CACHED_TOKEN_BYTES`] are verified every time, which bounds the cache's memory.
+//! The map is keyed by a 128-bit digest of the whole token: two SipHash-1-3 keyed with random
+//! keys drawn when the VM starts. It holds no token, only that digest, so verified credentials do
+//! not sit in worker memory. Only verified tokens are ever inserted, and without the keys a
+//! client can neither aim at a bucket nor make a forged token's digest equal a cached one (a
+//! chance of about 2^-128 per attempt). Hashing whole tokens with SHA-256 instead cost more than
+//! everything else a cached request does (wasm has no SHA instructions).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -19,11 +18,6 @@ use std::rc::Rc;
 use portcullis_common::identity::Identity;
 
 use crate::jwt::Verified;
-
-/// Longest token kept: at most `capacity` × this many bytes of tokens per worker.
-pub const MAX_CACHED_TOKEN_BYTES: usize = 4096;
-/// How many trailing bytes of a token the map key is computed from.
-const TAIL: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Cached {
@@ -37,11 +31,8 @@ pub struct Cached {
     pub valid_until: u64,
 }
 
-#[derive(Debug)]
-struct Slot {
-    token: Box<str>,
-    cached: Cached,
-}
+/// A token's digest under the cache's two random keys.
+type Digest = (u64, u64);
 
 /// The map's keys are already randomly keyed SipHash values: hashing them again is wasted work.
 #[derive(Debug, Default)]
@@ -59,24 +50,24 @@ impl Hasher for KeyHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.0 ^= n;
     }
 }
 
 #[derive(Debug, Default)]
 pub struct TokenCache {
     capacity: usize,
-    keys: RandomState,
-    entries: HashMap<u64, Slot, BuildHasherDefault<KeyHasher>>,
+    keys: (RandomState, RandomState),
+    entries: HashMap<Digest, Cached, BuildHasherDefault<KeyHasher>>,
     /// Insertion order, for first-in-first-out eviction.
-    order: VecDeque<u64>,
+    order: VecDeque<Digest>,
 }
 
 impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            keys: RandomState::new(),
+            keys: (RandomState::new(), RandomState::new()),
             entries: HashMap::with_capacity_and_hasher(capacity.min(4096), Default::default()),
             order: VecDeque::with_capacity(capacity.min(4096)),
         }
@@ -90,44 +81,30 @@ impl TokenCache {
         self.entries.is_empty()
     }
 
-    fn key(&self, token: &str) -> u64 {
-        let bytes = token.as_bytes();
-        let tail = &bytes[bytes.len().saturating_sub(TAIL)..];
-        self.keys.hash_one((bytes.len(), tail))
+    fn key(&self, token: &str) -> Digest {
+        (self.keys.0.hash_one(token), self.keys.1.hash_one(token))
     }
 
     /// The entry for `token` if still usable at `now`; an expired entry is dropped.
     pub fn get(&mut self, token: &str, now: u64) -> Option<&mut Cached> {
         let key = self.key(token);
-        let slot = self.entries.get(&key)?;
-        if *slot.token != *token {
-            return None;
-        }
-        if now >= slot.cached.valid_until {
+        if now >= self.entries.get(&key)?.valid_until {
             self.entries.remove(&key);
             return None;
         }
-        self.entries.get_mut(&key).map(|slot| &mut slot.cached)
+        self.entries.get_mut(&key)
     }
 
     pub fn remove(&mut self, token: &str) {
-        let key = self.key(token);
-        if self.entries.get(&key).is_some_and(|s| *s.token == *token) {
-            self.entries.remove(&key);
-        }
+        self.entries.remove(&self.key(token));
     }
 
     pub fn insert(&mut self, token: &str, cached: Cached) {
-        if self.capacity == 0 || token.len() > MAX_CACHED_TOKEN_BYTES {
+        if self.capacity == 0 {
             return;
         }
         let key = self.key(token);
-        let slot = Slot {
-            token: token.into(),
-            cached,
-        };
-        // Another token with the same key (vanishingly rare) is replaced.
-        if self.entries.insert(key, slot).is_some() {
+        if self.entries.insert(key, cached).is_some() {
             return;
         }
         self.order.push_back(key);
@@ -224,22 +201,12 @@ mod tests {
         assert!(c.get("header.payload.signaturf", 0).is_none());
         assert!(c.get("header.payload.signatur", 0).is_none());
         assert!(c.get("header.payload.signature ", 0).is_none());
-        // Same length and tail, another header: a different token, so a miss.
+        // Same length and signature, another header: a different token, so a miss.
         assert!(c.get("headeX.payload.signature", 0).is_none());
         c.remove("headeX.payload.signature");
         assert_eq!(c.len(), 1, "removing another token leaves the entry");
         c.remove("header.payload.signature");
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn oversized_tokens_are_not_kept() {
-        let mut c = TokenCache::new(4);
-        let big = "x".repeat(MAX_CACHED_TOKEN_BYTES + 1);
-        c.insert(&big, entry("a", 100));
-        assert!(c.is_empty());
-        c.insert(&big[1..], entry("a", 100));
-        assert_eq!(c.len(), 1);
     }
 
     #[test]
