@@ -72,6 +72,17 @@ const FULL_CHAIN: &[&str] = &[
     "{{wasm:cache}}",
 ];
 
+/// The chain issue #8 names (auth + RBAC + rate limit + sanitizer + audit, cache miss), with one
+/// rate limit like the native chain it is compared with; FULL_CHAIN adds the demo's second,
+/// identity-keyed one.
+const TARGET_CHAIN: &[&str] = &[
+    "{{wasm:audit}}",
+    "{{wasm:ratelimit-client}}",
+    "{{wasm:auth}}",
+    "{{wasm:sanitizer:body}}",
+    "{{wasm:cache}}",
+];
+
 const VARIANTS: &[Variant] = &[
     variant("baseline", Workload::Api, &[]),
     variant(
@@ -116,6 +127,7 @@ const VARIANTS: &[Variant] = &[
         Workload::Api,
         &["{{wasm:cache}}"],
     ),
+    variant("portcullis-target-chain", Workload::Api, TARGET_CHAIN),
     variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
     Variant {
         name: "wasm-floor-1",
