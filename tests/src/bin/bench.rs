@@ -117,6 +117,22 @@ const VARIANTS: &[Variant] = &[
         configs: &[("audit", "audit-http")],
         floor: false,
     },
+    // Where audit's cost goes: an excluded path (two host calls), a sampled-out request (every
+    // fact read from Envoy, no record), and the whole record written to the log.
+    Variant {
+        name: "portcullis-audit-excluded",
+        workload: Workload::Api,
+        filters: &["{{wasm:audit}}"],
+        configs: &[("audit", "audit-excluded")],
+        floor: false,
+    },
+    Variant {
+        name: "portcullis-audit-sampled-out",
+        workload: Workload::Api,
+        filters: &["{{wasm:audit}}"],
+        configs: &[("audit", "audit-sampled-out")],
+        floor: false,
+    },
     variant(
         "portcullis-sanitizer",
         Workload::Api,
