@@ -3,17 +3,19 @@
 //! table's generation is the one it was checked against (otherwise revocation is re-checked
 //! first).
 //!
-//! The map is keyed by a 128-bit digest of the whole token: two SipHash-1-3 keyed with random
-//! keys drawn when the VM starts. It holds no token, only that digest, so verified credentials do
+//! The map is keyed by a 128-bit digest of the whole token: SipHash-1-3 with 128-bit output,
+//! keyed with 128 bits drawn from the OS (WASI `random_get`) when the cache is made; if none can
+//! be drawn, nothing is cached. It holds no token, only that digest, so verified credentials do
 //! not sit in worker memory. Only verified tokens are ever inserted, and without the keys a
 //! client can neither aim at a bucket nor make a forged token's digest equal a cached one (a
 //! chance of about 2^-128 per attempt). Hashing whole tokens with SHA-256 instead cost more than
 //! everything else a cached request does (wasm has no SHA instructions).
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use portcullis_common::identity::Identity;
 
@@ -31,8 +33,8 @@ pub struct Cached {
     pub valid_until: u64,
 }
 
-/// A token's digest under the cache's two random keys.
-type Digest = (u64, u64);
+/// A token's digest under the cache's random key.
+type Digest = u128;
 
 /// The map's keys are already randomly keyed SipHash values: hashing them again is wasted work.
 #[derive(Debug, Default)]
@@ -49,15 +51,15 @@ impl Hasher for KeyHasher {
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n as u64) ^ ((n >> 64) as u64);
     }
 }
 
 #[derive(Debug, Default)]
 pub struct TokenCache {
     capacity: usize,
-    keys: (RandomState, RandomState),
+    key: (u64, u64),
     entries: HashMap<Digest, Cached, BuildHasherDefault<KeyHasher>>,
     /// Insertion order, for first-in-first-out eviction.
     order: VecDeque<Digest>,
@@ -65,9 +67,19 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
+        let mut seed = [0u8; 16];
+        let (capacity, key) = match getrandom::getrandom(&mut seed) {
+            Ok(()) => {
+                let (k0, k1) = seed.split_at(8);
+                let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+                (capacity, (word(k0), word(k1)))
+            }
+            // Without a secret key the digest could be aimed at: cache nothing.
+            Err(_) => (0, (0, 0)),
+        };
         TokenCache {
             capacity,
-            keys: (RandomState::new(), RandomState::new()),
+            key,
             entries: HashMap::with_capacity_and_hasher(capacity.min(4096), Default::default()),
             order: VecDeque::with_capacity(capacity.min(4096)),
         }
@@ -82,7 +94,9 @@ impl TokenCache {
     }
 
     fn key(&self, token: &str) -> Digest {
-        (self.keys.0.hash_one(token), self.keys.1.hash_one(token))
+        let mut h = SipHasher13::new_with_keys(self.key.0, self.key.1);
+        h.write(token.as_bytes());
+        h.finish128().as_u128()
     }
 
     /// The entry for `token` if still usable at `now`; an expired entry is dropped.
