@@ -220,8 +220,10 @@ impl SlotTable {
         let mut conflicts = 0;
         while conflicts < self.max_attempts {
             let Some((raw, cas)) = store.get(&bucket_key) else {
-                // A bucket that was never created: create it empty first, then update it under
-                // CAS, so two first writers cannot silently overwrite each other's update.
+                // A bucket that was never created (filters create theirs at configure time, see
+                // `create_missing`): create it empty, then update it under CAS. The host has no
+                // create-if-absent, so a worker creating the same bucket a moment later can still
+                // wipe another's first update, once per bucket: an under-count, never a crash.
                 store
                     .set(&bucket_key, &vec![0u8; self.bucket_len()], 0)
                     .map_err(|e| SlotError::Host(format!("{e:?}")))?;
