@@ -136,6 +136,7 @@ bench: setup build
 #   RAMP_DURATION=2m RAMP_VUS=40 make load
 LOAD_SCENARIOS ?= smoke ramp auth cache hostile burst
 load: setup build tools
+	@mkdir -p $(DEV)/load
 	$(DEVKIT) render --out $(DEV)/load/envoy.yaml \
 	  --filter-config ratelimit-client=k6/config/ratelimit-client.json \
 	  --filter-config ratelimit-identity=k6/config/ratelimit-identity.json
