@@ -286,6 +286,12 @@ fn malformed_bodies_limits_and_content_type_policy() {
     let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
     let r = post(&chain, "/echo", "application/json", deep.as_bytes());
     assert_eq!(r.json()["reason"], "json_too_deep");
+    let twice = br#"{"q":"<script>alert(1)</script>","q":"books"}"#;
+    let r = post(&chain, "/echo", "application/json", twice);
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (400, "json_duplicate_key".into())
+    );
     let r = post(
         &chain,
         "/echo",

@@ -1,5 +1,5 @@
 //! Body formats: content-type classification, and the multipart/form-data parser with the upload
-//! checks (extension, declared type, magic bytes). JSON is parsed by serde_json and urlencoded
+//! checks (extension, declared type, magic bytes). JSON is parsed by `json` and urlencoded
 //! forms by `decode::form_pairs`; both are walked by `engine`.
 
 use crate::config::UploadPolicy;

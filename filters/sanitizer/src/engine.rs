@@ -11,6 +11,7 @@ use crate::body::{self, Kind, MultipartError, UploadProblem};
 use crate::config::{Compiled, Policy, UnknownContentType};
 use crate::decode::{self, canonicalize};
 use crate::detect::{self, nosql, scanner, Category, Rule};
+use crate::json::{self, JsonError};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
 const MAX_HITS: usize = 32;
@@ -462,16 +463,25 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
     let _ = &pending.media;
     match &pending.kind {
         Kind::Json => {
-            let doc: Value = match serde_json::from_slice(body) {
+            let doc: Value = match json::parse(body) {
                 Ok(v) => v,
-                Err(e) if e.to_string().contains("recursion limit") => {
+                Err(JsonError::TooDeep) => {
                     return malformed(
                         policy,
                         "json_too_deep",
                         "the JSON body is nested too deeply",
                     )
                 }
-                Err(_) => return malformed(policy, "malformed_json", "the body is not valid JSON"),
+                Err(JsonError::DuplicateKey) => {
+                    return malformed(
+                        policy,
+                        "json_duplicate_key",
+                        "an object in the JSON body names the same key twice",
+                    )
+                }
+                Err(JsonError::Malformed) => {
+                    return malformed(policy, "malformed_json", "the body is not valid JSON")
+                }
             };
             let mut walk = JsonWalk {
                 f: &mut f,

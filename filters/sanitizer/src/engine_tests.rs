@@ -151,6 +151,15 @@ fn malformed_and_oversized_json() {
     let c = compiled(r#"{"json": {"max_depth": 4, "max_fields": 5}}"#);
     let o = post(&c, "/echo", "application/json", b"{\"a\": ");
     assert_eq!((o.status, o.reason.as_str()), (400, "malformed_json"));
+    // A payload in the first of two values for one key: serde_json would keep only the second,
+    // an upstream parser that keeps the first would get the payload.
+    let o = post(
+        &c,
+        "/echo",
+        "application/json",
+        br#"{"q":"1' OR '1'='1","q":"books"}"#,
+    );
+    assert_eq!((o.status, o.reason.as_str()), (400, "json_duplicate_key"));
     let o = post(
         &c,
         "/echo",

@@ -14,6 +14,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod engine;
+pub mod json;
 pub mod schema;
 
 #[cfg(test)]
