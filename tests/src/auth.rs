@@ -1,4 +1,4 @@
-//! What the auth filter needs from the harness: the secrets Envoy passes to the auth VM as
+//! What the auth filter needs from the harness: the secrets Envoy passes to the filters' VM as
 //! environment variables (random for each test process, never the developer's `.dev` secret),
 //! and demo tokens signed with that secret for tests of the demo configuration.
 
@@ -27,7 +27,7 @@ pub fn api_key_pepper() -> &'static str {
     PEPPER.get_or_init(|| random_hex(24))
 }
 
-/// Environment for Envoy: the variables the auth VM is given (`host_env_keys`).
+/// Environment for Envoy: the variables the filters' VM is given (`host_env_keys`).
 pub fn envoy_env() -> Vec<(&'static str, &'static str)> {
     let [secret, pepper] = AUTH_ENV_KEYS;
     vec![(secret, demo_secret()), (pepper, api_key_pepper())]

@@ -1,4 +1,4 @@
-//! The rate-limit filter in the real Envoy (2 workers), with the real `dist/ratelimit.wasm` in
+//! The rate-limit filter in the real Envoy (2 workers), with the real `dist/portcullis.wasm` in
 //! front of the demo upstream: exactness across workers under concurrency, key independence,
 //! X-Forwarded-For spoofing, escalating bans, the draft's headers, shadow mode, bounded memory
 //! and bad configurations.

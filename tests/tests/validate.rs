@@ -20,7 +20,7 @@ fn envoy_validates_every_shipped_config() {
         };
         let config = dir.0.join(format!("{profile}.yaml"));
         std::fs::write(&config, render(&settings).unwrap()).unwrap();
-        // Validation runs each filter's on_configure: the auth VM needs its secret variables.
+        // Validation runs each filter's on_configure: auth needs its secret variables.
         let out = Command::new(envoy_binary())
             .args(["--mode", "validate", "--disable-hot-restart", "-c"])
             .arg(&config)
