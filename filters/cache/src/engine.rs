@@ -7,7 +7,7 @@ use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
 use portcullis_common::slots::SharedData;
 
-use crate::config::{rule_for, Compiled};
+use crate::config::{rule_for, Compiled, RouteRule};
 use crate::directives::{parse_request, parse_response, RequestDirectives, ResponseDirectives};
 use crate::entry::Entry;
 use crate::freshness::{self, current_age, http_date, initial_age};
@@ -132,6 +132,17 @@ impl Pending {
     pub fn reads_response(&self) -> bool {
         !matches!(self.kind, Kind::Pass)
     }
+}
+
+/// How [`Engine::on_request`] handles a request, decided from its request line alone.
+enum Route<'a> {
+    /// Forwarded untouched whatever its headers and identity, with this Cache-Status `fwd`:
+    /// not GET/HEAD (`method`), or on no cacheable route (`uri-miss`).
+    Pass(&'static str),
+    /// A purge, or an unsafe method (which invalidates): needs the whole request.
+    Special,
+    /// A GET or HEAD on a cacheable route.
+    Cacheable(&'a RouteRule),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -301,28 +312,18 @@ impl Engine {
     }
 
     /// The Cache-Status `fwd` of a request that [`Engine::on_request`] forwards untouched
-    /// whatever its headers and identity: not a purge, not an unsafe method (those invalidate),
-    /// and either not GET/HEAD (`method`) or on no cacheable route (`uri-miss`). The adapter
-    /// then reads neither the request's headers nor the identity: most requests are such.
+    /// whatever its headers and identity (see [`Route::Pass`]). The adapter then reads neither
+    /// the request's headers nor the identity: most requests are such.
     pub fn pass_through(
         &self,
         method: &str,
         authority: &str,
         target: &str,
     ) -> Option<&'static str> {
-        let c = &self.config;
-        let (path, _) = split_target(target);
-        let is_purge =
-            (c.purge_method && method == "PURGE") || c.purge_path.as_deref() == Some(path);
-        if is_purge || unsafe_method(method) {
-            return None;
+        match self.route(method, authority, split_target(target).0) {
+            Route::Pass(fwd) => Some(fwd),
+            Route::Special | Route::Cacheable(_) => None,
         }
-        if !matches!(method, "GET" | "HEAD") {
-            return Some("method");
-        }
-        rule_for(c, method, authority, path)
-            .is_none()
-            .then_some("uri-miss")
     }
 
     /// What [`Engine::on_request`] answers for a pass-through request (`fwd` from
@@ -332,32 +333,47 @@ impl Engine {
         self.forward_pass(fwd, 0, Vec::new())
     }
 
-    fn decide_request<S: SharedData>(&self, s: &mut S, req: &Request) -> RequestAction {
-        if let Some(fwd) = self.pass_through(req.method, req.authority, req.target) {
-            return self.passed_through(fwd);
+    /// How a request is handled, from its request line alone (one route match).
+    fn route<'a>(&'a self, method: &str, authority: &str, path: &'a str) -> Route<'a> {
+        let c = &self.config;
+        let is_purge =
+            (c.purge_method && method == "PURGE") || c.purge_path.as_deref() == Some(path);
+        if is_purge || unsafe_method(method) {
+            return Route::Special;
         }
+        if !matches!(method, "GET" | "HEAD") {
+            return Route::Pass("method");
+        }
+        match rule_for(c, method, authority, path) {
+            Some(rule) => Route::Cacheable(rule),
+            None => Route::Pass("uri-miss"),
+        }
+    }
+
+    fn decide_request<S: SharedData>(&self, s: &mut S, req: &Request) -> RequestAction {
         let c = &self.config;
         let (path, query) = split_target(req.target);
-        let is_purge_path = c.purge_path.as_deref() == Some(path);
-        if (c.purge_method && req.method == "PURGE") || is_purge_path {
-            return self.purge(s, req, is_purge_path);
-        }
-        if unsafe_method(req.method) {
-            let query = normalise_query(query, c.sort_query, &c.ignore_params);
-            let url = url_key(req.scheme, req.authority, path, &query);
-            let mut a = self.forward_pass("method", req.now, Vec::new());
-            if let RequestAction::Forward { pending, .. } = &mut a {
-                pending.kind = Kind::Unsafe {
-                    scheme: req.scheme.to_string(),
-                    authority: req.authority.to_string(),
-                    url_key: url,
-                };
+        let rule = match self.route(req.method, req.authority, path) {
+            Route::Pass(fwd) => return self.passed_through(fwd),
+            Route::Cacheable(rule) => rule,
+            // A purge, or else an unsafe method, which invalidates what it changes.
+            Route::Special => {
+                let is_purge_path = c.purge_path.as_deref() == Some(path);
+                if (c.purge_method && req.method == "PURGE") || is_purge_path {
+                    return self.purge(s, req, is_purge_path);
+                }
+                let query = normalise_query(query, c.sort_query, &c.ignore_params);
+                let url = url_key(req.scheme, req.authority, path, &query);
+                let mut a = self.forward_pass("method", req.now, Vec::new());
+                if let RequestAction::Forward { pending, .. } = &mut a {
+                    pending.kind = Kind::Unsafe {
+                        scheme: req.scheme.to_string(),
+                        authority: req.authority.to_string(),
+                        url_key: url,
+                    };
+                }
+                return a;
             }
-            return a;
-        }
-        // Not a pass-through (above), so a GET or HEAD on a cacheable route.
-        let Some(rule) = rule_for(c, req.method, req.authority, path) else {
-            return self.forward_pass("uri-miss", req.now, Vec::new());
         };
         // Headers that could change the response without being in the key go.
         let remove: Vec<String> = c
