@@ -70,9 +70,8 @@ impl TokenCache {
         let mut seed = [0u8; 16];
         let (capacity, key) = match getrandom::getrandom(&mut seed) {
             Ok(()) => {
-                let (k0, k1) = seed.split_at(8);
-                let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
-                (capacity, (word(k0), word(k1)))
+                let k = u128::from_le_bytes(seed);
+                (capacity, (k as u64, (k >> 64) as u64))
             }
             // Without a secret key the digest could be aimed at: cache nothing.
             Err(_) => (0, (0, 0)),
