@@ -77,8 +77,11 @@ dist/portcullis.wasm: target/$(WASM)/release/portcullis.wasm $(WASM_OPT)
 tools:
 	cargo build -p portcullis-devkit -p portcullis-demo-upstream
 
+# LAYOUT=chain runs every instance as a stage of one `chain` filter (README, "Layouts").
+LAYOUT ?= filters
+
 render: tools
-	$(DEVKIT) render --out $(DEV)/envoy.yaml
+	$(DEVKIT) render --set LAYOUT=$(LAYOUT) --out $(DEV)/envoy.yaml
 	@echo "rendered $(DEV)/envoy.yaml"
 
 run: setup build render
@@ -116,8 +119,10 @@ wasm-test: $(DEV)/toolchain.stamp $(VENV)/installed.stamp
 validate: build
 	cargo test -p portcullis-tests --test validate
 
+# Twice: each instance its own Envoy filter (the default), then all of them as one chain.
 integration-test: build
 	cargo test -p portcullis-tests --no-fail-fast -- --test-threads 2
+	PORTCULLIS_TEST_LAYOUT=chain cargo test -p portcullis-tests --no-fail-fast -- --test-threads 2
 
 # --- performance (reports figures; not part of `make test`) -----------------------------------
 

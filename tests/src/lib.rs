@@ -294,6 +294,12 @@ impl Launch {
         settings.cert_dir = certs.clone();
         settings.wasm_dir = wasm_dir();
         settings.cors_allowed_origins = vec!["https://app.example.com".into()];
+        // `make test` runs the suite a second time with every instance as a stage of one chain.
+        if let Ok(layout) = std::env::var("PORTCULLIS_TEST_LAYOUT") {
+            settings
+                .set(&format!("LAYOUT={layout}"))
+                .unwrap_or_else(|e| panic!("PORTCULLIS_TEST_LAYOUT: {e}"));
+        }
         for s in &options.settings {
             settings.set(s).unwrap_or_else(|e| panic!("{e}"));
         }

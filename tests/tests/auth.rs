@@ -210,10 +210,14 @@ struct Idp {
     /// None: answer 503.
     jwks: Option<Value>,
     revoked: Vec<Value>,
+    /// How long the JWKS answer takes.
+    delay: Duration,
 }
 
 fn idp_server(state: Arc<Mutex<Idp>>) -> TestServer {
     TestServer::start(move |req: &Request| {
+        let delay = state.lock().unwrap().delay;
+        std::thread::sleep(delay);
         let s = state.lock().unwrap();
         match req.url.as_str() {
             "/jwks" | "/oidc/keys" => match &s.jwks {
@@ -324,6 +328,67 @@ fn remote_jwks_fail_closed_rotation_refetch_discovery_and_outage() {
             >= 1
     );
     assert!(chain.log().contains("no keys yet: failing closed"));
+}
+
+/// A request that waits while auth fetches a key keeps its body: the sanitizer after auth still
+/// reads all of it (in the chain layout, the chain holds the body while the auth stage waits).
+#[test]
+fn a_body_sent_while_a_key_is_fetched_still_reaches_the_sanitizer() {
+    let state = Arc::new(Mutex::new(Idp::default()));
+    let (k1, jwk1) = es256("k1");
+    state.lock().unwrap().jwks = Some(json!({ "keys": [jwk1.clone()] }));
+    let server = idp_server(state.clone());
+    let config = json!({
+        "providers": [
+            {"name": "idp", "issuer": ISS, "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "path": "/jwks", "refresh_secs": 300,
+                             "retry_secs": 1, "min_refetch_secs": 0, "timeout_ms": 2000}}
+        ],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .filter_config("auth", &config.to_string()),
+    );
+    let post = |t: &str, body: &str| {
+        reply(
+            chain
+                .client()
+                .post(&chain.url("/echo/comments"))
+                .set("authorization", &bearer(t))
+                .set("content-type", "application/json")
+                .send_string(body),
+        )
+    };
+    let t1 = es_token(&k1, ISS, "alice");
+    until("keys loaded", Duration::from_secs(10), || {
+        post(&t1, "{}").status == 200
+    });
+
+    // New kids, and a JWKS endpoint that takes 300 ms: each request below waits for a refetch,
+    // and its body arrives meanwhile.
+    let (k2, jwk2) = es256("k2");
+    let (k3, jwk3) = es256("k3");
+    {
+        let mut s = state.lock().unwrap();
+        s.jwks = Some(json!({ "keys": [jwk1, jwk2, jwk3] }));
+        s.delay = Duration::from_millis(300);
+    }
+    let before = fetches(&server, "/jwks");
+    let r = post(&es_token(&k2, ISS, "bob"), r#"{"comment": "' OR 1=1--"}"#);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["reason"], "sqli_detected", "{}", r.body);
+
+    let body = format!(r#"{{"comment": "{}"}}"#, "fine words ".repeat(2000));
+    let r = post(&es_token(&k3, ISS, "carol"), &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["body"].as_str(), Some(body.as_str()));
+    assert_eq!(
+        upstream_header(&r, "x-portcullis-subject").as_deref(),
+        Some("carol")
+    );
+    assert!(fetches(&server, "/jwks") >= before + 2);
 }
 
 fn hmac_hex(key: &[u8], msg: &[u8]) -> String {

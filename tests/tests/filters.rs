@@ -1,5 +1,5 @@
-//! The five Portcullis filters load in the real Envoy from one module, start their VMs, log their version, and
-//! refuse a bad configuration with a message naming the field.
+//! The five Portcullis filters load in the real Envoy from one module, start their VMs, log their
+//! version, and refuse a bad configuration with a message naming the field; so does a chain.
 
 use portcullis_tests::{envoy_refuses, Chain, Options, FILTERS};
 
@@ -49,7 +49,12 @@ fn unknown_fields_and_malformed_json_are_refused() {
     assert!(!status.success());
     assert!(log.contains("cache: ttl: unknown field `ttl`"), "{log}");
 
-    let (status, log) = envoy_refuses(Options::default().filter_config("audit", r#"{"mode": "#));
+    // Not JSON at all: only as its own filter (the chain layout's renderer needs JSON to embed).
+    let (status, log) = envoy_refuses(
+        Options::default()
+            .set("LAYOUT=filters")
+            .filter_config("audit", r#"{"mode": "#),
+    );
     assert!(!status.success());
     assert!(
         log.contains("audit: mode: EOF while parsing a value"),
@@ -59,14 +64,42 @@ fn unknown_fields_and_malformed_json_are_refused() {
 
 #[test]
 fn a_root_id_that_names_no_filter_is_refused() {
-    let (status, log) =
-        envoy_refuses(Options::default().edit_yaml("root_id: cache\n", "root_id: cache_v2\n"));
+    let (status, log) = envoy_refuses(
+        Options::default()
+            .set("LAYOUT=filters")
+            .edit_yaml("root_id: cache\n", "root_id: cache_v2\n"),
+    );
     assert!(!status.success());
     assert!(
         log.contains(
-            "portcullis: root_id `cache_v2`: expected a filter name (audit, auth, cache, ratelimit, \
-             sanitizer), optionally followed by `-INSTANCE`"
+            "portcullis: root_id `cache_v2`: expected a filter name (audit, auth, cache, chain, \
+             ratelimit, sanitizer), optionally followed by `-INSTANCE`"
         ),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_chain_refuses_a_bad_chain_or_stage_configuration_naming_it() {
+    let chain = || Options::default().set("LAYOUT=chain");
+    let (status, log) = envoy_refuses(chain().filter_config("auth", r#"{"rules": 5}"#));
+    assert!(!status.success());
+    assert!(
+        log.contains("auth: rules: invalid type: integer `5`"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "chain: stages[2].config: the auth stage refused its configuration (its message is \
+             above)"
+        ),
+        "{log}"
+    );
+
+    let (status, log) = envoy_refuses(chain().edit_yaml(r#"{\"stages\":"#, r#"{\"stagez\":"#));
+    assert!(!status.success());
+    assert!(
+        log.contains("chain: stagez: unknown field `stagez`, expected `stages`"),
         "{log}"
     );
 }

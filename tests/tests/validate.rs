@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use portcullis_devkit::render::{render, Settings};
+use portcullis_devkit::render::{render, Layout, Settings};
 use portcullis_tests::{envoy_binary, make_certs, repo, wasm_dir, ScratchDir};
 
 #[test]
@@ -12,6 +12,13 @@ fn envoy_validates_every_shipped_config() {
     for (profile, base) in [
         ("local", Settings::local(&repo())),
         ("docker", Settings::docker(&repo())),
+        (
+            "local-chain",
+            Settings {
+                layout: Layout::Chain,
+                ..Settings::local(&repo())
+            },
+        ),
     ] {
         let settings = Settings {
             cert_dir: certs.clone(),

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
+use portcullis_common::stage;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
@@ -152,11 +153,10 @@ impl Root {
             ("content-type", "application/x-ndjson"),
             ("x-portcullis-audit-records", records.as_str()),
         ];
-        let sent = self.dispatch_http_call(
+        let sent = stage::dispatch_http_call(
             &sink.cluster,
             headers,
             Some(&batch.body),
-            vec![],
             Duration::from_millis(sink.timeout_ms),
         );
         if let Some(state) = self.state.borrow().as_ref() {
@@ -198,7 +198,7 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let raw = stage::plugin_configuration();
         let config = match AuditConfig::parse(&raw) {
             Ok(c) => c,
             Err(e) => {
@@ -237,7 +237,7 @@ impl RootContext for Root {
         // A reconfiguration replaces the shipper (or removes it with the log sink).
         self.shipper = http.as_ref().map(|h| Shipper::new(id.clone(), h.clone()));
         if let Some(h) = &http {
-            let _ = hostcalls::set_tick_period(Duration::from_millis(Shipper::tick_period_ms(h)));
+            stage::set_tick_period(Duration::from_millis(Shipper::tick_period_ms(h)));
         }
         self.http = http;
         *self.state.borrow_mut() = Some(State {

@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis_common::host::{self, Counter, FilterInfo, HostSharedData};
 use portcullis_common::problem::{reason_phrase, Problem};
+use portcullis_common::stage;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType, Status};
@@ -81,7 +82,7 @@ struct AuthRoot {
 }
 
 fn dispatch(cluster: &str, authority: &str, path: &str, timeout_ms: u64) -> Result<u32, Status> {
-    hostcalls::dispatch_http_call(
+    stage::dispatch_http_call(
         cluster,
         vec![
             (":method", "GET"),
@@ -90,7 +91,6 @@ fn dispatch(cluster: &str, authority: &str, path: &str, timeout_ms: u64) -> Resu
             ("accept", "application/json"),
         ],
         None,
-        vec![],
         Duration::from_millis(timeout_ms),
     )
 }
@@ -265,7 +265,7 @@ impl RootContext for AuthRoot {
     }
 
     fn on_configure(&mut self, _: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let raw = stage::plugin_configuration();
         let env = |name: &str| std::env::var_os(name).map(|v| v.into_encoded_bytes());
         let policy = match load(&raw, &env) {
             Ok(p) => p,
@@ -292,7 +292,7 @@ impl RootContext for AuthRoot {
         self.engine = Some(Rc::new(RefCell::new(Engine::new(policy))));
         self.metrics = Some(Metrics::define());
         host::set_gauge("portcullis_auth_config_loaded", 1);
-        self.set_tick_period(Duration::from_secs(1));
+        stage::set_tick_period(Duration::from_secs(1));
         true
     }
 
@@ -525,7 +525,7 @@ impl Context for AuthHttp {
             }
         }
         if let Action::Continue = self.run(false) {
-            self.resume_http_request();
+            stage::resume_request();
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
+use portcullis_common::stage;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
@@ -170,15 +171,10 @@ impl RootContext for CacheRoot {
     }
 
     fn on_configure(&mut self, _: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let raw = stage::plugin_configuration();
         match crate::config::load(&raw) {
             Ok(config) => {
-                let instance = hostcalls::get_property(vec!["plugin_root_id"])
-                    .ok()
-                    .flatten()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| NAME.to_string());
+                let instance = stage::instance_name(NAME);
                 let engine = Engine::new(config, &instance);
                 host::set_gauge(&format!("portcullis_{NAME}_config_loaded"), 1);
                 host::set_gauge(
@@ -193,7 +189,7 @@ impl RootContext for CacheRoot {
                     engine,
                     metrics: Metrics::define(),
                 }));
-                self.set_tick_period(Duration::from_millis(250));
+                stage::set_tick_period(Duration::from_millis(250));
                 true
             }
             Err(e) => {
@@ -224,11 +220,10 @@ impl RootContext for CacheRoot {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            match self.dispatch_http_call(
+            match stage::dispatch_http_call(
                 &cfg.refresh_cluster,
                 headers,
                 None,
-                vec![],
                 Duration::from_millis(cfg.refresh_timeout_ms),
             ) {
                 Ok(token) => {
@@ -295,7 +290,7 @@ impl CacheStream {
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                self.send_http_response(u32::from(status), hs, Some(&body));
+                stage::send_response(status, hs, Some(&body));
             }
             Reply::Problem {
                 status,

@@ -86,8 +86,7 @@ pub fn client_ip() -> Option<IpAddr> {
 pub fn send_problem(problem: &Problem<'_>, extra_headers: &[(&str, &str)]) {
     let mut headers = vec![("content-type", problem::CONTENT_TYPE)];
     headers.extend_from_slice(extra_headers);
-    let _ =
-        hostcalls::send_http_response(u32::from(problem.status), headers, Some(&problem.to_json()));
+    crate::stage::send_response(problem.status, headers, Some(&problem.to_json()));
 }
 
 /// Publishes the verified identity to later filters (filter state; clients cannot write it).

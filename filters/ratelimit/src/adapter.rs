@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 use portcullis_common::decision::Decision;
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
+use portcullis_common::stage;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -78,12 +79,8 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let instance = self
-            .get_property(vec!["plugin_root_id"])
-            .and_then(|raw| String::from_utf8(raw).ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| crate::NAME.to_string());
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let instance = stage::instance_name(crate::NAME);
+        let raw = stage::plugin_configuration();
         let policy = match Policy::parse(&raw) {
             Ok(p) => p,
             Err(e) => {

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use portcullis_common::host::{self, Counter, FilterInfo};
 use portcullis_common::problem::{reason_phrase, Problem};
+use portcullis_common::stage;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 
@@ -48,7 +49,7 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let raw = stage::plugin_configuration();
         let compiled = match config::load(&raw) {
             Ok(c) => c,
             Err(e) => {

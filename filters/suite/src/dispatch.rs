@@ -38,13 +38,7 @@ impl Dispatch {
 }
 
 fn root(filter: Filter) -> Box<dyn RootContext> {
-    match filter {
-        Filter::Audit => portcullis_audit::root(),
-        Filter::Auth => portcullis_auth::root(),
-        Filter::Cache => portcullis_cache::root(),
-        Filter::Ratelimit => portcullis_ratelimit::root(),
-        Filter::Sanitizer => portcullis_sanitizer::root(),
-    }
+    crate::filter_root(filter).unwrap_or_else(crate::chain::root)
 }
 
 impl Context for Dispatch {

@@ -2,11 +2,15 @@
 //! loads this module with the same `vm_id`, so all instances on a worker share one VM: one copy
 //! of the code, the allocator and the standard library instead of one per filter. Which filter an
 //! instance runs is named by its `root_id`: the filter's name, optionally followed by `-` and an
-//! instance name (`auth`, `ratelimit-client`, `ratelimit-identity`).
+//! instance name (`auth`, `ratelimit-client`, `ratelimit-identity`). A `chain` instance runs
+//! several filters as stages of one Envoy filter ([`chain_config`]).
 
 // Tests may unwrap: a panic there is a failed assertion, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(target_arch = "wasm32")]
+mod chain;
+pub mod chain_config;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;
 
@@ -16,17 +20,33 @@ pub enum Filter {
     Audit,
     Auth,
     Cache,
+    /// Several of the others, run as stages of one Envoy filter.
+    Chain,
     Ratelimit,
     Sanitizer,
 }
 
-const FILTERS: [(&str, Filter); 5] = [
+const FILTERS: [(&str, Filter); 6] = [
     (portcullis_audit::NAME, Filter::Audit),
     (portcullis_auth::NAME, Filter::Auth),
     (portcullis_cache::NAME, Filter::Cache),
+    ("chain", Filter::Chain),
     (portcullis_ratelimit::NAME, Filter::Ratelimit),
     (portcullis_sanitizer::NAME, Filter::Sanitizer),
 ];
+
+/// A new root context of `filter`; `None` for [`Filter::Chain`], which is not a stage.
+#[cfg(target_arch = "wasm32")]
+fn filter_root(filter: Filter) -> Option<Box<dyn proxy_wasm::traits::RootContext>> {
+    match filter {
+        Filter::Audit => Some(portcullis_audit::root()),
+        Filter::Auth => Some(portcullis_auth::root()),
+        Filter::Cache => Some(portcullis_cache::root()),
+        Filter::Chain => None,
+        Filter::Ratelimit => Some(portcullis_ratelimit::root()),
+        Filter::Sanitizer => Some(portcullis_sanitizer::root()),
+    }
+}
 
 /// The filter a `root_id` names: `FILTER` or `FILTER-INSTANCE`, with an instance name of
 /// letters, digits, `-` and `_`. The error says what is accepted, for Envoy's log.
@@ -65,6 +85,8 @@ mod tests {
         assert_eq!(filter_for("ratelimit-client"), Ok(Filter::Ratelimit));
         assert_eq!(filter_for("ratelimit-identity"), Ok(Filter::Ratelimit));
         assert_eq!(filter_for("audit-http_2"), Ok(Filter::Audit));
+        assert_eq!(filter_for("chain"), Ok(Filter::Chain));
+        assert_eq!(filter_for("chain-edge"), Ok(Filter::Chain));
     }
 
     #[test]
@@ -81,7 +103,9 @@ mod tests {
         ] {
             let err = filter_for(bad).unwrap_err();
             assert!(
-                err.contains("expected a filter name (audit, auth, cache, ratelimit, sanitizer)"),
+                err.contains(
+                    "expected a filter name (audit, auth, cache, chain, ratelimit, sanitizer)"
+                ),
                 "{bad:?}: {err}"
             );
         }

@@ -5,6 +5,10 @@
 //! `dist/portcullis.wasm` (named `FILTER` or `FILTER-NAME`, e.g. `ratelimit-client`), configured
 //! with the JSON of `envoy/filters/INSTANCE.json` (or an override). Anything left in
 //! double braces after rendering is an error, so a typo cannot reach Envoy.
+//!
+//! With `LAYOUT=chain`, a template's `wasm:` lines become one `chain` filter instance instead,
+//! which runs those instances as stages in the template's order (each with the same
+//! configuration); it stands where the last of them stands.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,6 +50,17 @@ pub struct Settings {
     /// The audit collector (cluster `audit_collector`) for the audit filter's HTTP sink.
     pub audit_collector_host: String,
     pub audit_collector_port: u16,
+    /// One Envoy filter per instance, or one `chain` filter running them all.
+    pub layout: Layout,
+}
+
+/// How a template's `wasm:` lines reach Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One Envoy filter per `wasm:INSTANCE` line.
+    Filters,
+    /// One `chain` filter holding every instance as a stage.
+    Chain,
 }
 
 /// Environment variables the auth filter reads: the demo HMAC secret and the API-key pepper.
@@ -74,6 +89,7 @@ impl Settings {
             auth_idp_port: 8001,
             audit_collector_host: "127.0.0.1".into(),
             audit_collector_port: 8099,
+            layout: Layout::Filters,
         }
     }
 
@@ -118,6 +134,17 @@ impl Settings {
             "AUTH_IDP_PORT" => self.auth_idp_port = port(value)?,
             "AUDIT_COLLECTOR_HOST" => self.audit_collector_host = value.into(),
             "AUDIT_COLLECTOR_PORT" => self.audit_collector_port = port(value)?,
+            "LAYOUT" => {
+                self.layout = match value {
+                    "filters" => Layout::Filters,
+                    "chain" => Layout::Chain,
+                    _ => {
+                        return Err(RenderError(format!(
+                            "--set LAYOUT: `{value}` is not `filters` or `chain`"
+                        )))
+                    }
+                }
+            }
             "CORS_ALLOWED_ORIGINS" => {
                 self.cors_allowed_origins = value
                     .split(',')
@@ -198,8 +225,22 @@ pub fn render_template(
     extra: &[(&str, String)],
 ) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len() * 2);
+    let wasm_lines: Vec<&str> = template
+        .lines()
+        .filter_map(|line| match line_placeholder(line) {
+            Some(("wasm", arg)) => Some(arg),
+            _ => None,
+        })
+        .collect();
+    let mut seen = 0;
     for line in template.lines() {
         match line_placeholder(line) {
+            Some(("wasm", _)) if settings.layout == Layout::Chain => {
+                seen += 1;
+                if seen == wasm_lines.len() {
+                    out.push_str(&chain_block(settings, &wasm_lines)?);
+                }
+            }
             Some(("wasm", arg)) => out.push_str(&wasm_block(settings, arg)?),
             Some(("include", file)) => out.push_str(&read(&settings.envoy_dir.join(file))?),
             _ => {
@@ -225,21 +266,40 @@ pub fn render_template(
 /// headers callback is then Envoy's `StopIteration`, not `StopAllIterationAndWatermark`, which
 /// would withhold the body from the filter too.
 fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
-    let (arg, body) = match arg.strip_suffix(":body") {
+    let (instance, body) = instance_of(arg)?;
+    let config = instance_config(settings, instance)?;
+    filter_block(settings, instance, &config, body)
+}
+
+/// The instance a `wasm:` argument names, and whether it reads request bodies (`:body`).
+fn instance_of(arg: &str) -> Result<(&str, bool), RenderError> {
+    let (instance, body) = match arg.strip_suffix(":body") {
         Some(rest) => (rest, true),
         None => (arg, false),
     };
-    let instance = arg;
     portcullis::filter_for(instance).map_err(|e| RenderError(format!("wasm:{arg}: {e}")))?;
-    let config = match settings.filter_configs.get(instance) {
-        Some(config) => config.clone(),
+    Ok((instance, body))
+}
+
+/// An instance's configuration: its override, or `envoy/filters/INSTANCE.json`.
+fn instance_config(settings: &Settings, instance: &str) -> Result<String, RenderError> {
+    match settings.filter_configs.get(instance) {
+        Some(config) => Ok(config.clone()),
         None => read(
             &settings
                 .envoy_dir
                 .join("filters")
                 .join(format!("{instance}.json")),
-        )?,
-    };
+        ),
+    }
+}
+
+fn filter_block(
+    settings: &Settings,
+    instance: &str,
+    config: &str,
+    body: bool,
+) -> Result<String, RenderError> {
     let block = read(&settings.envoy_dir.join("wasm-filter.yaml"))?;
     Ok(fill(
         &block,
@@ -251,6 +311,27 @@ fn wasm_block(settings: &Settings, arg: &str) -> Result<String, RenderError> {
             ("HEADERS_STOP_ITERATION", body.to_string()),
         ],
     ))
+}
+
+/// One `chain` instance running the instances of `args` (`wasm:` arguments) as its stages; it
+/// holds the request headers for the body when any stage reads bodies.
+fn chain_block(settings: &Settings, args: &[&str]) -> Result<String, RenderError> {
+    let mut stages = Vec::with_capacity(args.len());
+    let mut any_body = false;
+    for arg in args {
+        let (instance, body) = instance_of(arg)?;
+        any_body |= body;
+        let text = instance_config(settings, instance)?;
+        let text = if text.trim().is_empty() { "{}" } else { &text };
+        let config: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            RenderError(format!(
+                "wasm:{arg}: a chain stage's configuration must be JSON: {e}"
+            ))
+        })?;
+        stages.push(serde_json::json!({ "instance": instance, "config": config }));
+    }
+    let chain = serde_json::json!({ "stages": stages }).to_string();
+    filter_block(settings, "chain", &chain, any_body)
 }
 
 /// `{{KIND:ARG}}` alone on a line, for the kinds that insert whole blocks.
@@ -288,6 +369,74 @@ mod tests {
 
     fn repo() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn the_chain_layout_renders_one_filter_with_every_instance_as_a_stage() {
+        let mut s = Settings::local(&repo());
+        s.set("LAYOUT=chain").unwrap();
+        s.filter_configs
+            .insert("cache".into(), r#"{"mode": "shadow"}"#.into());
+        let yaml = render(&s).unwrap();
+        assert_eq!(yaml.matches("root_id: ").count(), 1);
+        assert!(yaml.contains("root_id: chain\n"));
+        // It holds the headers for the body, for its sanitizer stage.
+        assert!(yaml.contains("allow_on_headers_stop_iteration: true"));
+        // After the compressor, where the last instance stood.
+        let chain_at = yaml.find("root_id: chain").unwrap();
+        assert!(yaml.find("envoy.filters.http.compressor").unwrap() < chain_at);
+        assert!(chain_at < yaml.rfind("envoy.filters.http.router").unwrap());
+        let config = chain_config(&yaml);
+        let stages: Vec<&str> = config["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| st["instance"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                "audit",
+                "ratelimit-client",
+                "auth",
+                "ratelimit-identity",
+                "sanitizer",
+                "cache"
+            ]
+        );
+        // Each stage has its configuration: the file's, or the override.
+        let file: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(repo().join("envoy/filters/auth.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["stages"][2]["config"], file);
+        assert_eq!(
+            config["stages"][5]["config"],
+            serde_json::json!({"mode": "shadow"})
+        );
+
+        s.filter_configs.insert("audit".into(), "{ not json".into());
+        let e = render(&s).unwrap_err().0;
+        assert!(
+            e.starts_with("wasm:audit: a chain stage's configuration must be JSON"),
+            "{e}"
+        );
+        assert_eq!(
+            s.set("LAYOUT=stacked").unwrap_err().0,
+            "--set LAYOUT: `stacked` is not `filters` or `chain`"
+        );
+    }
+
+    /// The JSON a rendered `chain` instance is configured with.
+    fn chain_config(yaml: &str) -> serde_json::Value {
+        let block = &yaml[yaml.find("root_id: chain").unwrap()..];
+        let line = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("value: "))
+            .unwrap();
+        let quoted: String =
+            serde_json::from_str(line.trim_start().trim_start_matches("value: ")).unwrap();
+        serde_json::from_str(&quoted).unwrap()
     }
 
     #[test]
