@@ -366,19 +366,22 @@ fn a_body_sent_while_a_key_is_fetched_still_reaches_the_sanitizer() {
         post(&t1, "{}").status == 200
     });
 
-    // New kids, and a JWKS endpoint that takes 300 ms: each request below waits for a refetch,
-    // and its body arrives meanwhile.
+    // A new kid, and a JWKS endpoint that takes 300 ms: each request below waits for a
+    // refetch, and its body arrives meanwhile.
     let (k2, jwk2) = es256("k2");
     let (k3, jwk3) = es256("k3");
     {
         let mut s = state.lock().unwrap();
-        s.jwks = Some(json!({ "keys": [jwk1, jwk2, jwk3] }));
+        s.jwks = Some(json!({ "keys": [jwk1.clone(), jwk2.clone()] }));
         s.delay = Duration::from_millis(300);
     }
     let before = fetches(&server, "/jwks");
     let r = post(&es_token(&k2, ISS, "bob"), r#"{"comment": "' OR 1=1--"}"#);
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.json()["reason"], "sqli_detected", "{}", r.body);
+
+    // Another kid, unknown to every worker until the next refetch.
+    state.lock().unwrap().jwks = Some(json!({ "keys": [jwk1, jwk2, jwk3] }));
 
     let body = format!(r#"{{"comment": "{}"}}"#, "fine words ".repeat(2000));
     let r = post(&es_token(&k3, ISS, "carol"), &body);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use portcullis_devkit::render::{render_template, Settings};
+use portcullis_devkit::render::{render_template, Layout, Settings};
 use portcullis_tests::server::{Response, TestServer};
 use portcullis_tests::{
     auth, free_ports, kill_with_parent, repo, spawn_envoy, wait_ready, wasm_dir, ScratchDir,
@@ -58,6 +58,8 @@ struct Variant {
     /// Runs the do-nothing module (`tests/floor`) in place of the suite: what the instances cost
     /// before any policy runs.
     floor: bool,
+    /// Each instance its own Envoy filter, or all of them stages of one `chain` filter.
+    layout: Layout,
 }
 
 /// Instances whose benchmark configuration differs from the demo's (envoy/bench/filters/README.md).
@@ -116,6 +118,7 @@ const VARIANTS: &[Variant] = &[
         filters: &["{{wasm:audit}}"],
         configs: &[("audit", "audit-http")],
         floor: false,
+        layout: Layout::Filters,
     },
     // Where audit's cost goes: an excluded path (two host calls), a sampled-out request (every
     // fact read from Envoy, no record), and the whole record written to the log.
@@ -125,6 +128,7 @@ const VARIANTS: &[Variant] = &[
         filters: &["{{wasm:audit}}"],
         configs: &[("audit", "audit-excluded")],
         floor: false,
+        layout: Layout::Filters,
     },
     Variant {
         name: "portcullis-audit-sampled-out",
@@ -132,6 +136,7 @@ const VARIANTS: &[Variant] = &[
         filters: &["{{wasm:audit}}"],
         configs: &[("audit", "audit-sampled-out")],
         floor: false,
+        layout: Layout::Filters,
     },
     variant(
         "portcullis-sanitizer",
@@ -145,12 +150,30 @@ const VARIANTS: &[Variant] = &[
     ),
     variant("portcullis-target-chain", Workload::Api, TARGET_CHAIN),
     variant("portcullis-full-chain", Workload::Api, FULL_CHAIN),
+    // The same two chains as stages of one Envoy filter (LAYOUT=chain).
+    Variant {
+        name: "portcullis-target-chain-as-one",
+        workload: Workload::Api,
+        filters: TARGET_CHAIN,
+        configs: &[],
+        floor: false,
+        layout: Layout::Chain,
+    },
+    Variant {
+        name: "portcullis-full-chain-as-one",
+        workload: Workload::Api,
+        filters: FULL_CHAIN,
+        configs: &[],
+        floor: false,
+        layout: Layout::Chain,
+    },
     Variant {
         name: "wasm-floor-1",
         workload: Workload::Api,
         filters: &["{{wasm:cache}}"],
         configs: &[],
         floor: true,
+        layout: Layout::Filters,
     },
     Variant {
         name: "wasm-floor-6",
@@ -158,6 +181,7 @@ const VARIANTS: &[Variant] = &[
         filters: FULL_CHAIN,
         configs: &[],
         floor: true,
+        layout: Layout::Filters,
     },
     variant("baseline-cacheable", Workload::Cacheable, &[]),
     variant(
@@ -185,6 +209,7 @@ const fn variant(
         filters,
         configs: &[],
         floor: false,
+        layout: Layout::Filters,
     }
 }
 
@@ -425,6 +450,7 @@ fn start_variant(
     if variant.floor {
         settings.wasm_dir = floor_dir.to_path_buf();
     }
+    settings.layout = variant.layout;
     let bench_configs = BENCH_CONFIGS.iter().map(|i| (*i, *i));
     for (instance, file) in bench_configs.chain(variant.configs.iter().copied()) {
         let path = repo().join(format!("envoy/bench/filters/{file}.json"));
