@@ -16,6 +16,7 @@ use portcullis_demo_upstream::Upstream;
 use portcullis_devkit::render::{render, Settings};
 
 pub mod auth;
+pub mod h2;
 pub mod reply;
 pub mod server;
 pub mod tls;

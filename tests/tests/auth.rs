@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use jwt_simple::prelude::*;
 use portcullis_tests::auth::{api_key_pepper, demo_secret, demo_token};
+use portcullis_tests::h2::post_with_trailers;
 use portcullis_tests::reply::{reply, Reply};
 use portcullis_tests::server::{Request, Response, TestServer};
 use portcullis_tests::{envoy_refuses, Chain, Options};
@@ -392,6 +393,24 @@ fn a_body_sent_while_a_key_is_fetched_still_reaches_the_sanitizer() {
         Some("carol")
     );
     assert!(fetches(&server, "/jwks") >= before + 2);
+
+    // The same over HTTP/2 with request trailers after the body: the body is still inspected.
+    let (k4, jwk4) = es256("k4");
+    state.lock().unwrap().jwks = Some(json!({ "keys": [jwk4] }));
+    let auth = bearer(&es_token(&k4, ISS, "dave"));
+    let r = post_with_trailers(
+        &chain,
+        "/echo/comments",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        br#"{"comment": "' OR 1=1--"}"#,
+        &[("x-checksum", "abc")],
+    )
+    .unwrap();
+    assert_eq!(r.json()["reason"], "sqli_detected", "{:?}", r.json());
+    assert!(fetches(&server, "/jwks") >= before + 3);
 }
 
 fn hmac_hex(key: &[u8], msg: &[u8]) -> String {

@@ -89,15 +89,15 @@ pub fn send_problem(problem: &Problem<'_>, extra_headers: &[(&str, &str)]) {
     crate::stage::send_response(problem.status, headers, Some(&problem.to_json()));
 }
 
-/// Publishes the verified identity to later filters (filter state; clients cannot write it).
+/// Publishes the verified identity to later filters (filter state, or within a chain; clients
+/// cannot write either).
 pub fn publish_identity(identity: &Identity) {
-    let _ = hostcalls::set_property(vec![IDENTITY_PROPERTY], Some(&identity.to_json()));
+    crate::stage::publish(IDENTITY_PROPERTY, &identity.to_json());
 }
 
 /// The identity auth verified for this request, if any.
 pub fn read_identity() -> Option<Identity> {
-    let raw = hostcalls::get_property(vec![IDENTITY_PROPERTY]).ok()??;
-    Identity::from_json(&raw)
+    Identity::from_json(&crate::stage::published(IDENTITY_PROPERTY)?)
 }
 
 /// Shadow mode: tells the upstream (and later filters) that `instance` would have denied this
@@ -110,15 +110,12 @@ pub fn signal_would_deny(instance: &str, reason: &str) {
 
 /// Publishes this filter instance's decision for the audit record.
 pub fn publish_decision(instance: &str, decision: &Decision) {
-    let key = decision_property(instance);
-    let _ = hostcalls::set_property(vec![key.as_str()], Some(&decision.to_json()));
+    crate::stage::publish(&decision_property(instance), &decision.to_json());
 }
 
 /// Another filter instance's decision, if it published one for this request.
 pub fn read_decision(instance: &str) -> Option<Decision> {
-    let key = decision_property(instance);
-    let raw = hostcalls::get_property(vec![key.as_str()]).ok()??;
-    Decision::from_json(&raw)
+    Decision::from_json(&crate::stage::published(&decision_property(instance))?)
 }
 
 /// Envoy's shared data (one namespace per VM id, shared by all workers) as the core's

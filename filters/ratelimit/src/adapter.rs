@@ -1,7 +1,7 @@
 //! proxy-wasm adapter: reads the request in one pass, asks the core, carries out the verdict.
 //! No policy lives here. One VM per worker serves both instances (`ratelimit-client`,
-//! `ratelimit-identity`); each root context reads its instance name from `plugin_root_id`, and
-//! the core keeps their shared-data keys and metric names apart by that name.
+//! `ratelimit-identity`); each root context reads its instance name (its `root_id`, or its stage
+//! name in a chain), and the core keeps their shared-data keys and metric names apart by it.
 
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;

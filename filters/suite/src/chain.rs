@@ -13,13 +13,14 @@
 //!
 //! The stages share the chain's context ids, so their host calls (headers, body, properties,
 //! local replies) act on the chain's stream; the few that belong to the Envoy filter as a whole
-//! go through `portcullis_common::stage`, which this module answers per stage.
+//! go through `portcullis_common::stage`, which this module answers per stage. What the stages
+//! publish for each other (identity, decisions) stays in the stream, not in Envoy's filter state.
 
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis_common::stage::{self, Scope};
+use portcullis_common::stage::{self, Published, Scope};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -27,7 +28,10 @@ use proxy_wasm::types::{Action, ContextType};
 use crate::chain_config;
 
 pub fn root() -> Box<dyn RootContext> {
-    Box::new(ChainRoot { stages: Vec::new() })
+    Box::new(ChainRoot {
+        stages: Vec::new(),
+        tick_ms: 0,
+    })
 }
 
 struct StageRoot {
@@ -69,6 +73,8 @@ impl StageRoot {
 
 struct ChainRoot {
     stages: Vec<StageRoot>,
+    /// The host tick period: the shortest any stage asked for.
+    tick_ms: u64,
 }
 
 fn now_ms() -> u64 {
@@ -135,19 +141,30 @@ impl RootContext for ChainRoot {
             stages.push(s);
         }
         if let Some(period) = stages.iter().filter_map(|s| s.tick.map(|t| t.0)).min() {
+            self.tick_ms = period;
             let _ = hostcalls::set_tick_period(Duration::from_millis(period));
         }
         self.stages = stages;
         true
     }
 
-    /// Ticks at the shortest period any stage asked for; each stage's tick comes when it is due.
+    /// Ticks at the shortest period any stage asked for; each stage's tick comes when it is due
+    /// (within half a host tick, so timer jitter does not skip one), and a clock that stepped
+    /// back does not hold it off.
     fn on_tick(&mut self) {
         let now = now_ms();
+        let slack = self.tick_ms / 2;
         for s in &mut self.stages {
             if let Some((period, due)) = s.tick {
-                if now >= due {
-                    s.tick = Some((period, now.saturating_add(period)));
+                let stepped_back = due > now.saturating_add(period.saturating_mul(2));
+                if now.saturating_add(slack) >= due || stepped_back {
+                    let next = due.saturating_add(period);
+                    let next = if next <= now || stepped_back {
+                        now.saturating_add(period)
+                    } else {
+                        next
+                    };
+                    s.tick = Some((period, next));
                     s.call(|r| r.on_tick());
                 }
             }
@@ -174,7 +191,11 @@ impl RootContext for ChainRoot {
             next: 0,
             wait: Wait::Nothing,
             end_of_stream: false,
-            held: Vec::new(),
+            held_body: None,
+            held_trailers: None,
+            held_from: usize::MAX,
+            last_body: None,
+            published: Published::default(),
         }))
     }
 
@@ -216,8 +237,15 @@ struct ChainStream {
     wait: Wait,
     /// Whether the request ended with its headers.
     end_of_stream: bool,
-    /// Body and trailers that arrived while a stage waited for an HTTP call.
-    held: Vec<Data>,
+    /// The last body callback and the trailers that arrived while a stage waited for an HTTP
+    /// call, and the first stage that has not seen them.
+    held_body: Option<Data>,
+    held_trailers: Option<Data>,
+    held_from: usize,
+    /// The last body callback (its size counts the whole body so far).
+    last_body: Option<(usize, bool)>,
+    /// What the stages published for this request (`stage::publish`).
+    published: Published,
 }
 
 impl ChainStream {
@@ -230,6 +258,7 @@ impl ChainStream {
         let stage = &mut self.stages[i];
         let scope = Scope {
             instance: Rc::clone(&stage.instance),
+            published: Some(Rc::clone(&self.published)),
             ..Scope::default()
         };
         let http = &mut stage.http;
@@ -264,15 +293,33 @@ impl ChainStream {
     /// Gives a body callback or the trailers to the stages that have seen the headers (and to
     /// the one reading the body), then, if that one lets the request go on, to the later ones.
     fn data(&mut self, data: Data) -> Action {
-        let mut from = 0;
+        if let Data::Body {
+            size,
+            end_of_stream,
+        } = data
+        {
+            self.last_body = Some((size, end_of_stream));
+        }
+        self.deliver(vec![data], 0)
+    }
+
+    /// Gives `parts` (a body callback, the trailers, or both) to the stages from `from` on: up
+    /// to the one reading the body, or to all of them. A stage's answer is its answer to the
+    /// last part.
+    fn deliver(&mut self, mut parts: Vec<Data>, mut from: usize) -> Action {
         loop {
             match self.wait {
                 Wait::Replied => return Action::Pause,
                 Wait::Call => {
-                    // Held: a body callback's size counts everything so far, so the last one
-                    // stands for all before it.
-                    self.held.retain(|d| !matches!(d, Data::Body { .. }));
-                    self.held.push(data);
+                    // Held for the stages from `from` on. A body callback's size counts
+                    // everything so far, so the last one stands for all before it.
+                    self.held_from = self.held_from.min(from);
+                    for part in parts {
+                        match part {
+                            Data::Body { .. } => self.held_body = Some(part),
+                            Data::Trailers { .. } => self.held_trailers = Some(part),
+                        }
+                    }
                     return Action::Pause;
                 }
                 Wait::Body | Wait::Nothing => {}
@@ -282,16 +329,20 @@ impl ChainStream {
                 _ => self.stages.len(),
             };
             for i in from..upto {
-                let (action, scope) = self.call(i, |h| match data {
-                    Data::Body {
-                        size,
-                        end_of_stream,
-                    } => h.on_http_request_body(size, end_of_stream),
-                    Data::Trailers { count } => h.on_http_request_trailers(count),
-                });
-                if scope.replied {
-                    self.wait = Wait::Replied;
-                    return Action::Pause;
+                let mut action = Action::Continue;
+                for part in &parts {
+                    let (a, scope) = self.call(i, |h| match *part {
+                        Data::Body {
+                            size,
+                            end_of_stream,
+                        } => h.on_http_request_body(size, end_of_stream),
+                        Data::Trailers { count } => h.on_http_request_trailers(count),
+                    });
+                    if scope.replied {
+                        self.wait = Wait::Replied;
+                        return Action::Pause;
+                    }
+                    action = a;
                 }
                 if action != Action::Continue {
                     // A stage buffers: the next callback brings everything so far.
@@ -301,10 +352,20 @@ impl ChainStream {
             if self.wait != Wait::Body {
                 return Action::Continue;
             }
-            // The reader lets the request go on: the later stages see the headers, then this.
+            // The reader lets the request go on: the later stages see the headers, then the body
+            // so far (Envoy buffered it for the reader), then this.
             self.next += 1;
             from = self.next;
             self.advance();
+            if let (Some((size, _)), [Data::Trailers { .. }]) = (self.last_body, parts.as_slice()) {
+                parts.insert(
+                    0,
+                    Data::Body {
+                        size,
+                        end_of_stream: false,
+                    },
+                );
+            }
         }
     }
 
@@ -313,8 +374,13 @@ impl ChainStream {
     fn resume(&mut self) {
         self.next += 1;
         let mut action = self.advance();
-        for data in std::mem::take(&mut self.held) {
-            action = self.data(data);
+        let held: Vec<Data> = [self.held_body.take(), self.held_trailers.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !held.is_empty() {
+            let from = std::mem::replace(&mut self.held_from, usize::MAX);
+            action = self.deliver(held, from);
         }
         if action == Action::Continue {
             let _ = hostcalls::resume_http_request();
@@ -336,7 +402,7 @@ impl Context for ChainStream {
             self.wait = Wait::Replied;
         } else if scope.resumed && i == self.next && self.wait == Wait::Call {
             self.resume();
-        } else if !scope.calls.is_empty() && i == self.next {
+        } else if !scope.calls.is_empty() && i == self.next && self.wait == Wait::Call {
             // Still waiting, now for the next call.
             self.wait = Wait::Call;
         }
@@ -393,9 +459,11 @@ impl HttpContext for ChainStream {
 }
 
 impl ChainStream {
-    /// Response callbacks go to the stages in reverse order, until one holds the response.
+    /// Response callbacks go in reverse order to the stages that saw the request (as Envoy
+    /// skips a filter whose request callback never ran), until one holds the response.
     fn respond(&mut self, f: impl Fn(&mut dyn HttpContext) -> Action) -> Action {
-        for i in (0..self.stages.len()).rev() {
+        let reached = (self.next + 1).min(self.stages.len());
+        for i in (0..reached).rev() {
             let (action, _) = self.call(i, &f);
             if action != Action::Continue {
                 return action;

@@ -34,7 +34,9 @@ struct RawChain {
 #[serde(deny_unknown_fields)]
 struct RawStage {
     instance: String,
-    config: serde_json::Map<String, serde_json::Value>,
+    /// Passed on verbatim, so the filter itself refuses what it refuses on its own (a key
+    /// named twice, which a parsed map would silently reduce to its last value).
+    config: Box<serde_json::value::RawValue>,
 }
 
 /// Parses and checks a chain's configuration; each stage's own configuration is checked by its
@@ -66,12 +68,17 @@ pub fn parse(raw: &[u8]) -> Result<Vec<StageSpec>, ConfigError> {
                 format!("`{}` is already stages[{j}]", stage.instance),
             ));
         }
-        let config = serde_json::to_vec(&stage.config)
-            .map_err(|e| ConfigError::new(format!("stages[{i}].config"), e.to_string()))?;
+        let config = stage.config.get();
+        if !config.starts_with('{') {
+            return Err(ConfigError::new(
+                format!("stages[{i}].config"),
+                "expected a JSON object",
+            ));
+        }
         specs.push(StageSpec {
             instance: stage.instance,
             filter,
-            config,
+            config: config.as_bytes().to_vec(),
         });
     }
     Ok(specs)
@@ -96,7 +103,7 @@ mod tests {
         assert_eq!(names, ["audit", "ratelimit-client"]);
         assert_eq!(specs[0].filter, Filter::Audit);
         assert_eq!(specs[1].filter, Filter::Ratelimit);
-        assert_eq!(specs[0].config, br#"{"sink":"log"}"#);
+        assert_eq!(specs[0].config, br#"{"sink": "log"}"#);
         assert_eq!(specs[1].config, b"{}");
     }
 
@@ -128,8 +135,15 @@ mod tests {
             ),
             "stages[1].instance: `auth` is already stages[0]"
         );
-        assert!(err(r#"{"stages": [{"instance": "auth", "config": []}]}"#)
-            .starts_with("stages[0].config: invalid type: sequence, expected a map"));
+        assert_eq!(
+            err(r#"{"stages": [{"instance": "auth", "config": []}]}"#),
+            "stages[0].config: expected a JSON object"
+        );
+        // Verbatim: the filter sees (and refuses) a key named twice.
+        let specs =
+            parse(br#"{"stages": [{"instance": "auth", "config": {"mode": "a", "mode": "b"}}]}"#)
+                .unwrap();
+        assert_eq!(specs[0].config, br#"{"mode": "a", "mode": "b"}"#);
         assert!(err(r#"{"stages": [{"instance": "auth", "cfg": {}}]}"#)
             .starts_with("stages[0].cfg: unknown field `cfg`"));
         assert!(err(r#"{"stages": [{"instance": "auth"}]}"#)

@@ -323,14 +323,22 @@ fn chain_block(settings: &Settings, args: &[&str]) -> Result<String, RenderError
         any_body |= body;
         let text = instance_config(settings, instance)?;
         let text = if text.trim().is_empty() { "{}" } else { &text };
-        let config: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            RenderError(format!(
-                "wasm:{arg}: a chain stage's configuration must be JSON: {e}"
-            ))
-        })?;
-        stages.push(serde_json::json!({ "instance": instance, "config": config }));
+        // Embedded verbatim (not re-serialised), so the stage sees exactly its file.
+        let config = serde_json::from_str::<Box<serde_json::value::RawValue>>(text)
+            .ok()
+            .filter(|c| c.get().starts_with('{'))
+            .ok_or_else(|| {
+                RenderError(format!(
+                    "wasm:{arg}: a chain stage's configuration must be a JSON object"
+                ))
+            })?;
+        stages.push(format!(
+            r#"{{"instance":{},"config":{}}}"#,
+            serde_json::Value::String(instance.to_string()),
+            config.get()
+        ));
     }
-    let chain = serde_json::json!({ "stages": stages }).to_string();
+    let chain = format!(r#"{{"stages":[{}]}}"#, stages.join(","));
     filter_block(settings, "chain", &chain, any_body)
 }
 
@@ -418,7 +426,7 @@ mod tests {
         s.filter_configs.insert("audit".into(), "{ not json".into());
         let e = render(&s).unwrap_err().0;
         assert!(
-            e.starts_with("wasm:audit: a chain stage's configuration must be JSON"),
+            e.starts_with("wasm:audit: a chain stage's configuration must be a JSON object"),
             "{e}"
         );
         assert_eq!(
