@@ -127,8 +127,13 @@ pub fn dispatch_http_call(
     timeout: Duration,
 ) -> Result<u32, Status> {
     let token = hostcalls::dispatch_http_call(upstream, headers, body, vec![], timeout)?;
-    in_scope(|s| s.calls.push(token));
+    record_call(token);
     Ok(token)
+}
+
+/// Tells the chain running this stage that it waits for the HTTP call `token`.
+pub fn record_call(token: u32) {
+    in_scope(|s| s.calls.push(token));
 }
 
 /// Lets the request this stream paused go on.
@@ -141,5 +146,10 @@ pub fn resume_request() {
 /// Sends a local reply; the request goes no further.
 pub fn send_response(status: u16, headers: Vec<(&str, &str)>, body: Option<&[u8]>) {
     let _ = hostcalls::send_http_response(u32::from(status), headers, body);
+    record_reply();
+}
+
+/// Tells the chain running this stage that it sent a local reply.
+pub fn record_reply() {
     in_scope(|s| s.replied = true);
 }

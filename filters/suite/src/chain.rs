@@ -186,17 +186,7 @@ impl RootContext for ChainRoot {
                 calls: Vec::new(),
             });
         }
-        Some(Box::new(ChainStream {
-            stages,
-            next: 0,
-            wait: Wait::Nothing,
-            end_of_stream: false,
-            held_body: None,
-            held_trailers: None,
-            held_from: usize::MAX,
-            last_body: None,
-            published: Published::default(),
-        }))
+        Some(Box::new(ChainStream::new(stages, resume_host_request)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -246,9 +236,30 @@ struct ChainStream {
     last_body: Option<(usize, bool)>,
     /// What the stages published for this request (`stage::publish`).
     published: Published,
+    /// Lets Envoy resume the request (a fake in tests).
+    resume_host: fn(),
+}
+
+fn resume_host_request() {
+    let _ = hostcalls::resume_http_request();
 }
 
 impl ChainStream {
+    fn new(stages: Vec<Stage>, resume_host: fn()) -> ChainStream {
+        ChainStream {
+            stages,
+            next: 0,
+            wait: Wait::Nothing,
+            end_of_stream: false,
+            held_body: None,
+            held_trailers: None,
+            held_from: usize::MAX,
+            last_body: None,
+            published: Published::default(),
+            resume_host,
+        }
+    }
+
     /// Runs one callback of stage `i`; returns its action and what it asked for.
     fn call(
         &mut self,
@@ -383,7 +394,7 @@ impl ChainStream {
             action = self.deliver(held, from);
         }
         if action == Action::Continue {
-            let _ = hostcalls::resume_http_request();
+            (self.resume_host)();
         }
     }
 }
@@ -472,3 +483,7 @@ impl ChainStream {
         Action::Continue
     }
 }
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;
