@@ -380,6 +380,19 @@ impl ChainStream {
         }
     }
 
+    /// Response callbacks go in reverse order to the stages that saw the request (as Envoy
+    /// skips a filter whose request callback never ran), until one holds the response.
+    fn respond(&mut self, f: impl Fn(&mut dyn HttpContext) -> Action) -> Action {
+        let reached = (self.next + 1).min(self.stages.len());
+        for i in (0..reached).rev() {
+            let (action, _) = self.call(i, &f);
+            if action != Action::Continue {
+                return action;
+            }
+        }
+        Action::Continue
+    }
+
     /// After a stage's HTTP call is answered and it asked to resume: the later stages see the
     /// request, then what arrived meanwhile; Envoy resumes it when every stage lets it go on.
     fn resume(&mut self) {
@@ -466,21 +479,6 @@ impl HttpContext for ChainStream {
                 Action::Continue
             });
         }
-    }
-}
-
-impl ChainStream {
-    /// Response callbacks go in reverse order to the stages that saw the request (as Envoy
-    /// skips a filter whose request callback never ran), until one holds the response.
-    fn respond(&mut self, f: impl Fn(&mut dyn HttpContext) -> Action) -> Action {
-        let reached = (self.next + 1).min(self.stages.len());
-        for i in (0..reached).rev() {
-            let (action, _) = self.call(i, &f);
-            if action != Action::Continue {
-                return action;
-            }
-        }
-        Action::Continue
     }
 }
 
