@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis_common::host::{self, set_gauge, Counter, FilterInfo};
 use portcullis_common::stage;
@@ -108,13 +108,6 @@ struct Root {
     http: Option<HttpSink>,
 }
 
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Context for Root {
     fn on_http_call_response(
         &mut self,
@@ -134,7 +127,7 @@ impl Context for Root {
 impl Root {
     /// Runs the shipper and POSTs the batch it returns, if any.
     fn ship(&mut self) {
-        let now = now_ms();
+        let now = host::now_ms();
         let tick = {
             let state = self.state.borrow();
             let (Some(shipper), Some(state)) = (self.shipper.as_mut(), state.as_ref()) else {
@@ -172,7 +165,7 @@ impl Root {
         let Some(shipper) = self.shipper.as_mut() else {
             return;
         };
-        let outcome = shipper.on_response(ok, now_ms());
+        let outcome = shipper.on_response(ok, host::now_ms());
         if let Some(state) = self.state.borrow().as_ref() {
             match outcome {
                 ship::Outcome::Shipped { records } => state.metrics.shipped.add(records as u64),
@@ -220,7 +213,7 @@ impl RootContext for Root {
             },
         };
         let mut host = Host { queue: None };
-        let id = format!("{}-{:x}", ship::instance_number(&host), now_ms());
+        let id = format!("{}-{:x}", ship::instance_number(&host), host::now_ms());
         let (queue_capacity, http) = match &config.sink {
             Sink::Log => (None, None),
             Sink::Http(h) => match hostcalls::register_shared_queue(ship::QUEUE_NAME) {
@@ -368,7 +361,7 @@ impl Stream {
         // The record keeps `tracestate` only within a trace context.
         let tracestate = traceparent.as_ref().and_then(|_| header("tracestate"));
         Facts {
-            now_ms: now_ms(),
+            now_ms: host::now_ms(),
             start_ms: int(&["request", "time"]).and_then(ms),
             request_id: header("x-request-id"),
             traceparent,

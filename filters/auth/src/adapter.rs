@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis_common::host::{self, Counter, FilterInfo, HostSharedData};
 use portcullis_common::problem::{reason_phrase, Problem};
@@ -27,13 +27,6 @@ const INFO: FilterInfo = FilterInfo {
 /// This filter's root context, for the suite module's dispatcher (`filters/suite`).
 pub fn root() -> Box<dyn RootContext> {
     Box::new(AuthRoot::default())
-}
-
-fn now() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Clone, Copy)]
@@ -139,7 +132,7 @@ fn feed_keys(
         .map(|p| p.name.clone())
         .unwrap_or_default();
     let state = engine.remote.get_mut(provider)?.as_mut()?;
-    match state.feed(fetch, status, &body, &issuer, now()) {
+    match state.feed(fetch, status, &body, &issuer, host::now_secs()) {
         Fed::Keys(n, skipped) => {
             if let Some(m) = metrics {
                 m.jwks_ok.inc();
@@ -183,7 +176,7 @@ impl AuthRoot {
                     .insert(token, Pending::Keys { provider, fetch });
             }
             Err(e) => {
-                state.dispatch_failed(now());
+                state.dispatch_failed(host::now_secs());
                 log::warn!("auth: cannot call cluster {}: {e:?}", spec.cluster);
             }
         }
@@ -236,7 +229,7 @@ impl Context for AuthRoot {
                             &mut HostSharedData,
                             &specs,
                             p.revocation_ttl,
-                            now(),
+                            host::now_secs(),
                         );
                         if let Some(m) = self.metrics {
                             m.revocation_polls_ok.inc();
@@ -278,7 +271,7 @@ impl RootContext for AuthRoot {
             &mut HostSharedData,
             &policy.revocation_entries,
             policy.revocation_ttl,
-            now(),
+            host::now_secs(),
         );
         if failed > 0 {
             log::warn!("auth: {failed} configured revocations could not be stored");
@@ -300,7 +293,7 @@ impl RootContext for AuthRoot {
         let Some(engine) = self.engine.clone() else {
             return;
         };
-        let t = now();
+        let t = host::now_secs();
         let due: Vec<(usize, Fetch)> = engine
             .borrow_mut()
             .remote
@@ -368,10 +361,13 @@ impl AuthHttp {
             headers: &headers,
         };
         let mut tally = Tally::default();
-        let verdict =
-            engine
-                .borrow_mut()
-                .decide(&req, now(), &HostSharedData, may_fetch, &mut tally);
+        let verdict = engine.borrow_mut().decide(
+            &req,
+            host::now_secs(),
+            &HostSharedData,
+            may_fetch,
+            &mut tally,
+        );
         if let Some(m) = self.metrics {
             if tally.cache_hit {
                 m.cache_hits.inc();
@@ -470,7 +466,7 @@ impl AuthHttp {
                     }
                     Err(_) => {
                         if let Some(Some(state)) = engine.borrow_mut().remote.get_mut(provider) {
-                            state.dispatch_failed(now());
+                            state.dispatch_failed(host::now_secs());
                         }
                         self.run(false)
                     }

@@ -4,12 +4,11 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use portcullis_common::stage;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 
@@ -30,13 +29,6 @@ thread_local! {
 /// This filter's root context, for the suite module's dispatcher (`filters/suite`).
 pub fn root() -> Box<dyn RootContext> {
     Box::new(CacheRoot::default())
-}
-
-fn now() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
 }
 
 struct Metrics {
@@ -142,7 +134,7 @@ impl Context for CacheRoot {
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
-        let t = now();
+        let t = host::now_secs();
         let mut data = HostSharedData;
         // A 304 is merged and stored by the engine itself; a 200 is stored here with its body.
         match shared
@@ -324,7 +316,7 @@ impl CacheStream {
             let events = self
                 .shared
                 .engine
-                .finish(&mut HostSharedData, *c, body, now());
+                .finish(&mut HostSharedData, *c, body, host::now_secs());
             self.shared.metrics.count(&events);
         }
     }
@@ -357,7 +349,7 @@ impl HttpContext for CacheStream {
                     target: &target,
                     headers: &headers,
                     identity: identity.as_ref(),
-                    now: now(),
+                    now: host::now_secs(),
                 };
                 shared.engine.on_request(&mut HostSharedData, &req)
             }
@@ -427,7 +419,7 @@ impl HttpContext for CacheStream {
         let (headers, status, t) = if pending.reads_response() {
             let headers = lower(host::headers(MapType::HttpResponseHeaders));
             let status = status_of(&headers);
-            (headers, status, now())
+            (headers, status, host::now_secs())
         } else {
             (Vec::new(), 0, 0)
         };

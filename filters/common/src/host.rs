@@ -3,6 +3,7 @@
 //! No policy lives here.
 
 use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType, Status};
@@ -47,6 +48,23 @@ impl Counter {
     pub fn inc(self) {
         self.add(1);
     }
+}
+
+/// Envoy's clock, in milliseconds since the Unix epoch (0 if it cannot be read).
+pub fn now_ms() -> u64 {
+    since_epoch().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Envoy's clock, in seconds since the Unix epoch (0 if it cannot be read).
+pub fn now_secs() -> u64 {
+    since_epoch().map_or(0, |d| d.as_secs())
+}
+
+fn since_epoch() -> Option<Duration> {
+    hostcalls::get_current_time()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
 }
 
 /// Header bytes as text. HTTP allows any byte in a header value, and the SDK's `String` getters

@@ -4,13 +4,11 @@
 //! name in a chain), and the core keeps their shared-data keys and metric names apart by it.
 
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 use portcullis_common::decision::Decision;
 use portcullis_common::host::{self, Counter, HostSharedData};
 use portcullis_common::problem::Problem;
 use portcullis_common::stage;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
@@ -31,13 +29,6 @@ fn text(bytes: Vec<u8>) -> String {
         let hex: String = e.into_bytes().iter().map(|b| format!("{b:02x}")).collect();
         format!("\u{0}hex:{hex}")
     })
-}
-
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Everything compiled once per configuration and shared by the instance's requests.
@@ -246,7 +237,9 @@ impl HttpContext for Stream {
             identity: identity.as_ref(),
             headers: &headers,
         };
-        let verdict = ready.limiter.check(&view, &mut HostSharedData, now_ms());
+        let verdict = ready
+            .limiter
+            .check(&view, &mut HostSharedData, host::now_ms());
         self.apply(verdict)
     }
 
@@ -267,7 +260,7 @@ impl HttpContext for Stream {
                 status,
                 self.penalty_key.as_deref(),
                 &mut HostSharedData,
-                now_ms(),
+                host::now_ms(),
             );
             ready.count(&events);
             if let Some(until) = ban {

@@ -18,8 +18,9 @@
 
 use std::collections::HashSet;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
+use portcullis_common::host;
 use portcullis_common::stage::{self, Published, Scope};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -64,7 +65,7 @@ impl StageRoot {
         if let Some(period) = scope.tick {
             // A period of 0 stops the ticks, as it does for an Envoy filter.
             let ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
-            self.tick = (ms > 0).then(|| (ms, now_ms().saturating_add(ms)));
+            self.tick = (ms > 0).then(|| (ms, host::now_ms().saturating_add(ms)));
         }
         self.calls.extend(scope.calls);
         result
@@ -75,13 +76,6 @@ struct ChainRoot {
     stages: Vec<StageRoot>,
     /// The host tick period: the shortest any stage asked for.
     tick_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Context for ChainRoot {
@@ -152,7 +146,7 @@ impl RootContext for ChainRoot {
     /// (within half a host tick, so timer jitter does not skip one), and a clock that stepped
     /// back does not hold it off.
     fn on_tick(&mut self) {
-        let now = now_ms();
+        let now = host::now_ms();
         let slack = self.tick_ms / 2;
         for s in &mut self.stages {
             if let Some((period, due)) = s.tick {
