@@ -12,7 +12,7 @@ use std::time::Instant;
 use jwt_simple::prelude::*;
 use portcullis_auth::engine::{Engine, Request, Tally, Verdict};
 use portcullis_auth::settings::load;
-use portcullis_common::slots::MemoryStore;
+use portcullis_common::slots::{HashKey, MemoryStore};
 
 const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret!!";
 const NOW: u64 = 1_764_000_000;
@@ -28,9 +28,13 @@ fn engine(cache_capacity: usize) -> Option<Engine> {
     let mut config: serde_json::Value = serde_json::from_slice(raw).ok()?;
     config["token_cache"] = serde_json::json!({ "capacity": cache_capacity });
     let env = |_: &str| Some(SECRET.to_vec());
-    load(config.to_string().as_bytes(), &env)
-        .ok()
-        .map(Engine::new)
+    load(
+        config.to_string().as_bytes(),
+        &env,
+        HashKey::from_bytes([7; 16]),
+    )
+    .ok()
+    .map(Engine::new)
 }
 
 /// The token `make bench` sends: `portcullis-devkit token --role viewer`, issued at `NOW`.

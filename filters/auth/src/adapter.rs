@@ -260,7 +260,14 @@ impl RootContext for AuthRoot {
     fn on_configure(&mut self, _: usize) -> bool {
         let raw = stage::plugin_configuration();
         let env = |name: &str| std::env::var_os(name).map(|v| v.into_encoded_bytes());
-        let policy = match load(&raw, &env) {
+        let slot_key = match host::slot_hash_key() {
+            Ok(key) => key,
+            Err(e) => {
+                log::error!("{}: {e:?}", INFO.name);
+                return false;
+            }
+        };
+        let policy = match load(&raw, &env, slot_key) {
             Ok(p) => p,
             Err(e) => {
                 log::error!("{}: {}", INFO.name, e);

@@ -12,7 +12,9 @@ use crate::remote::{Fed, Fetch, RemoteState};
 use crate::revocation::Kind;
 use crate::settings::load;
 use crate::testkit::*;
-use portcullis_common::slots::MemoryStore;
+use portcullis_common::slots::{HashKey, MemoryStore};
+
+const TEST_SLOT_KEY: HashKey = HashKey::from_bytes([5; 16]);
 
 const PEPPER: &str = "pepper-pepper-pepper-pepper";
 
@@ -58,7 +60,7 @@ fn config(extra: Value) -> Value {
 }
 
 fn engine(extra: Value) -> Engine {
-    Engine::new(load(config(extra).to_string().as_bytes(), &env).unwrap())
+    Engine::new(load(config(extra).to_string().as_bytes(), &env, TEST_SLOT_KEY).unwrap())
 }
 
 fn token(sub: &str, roles: &[&str]) -> String {
@@ -586,7 +588,8 @@ fn oidc_discovery_then_jwks() {
 
 #[test]
 fn config_errors_name_the_field() {
-    let bad = |extra: Value| load(config(extra).to_string().as_bytes(), &env).unwrap_err();
+    let bad =
+        |extra: Value| load(config(extra).to_string().as_bytes(), &env, TEST_SLOT_KEY).unwrap_err();
     let e = bad(
         json!({"providers": [{"name": "x", "issuer": ISS, "hmac_keys": [{"alg": "HS256", "secret_env": "NOPE"}]}]}),
     );
@@ -615,8 +618,8 @@ fn config_errors_name_the_field() {
     assert_eq!(e.field, "revocation.entries[0]");
     let e = bad(json!({"max_token_bytes": 0}));
     assert_eq!(e.field, "max_token_bytes");
-    let e = load(br#"{"mode":"enforce","providres":[]}"#, &env).unwrap_err();
+    let e = load(br#"{"mode":"enforce","providres":[]}"#, &env, TEST_SLOT_KEY).unwrap_err();
     assert_eq!(e.field, "providres");
-    let e = load(br#"{"token_sources":[{"smoke":"x"}]}"#, &env).unwrap_err();
+    let e = load(br#"{"token_sources":[{"smoke":"x"}]}"#, &env, TEST_SLOT_KEY).unwrap_err();
     assert!(e.field.starts_with("token_sources"), "{e}");
 }

@@ -7,7 +7,7 @@
 //! generation counter changes on every write, so a worker's verified-token cache only re-checks
 //! revocation when something changed.
 
-use portcullis_common::slots::{Change, Eviction, SharedData, SlotTable, WhenFull};
+use portcullis_common::slots::{Change, Eviction, HashKey, SharedData, SlotTable, WhenFull};
 use serde::Deserialize;
 
 const TABLE_PREFIX: &str = "portcullis.auth.revoked";
@@ -99,9 +99,11 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(slots: u32, ways: u8) -> Table {
+    /// `key` keys the bucket hash (`HashKey::shared`), so whoever can create revocations cannot
+    /// aim them at one bucket to evict another entry.
+    pub fn new(slots: u32, ways: u8, key: HashKey) -> Table {
         Table {
-            slots: SlotTable::new(TABLE_PREFIX, slots, ways, VALUE_LEN, CAS_RETRIES),
+            slots: SlotTable::new(TABLE_PREFIX, slots, ways, VALUE_LEN, CAS_RETRIES, key),
         }
     }
 
@@ -270,8 +272,10 @@ mod tests {
     use super::*;
     use portcullis_common::slots::MemoryStore;
 
+    const KEY: HashKey = HashKey::from_bytes([3; 16]);
+
     fn t() -> Table {
-        Table::new(4, 2)
+        Table::new(4, 2, KEY)
     }
 
     #[test]
@@ -317,7 +321,7 @@ mod tests {
     #[test]
     fn bounded_keys_and_eviction_of_the_soonest_expiring() {
         let mut s = MemoryStore::new();
-        let t = Table::new(1, 2);
+        let t = Table::new(1, 2, KEY);
         t.insert(&mut s, Kind::Jti, "a", None, 300, 0).unwrap();
         t.insert(&mut s, Kind::Jti, "b", None, 200, 0).unwrap();
         assert_eq!(t.insert(&mut s, Kind::Jti, "c", None, 400, 0), Ok(true));
@@ -327,7 +331,7 @@ mod tests {
         );
         assert!(t.is_revoked(&s, Some("a"), "x", None, None, 0));
         assert!(t.is_revoked(&s, Some("c"), "x", None, None, 0));
-        let big = Table::new(4, 2);
+        let big = Table::new(4, 2, KEY);
         for i in 0..1000 {
             big.insert(&mut s, Kind::Jti, &format!("j{i}"), None, 10_000, 0)
                 .unwrap();

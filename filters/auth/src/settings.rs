@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use portcullis_common::config::{ConfigError, Mode};
+use portcullis_common::slots::HashKey;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -437,7 +438,12 @@ fn compile_provider(
 }
 
 impl Config {
-    pub fn compile(self, env: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<Policy, ConfigError> {
+    /// `slot_key` keys the revocation table's bucket hash (`HashKey::shared`).
+    pub fn compile(
+        self,
+        env: &dyn Fn(&str) -> Option<Vec<u8>>,
+        slot_key: HashKey,
+    ) -> Result<Policy, ConfigError> {
         let mut providers = Vec::with_capacity(self.providers.len());
         let mut remotes = Vec::with_capacity(self.providers.len());
         for (i, spec) in self.providers.iter().enumerate() {
@@ -540,7 +546,7 @@ impl Config {
             identity_headers: self.identity_headers,
             realm: self.realm,
             cache_capacity: self.token_cache.capacity,
-            revocation: Table::new(r.slots, r.ways),
+            revocation: Table::new(r.slots, r.ways, slot_key),
             revocation_ttl: r.default_ttl_secs,
             revocation_entries: r.entries.clone(),
             poll: r.poll.clone(),
@@ -549,6 +555,10 @@ impl Config {
 }
 
 /// Parses and compiles in one step (what `on_configure` does).
-pub fn load(raw: &[u8], env: &dyn Fn(&str) -> Option<Vec<u8>>) -> Result<Policy, ConfigError> {
-    portcullis_common::config::parse::<Config>(raw)?.compile(env)
+pub fn load(
+    raw: &[u8],
+    env: &dyn Fn(&str) -> Option<Vec<u8>>,
+    slot_key: HashKey,
+) -> Result<Policy, ConfigError> {
+    portcullis_common::config::parse::<Config>(raw)?.compile(env, slot_key)
 }

@@ -12,7 +12,7 @@ use crate::client::parse_source_address;
 use crate::decision::{append_would_deny, decision_property, Decision, WOULD_DENY_HEADER};
 use crate::identity::{Identity, IDENTITY_PROPERTY};
 use crate::problem::{self, Problem};
-use crate::slots::{SharedData, StoreError};
+use crate::slots::{HashKey, SharedData, SlotError, StoreError};
 
 /// Identity of a filter build, logged when its VM starts.
 #[derive(Clone, Copy)]
@@ -156,4 +156,14 @@ impl SharedData for HostSharedData {
             Err(other) => Err(StoreError::Host(format!("{other:?}"))),
         }
     }
+}
+
+/// This Envoy's bucket-hash key (see [`HashKey::shared`]), for tables built at configure time.
+/// Fails (and the filter refuses its configuration) if the OS gives no random bytes: a table
+/// hashed with a guessable key is one a client can aim at.
+pub fn slot_hash_key() -> Result<HashKey, SlotError> {
+    let mut fresh = [0u8; 16];
+    getrandom::getrandom(&mut fresh)
+        .map_err(|e| SlotError::Host(format!("no random bytes for the bucket-hash key: {e}")))?;
+    HashKey::shared(&mut HostSharedData, fresh)
 }

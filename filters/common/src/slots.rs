@@ -14,12 +14,18 @@
 //! entry (which resets that client's state) happens only if the caller asks for it
 //! ([`WhenFull::EvictSoonestExpiring`]), and the result says so, so callers can count it.
 //!
+//! The hash that picks a bucket is SipHash-1-3 under a [`HashKey`]: a secret drawn once per Envoy
+//! (by the first worker to configure) into shared data, so every worker locates a key in the same
+//! bucket while no client can compute which keys share one and aim them at another client's entry.
+//!
 //! The host side is the [`SharedData`] trait; [`MemoryStore`] is an in-memory fake that follows
 //! Envoy's rules exactly (see its docs), for tests.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher as _;
+
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 /// Proxy-wasm shared data as Envoy implements it (proxy-wasm-cpp-host `SharedData`).
 pub trait SharedData {
@@ -94,10 +100,67 @@ pub struct Updated<R> {
     pub conflicts: u32,
 }
 
+/// The secret key of the bucket hash. Its `Debug` form hides the key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(<secret>)")
+    }
+}
+
+/// The shared-data key holding the per-Envoy [`HashKey`] (one namespace per VM id).
+pub const HASH_KEY_NAME: &str = "portcullis/slots/hash-key/v1";
+
+impl HashKey {
+    pub const fn from_bytes(b: [u8; 16]) -> HashKey {
+        HashKey {
+            k0: u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            k1: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+        }
+    }
+
+    /// The key every worker of this Envoy shares: the one in shared data, or, if no worker has
+    /// stored one yet, `fresh` (16 bytes from the OS's random source), stored for the others.
+    ///
+    /// The host has no create-if-absent: two workers configuring at the same instant could each
+    /// store their own. Envoy configures the main thread's root context before the workers', so
+    /// the key exists before any worker looks; and the value read back after writing is the one
+    /// used, so a worker never keeps a key that is not stored.
+    pub fn shared<S: SharedData>(store: &mut S, fresh: [u8; 16]) -> Result<HashKey, SlotError> {
+        let stored = |store: &S| {
+            store
+                .get(HASH_KEY_NAME)
+                .map(|(v, cas)| (<[u8; 16]>::try_from(v.as_slice()).ok(), cas))
+        };
+        let cas = match stored(store) {
+            Some((Some(bytes), _)) => return Ok(HashKey::from_bytes(bytes)),
+            // Foreign or truncated bytes: replace them under CAS.
+            Some((None, cas)) => cas,
+            None => 0,
+        };
+        match store.set(HASH_KEY_NAME, &fresh, cas) {
+            Ok(()) | Err(StoreError::CasMismatch) => {}
+            Err(StoreError::Host(e)) => return Err(SlotError::Host(e)),
+        }
+        match stored(store) {
+            Some((Some(bytes), _)) => Ok(HashKey::from_bytes(bytes)),
+            _ => Err(SlotError::Host(format!(
+                "shared data `{HASH_KEY_NAME}` holds no 16-byte key after writing it"
+            ))),
+        }
+    }
+}
+
 /// Shape and name of one table. All Envoy workers must build it with the same values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotTable {
     prefix: String,
+    key: HashKey,
     /// `prefix/WAYSxLEN/`, the bucket keys without their index: built once, not per request.
     key_prefix: String,
     buckets: u32,
@@ -112,17 +175,20 @@ const EXPIRY: usize = 8;
 impl SlotTable {
     /// `prefix` names the table's shared-data keys (distinct per table and filter instance);
     /// `buckets * ways` is the capacity; each value is `value_len` bytes; an update tries its
-    /// compare-and-swap at most `max_attempts` times. Zero sizes are raised to 1.
+    /// compare-and-swap at most `max_attempts` times; `key` keys the bucket hash (every worker
+    /// must use the same: [`HashKey::shared`]). Zero sizes are raised to 1.
     pub fn new(
         prefix: &str,
         buckets: u32,
         ways: u8,
         value_len: usize,
         max_attempts: u32,
+        key: HashKey,
     ) -> SlotTable {
         let ways = ways.max(1);
         SlotTable {
             prefix: prefix.to_string(),
+            key,
             key_prefix: format!("{prefix}/{ways}x{value_len}/"),
             buckets: buckets.max(1),
             ways,
@@ -158,19 +224,16 @@ impl SlotTable {
         key
     }
 
-    /// Bucket index and fingerprint (never 0, which marks a free entry) of a client key.
+    /// Bucket index and fingerprint (never 0, which marks a free entry) of a client key: the two
+    /// independent halves of one keyed 128-bit SipHash.
     fn locate(&self, key: &[u8]) -> (u32, u64) {
-        let mut h = DefaultHasher::new();
+        let mut h = SipHasher13::new_with_keys(self.key.k0, self.key.k1);
         h.write(self.prefix.as_bytes());
         h.write_u8(0xff);
         h.write(key);
-        let hash = h.finish();
-        let bucket = (hash % u64::from(self.buckets)) as u32;
-        // Mixed again so fingerprint bits are not the bucket bits.
-        let mut h2 = DefaultHasher::new();
-        h2.write_u64(hash);
-        h2.write(key);
-        (bucket, h2.finish().max(1))
+        let hash = h.finish128();
+        let bucket = (hash.h1 % u64::from(self.buckets)) as u32;
+        (bucket, hash.h2.max(1))
     }
 
     /// Writes an empty bucket for every bucket key not yet created. Call once at configure time:
@@ -455,6 +518,8 @@ impl SharedData for MemoryStore {
 mod tests {
     use super::*;
 
+    const TEST_KEY: HashKey = HashKey::from_bytes([1; 16]);
+
     fn put(value: &[u8], expires_at: u64) -> Change<()> {
         Change::Put {
             value: value.to_vec(),
@@ -517,7 +582,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_and_expire() {
-        let t = SlotTable::new("t", 4, 2, 3, 4);
+        let t = SlotTable::new("t", 4, 2, 3, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         let u = t
             .update(&mut s, b"alice", 10, WhenFull::Refuse, |cur| {
@@ -543,7 +608,7 @@ mod tests {
 
     #[test]
     fn too_long_value_is_an_error_not_a_truncation() {
-        let t = SlotTable::new("t", 1, 1, 2, 4);
+        let t = SlotTable::new("t", 1, 1, 2, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         let e = t
             .update(&mut s, b"k", 0, WhenFull::Refuse, |_| put(b"abc", 9))
@@ -553,7 +618,7 @@ mod tests {
 
     #[test]
     fn keep_does_not_write_and_remove_frees() {
-        let t = SlotTable::new("t", 1, 1, 1, 4);
+        let t = SlotTable::new("t", 1, 1, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         let before = s.get(&t.bucket_key(0)).unwrap();
@@ -573,7 +638,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_never_lose_an_update() {
-        let t = SlotTable::new("t", 2, 4, 1, 8);
+        let t = SlotTable::new("t", 2, 4, 1, 8, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         for i in 1..=20u8 {
@@ -588,7 +653,7 @@ mod tests {
 
     #[test]
     fn contention_beyond_the_bound_is_an_explicit_error() {
-        let t = SlotTable::new("t", 1, 1, 1, 3);
+        let t = SlotTable::new("t", 1, 1, 1, 3, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         s.interfere = 3;
@@ -603,7 +668,7 @@ mod tests {
 
     #[test]
     fn a_missing_bucket_is_created_then_updated_under_cas() {
-        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let t = SlotTable::new("t", 1, 2, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         let u = counter_inc(&t, &mut s, "k", 0);
         assert_eq!(u.result, 1);
@@ -613,7 +678,7 @@ mod tests {
 
     #[test]
     fn full_bucket_prefers_expired_entries() {
-        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let t = SlotTable::new("t", 1, 2, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         t.update(&mut s, b"a", 0, WhenFull::Refuse, |_| put(b"a", 10))
@@ -631,7 +696,7 @@ mod tests {
 
     #[test]
     fn full_bucket_of_live_entries_refuses_unless_told_to_evict() {
-        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let t = SlotTable::new("t", 1, 2, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         t.update(&mut s, b"a", 0, WhenFull::Refuse, |_| put(b"a", 300))
@@ -663,7 +728,7 @@ mod tests {
     #[test]
     fn colliding_keys_in_one_bucket_stay_apart() {
         // One bucket: every key collides on the bucket; fingerprints keep them apart.
-        let t = SlotTable::new("t", 1, 8, 1, 4);
+        let t = SlotTable::new("t", 1, 8, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         t.create_missing(&mut s).unwrap();
         for (i, k) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
@@ -684,7 +749,7 @@ mod tests {
 
     #[test]
     fn memory_is_the_capacity_not_the_number_of_clients() {
-        let t = SlotTable::new("rl", 64, 4, 16, 4);
+        let t = SlotTable::new("rl", 64, 4, 16, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         assert_eq!(t.create_missing(&mut s).unwrap(), 64);
         assert_eq!(t.create_missing(&mut s).unwrap(), 0, "idempotent");
@@ -712,9 +777,9 @@ mod tests {
 
     #[test]
     fn tables_with_different_prefixes_or_shapes_do_not_share_keys() {
-        let a = SlotTable::new("a", 2, 2, 1, 4);
-        let b = SlotTable::new("b", 2, 2, 1, 4);
-        let a2 = SlotTable::new("a", 2, 2, 2, 4);
+        let a = SlotTable::new("a", 2, 2, 1, 4, TEST_KEY);
+        let b = SlotTable::new("b", 2, 2, 1, 4, TEST_KEY);
+        let a2 = SlotTable::new("a", 2, 2, 2, 4, TEST_KEY);
         assert_ne!(a.bucket_key(0), b.bucket_key(0));
         assert_ne!(a.bucket_key(0), a2.bucket_key(0));
         let mut s = MemoryStore::new();
@@ -726,7 +791,7 @@ mod tests {
 
     #[test]
     fn foreign_bytes_read_as_an_empty_bucket() {
-        let t = SlotTable::new("t", 1, 2, 1, 4);
+        let t = SlotTable::new("t", 1, 2, 1, 4, TEST_KEY);
         let mut s = MemoryStore::new();
         s.set(&t.bucket_key(0), b"garbage", 0).unwrap();
         assert_eq!(t.get(&s, b"k", 0), None);
@@ -736,8 +801,54 @@ mod tests {
 
     #[test]
     fn zero_sizes_are_raised() {
-        let t = SlotTable::new("t", 0, 0, 0, 0);
+        let t = SlotTable::new("t", 0, 0, 0, 0, TEST_KEY);
         assert_eq!(t.capacity(), 1);
         assert_eq!(t.buckets(), 1);
+    }
+
+    #[test]
+    fn the_hash_key_is_created_once_and_shared() {
+        let mut s = MemoryStore::new();
+        let first = HashKey::shared(&mut s, [7; 16]).unwrap();
+        // A second worker draws other random bytes but takes the stored key.
+        let second = HashKey::shared(&mut s, [9; 16]).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first, HashKey::from_bytes([7; 16]));
+        // Foreign bytes under the name are replaced, not used.
+        let mut s = MemoryStore::new();
+        s.set(HASH_KEY_NAME, b"short", 0).unwrap();
+        assert_eq!(
+            HashKey::shared(&mut s, [3; 16]).unwrap(),
+            HashKey::from_bytes([3; 16])
+        );
+        assert_eq!(format!("{first:?}"), "HashKey(<secret>)");
+    }
+
+    /// Keys an attacker chose to share one bucket under a key they know (as they could under
+    /// the old unkeyed hash) spread over the buckets under a key they do not.
+    #[test]
+    fn keys_aimed_at_one_bucket_under_a_known_key_spread_under_the_secret_one() {
+        let known = SlotTable::new("rl", 64, 4, 1, 4, HashKey::from_bytes([0; 16]));
+        let secret = SlotTable::new("rl", 64, 4, 1, 4, HashKey::from_bytes([0x5a; 16]));
+        let aimed: Vec<String> = (0..100_000u32)
+            .map(|i| format!("client-{i}"))
+            .filter(|k| known.locate(k.as_bytes()).0 == 0)
+            .take(64)
+            .collect();
+        assert_eq!(aimed.len(), 64);
+        let mut buckets: Vec<u32> = aimed
+            .iter()
+            .map(|k| secret.locate(k.as_bytes()).0)
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        // 64 keys thrown into 64 buckets land in about 40 distinct ones; one bucket would be 1.
+        assert!(buckets.len() > 25, "{} distinct buckets", buckets.len());
+        // And none of them can evict a live entry in bucket 0 under the secret key by filling it.
+        let in_zero = aimed
+            .iter()
+            .filter(|k| secret.locate(k.as_bytes()).0 == 0)
+            .count();
+        assert!(in_zero < 4, "{in_zero}");
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use portcullis_common::identity::{AuthMethod, Identity};
-use portcullis_common::slots::MemoryStore;
+use portcullis_common::slots::{HashKey, MemoryStore};
 use portcullis_ratelimit::config::Policy;
 use portcullis_ratelimit::key::RequestView;
 use portcullis_ratelimit::limiter::{Action, Limiter};
@@ -29,7 +29,7 @@ fn run(instance: &str, raw: &[u8], view: &RequestView<'_>, runs: u32) {
         eprintln!("{instance}: the configuration does not load");
         return;
     };
-    let limiter = Limiter::new(instance, policy);
+    let limiter = Limiter::new(instance, policy, HashKey::from_bytes([7; 16]));
     let mut store = MemoryStore::new();
     if limiter.prepare(&mut store).is_err() {
         eprintln!("{instance}: cannot prepare the tables");

@@ -79,7 +79,14 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let limiter = Limiter::new(&instance, policy);
+        let key = match host::slot_hash_key() {
+            Ok(key) => key,
+            Err(e) => {
+                log::error!("{}: {instance}: {e:?}", crate::NAME);
+                return false;
+            }
+        };
+        let limiter = Limiter::new(&instance, policy, key);
         if let Err(e) = limiter.prepare(&mut HostSharedData) {
             log::error!(
                 "{}: {instance}: cannot create the shared-data tables: {e:?}",

@@ -5,7 +5,9 @@
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
-use portcullis_common::slots::{Change, Eviction, SharedData, SlotError, SlotTable, WhenFull};
+use portcullis_common::slots::{
+    Change, Eviction, HashKey, SharedData, SlotError, SlotTable, WhenFull,
+};
 use serde_json::json;
 
 use crate::algorithm::{self, Rate, Step};
@@ -142,7 +144,8 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(instance: &str, policy: Policy) -> Limiter {
+    /// `key` keys the tables' bucket hash (`HashKey::shared` at configure time).
+    pub fn new(instance: &str, policy: Policy, key: HashKey) -> Limiter {
         let prefix = format!("portcullis.ratelimit.{instance}");
         let attempts = policy.cas_attempts;
         let limits_table = SlotTable::new(
@@ -151,6 +154,7 @@ impl Limiter {
             policy.table.ways,
             algorithm::STATE_LEN,
             attempts,
+            key,
         );
         let penalty_table = policy.penalties.as_ref().map(|p| {
             SlotTable::new(
@@ -159,6 +163,7 @@ impl Limiter {
                 p.table.ways,
                 penalty::STATE_LEN,
                 attempts,
+                key,
             )
         });
         Limiter {
@@ -663,8 +668,14 @@ mod tests {
     use portcullis_common::slots::MemoryStore;
     use std::net::IpAddr;
 
+    const TEST_KEY: HashKey = HashKey::from_bytes([7; 16]);
+
     fn limiter(json: &str) -> (Limiter, MemoryStore) {
-        let l = Limiter::new("ratelimit-client", Policy::parse(json.as_bytes()).unwrap());
+        let l = Limiter::new(
+            "ratelimit-client",
+            Policy::parse(json.as_bytes()).unwrap(),
+            TEST_KEY,
+        );
         let mut store = MemoryStore::new();
         l.prepare(&mut store).unwrap();
         (l, store)
@@ -1051,15 +1062,15 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
-        let other = Limiter::new("ratelimit-identity", l.policy.clone());
+        let other = Limiter::new("ratelimit-identity", l.policy.clone(), TEST_KEY);
         assert!(other.metric_names().iter().all(|n| !names.contains(n)));
     }
 
     #[test]
     fn instances_keep_their_state_apart() {
         let policy = Policy::parse(PER_IP.as_bytes()).unwrap();
-        let a = Limiter::new("ratelimit-client", policy.clone());
-        let b = Limiter::new("ratelimit-identity", policy);
+        let a = Limiter::new("ratelimit-client", policy.clone(), TEST_KEY);
+        let b = Limiter::new("ratelimit-identity", policy, TEST_KEY);
         let mut s = MemoryStore::new();
         a.prepare(&mut s).unwrap();
         b.prepare(&mut s).unwrap();
