@@ -554,3 +554,68 @@ fn memory_per_10k_cached_1kib_objects() {
     );
     assert!(stored >= 9_000);
 }
+
+/// Request headers frameworks build redirects and absolute URLs from. None is in the key, so each
+/// must be stripped before a cacheable request goes upstream.
+const URL_BUILDING_HEADERS: [&str; 12] = [
+    "x-forwarded-port",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "front-end-https",
+    "x-forwarded-protocol",
+    "x-url-scheme",
+    "x-forwarded-uri",
+    "x-original-uri",
+    "x-forwarded-host",
+    "x-forwarded-prefix",
+    "x-original-host",
+    "forwarded",
+];
+
+/// Hole: `X-Forwarded-Port` and its kin were neither stripped nor keyed on cacheable routes; an
+/// upstream building a redirect from them let one request poison the stored 301 for everyone.
+#[test]
+fn unkeyed_url_building_headers_cannot_poison_a_stored_redirect() {
+    let server = TestServer::start(|req| {
+        // Like a framework: the Location reflects whatever forwarding headers arrived.
+        let reflected: Vec<String> = URL_BUILDING_HEADERS
+            .iter()
+            .filter_map(|h| req.header(h).map(|v| format!("{h}={v}")))
+            .collect();
+        Response::json(301, &serde_json::json!({ "moved": true }))
+            .header("cache-control", "public, max-age=60")
+            .header(
+                "location",
+                &format!("https://localhost/r/next?{}", reflected.join("&")),
+            )
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    for h in URL_BUILDING_HEADERS {
+        let path = format!("/r/{h}");
+        let attack = call(client.get(&chain.url(&path)).set(h, "evil.example:1337"));
+        assert_eq!(attack.status(), 301);
+        let location = attack.header("location").unwrap_or("").to_string();
+        body(attack);
+        assert!(
+            !location.contains("evil"),
+            "{h}: attacker's own answer {location}"
+        );
+        let victim = call(client.get(&chain.url(&path)));
+        assert!(
+            status_of(&victim).contains("hit"),
+            "{h}: {}",
+            status_of(&victim)
+        );
+        let location = victim.header("location").unwrap_or("").to_string();
+        assert!(
+            !location.contains("evil"),
+            "{h}: poisoned redirect {location}"
+        );
+    }
+    for r in server.received() {
+        for h in URL_BUILDING_HEADERS {
+            assert_eq!(r.header(h), None, "{h} reached the upstream ({})", r.url);
+        }
+    }
+}
