@@ -180,6 +180,9 @@ const AUTH_REMOVING_TOKENS: &str = r#"{
   "rules": [{"path": "/pub/**", "public": true}, {"path": "/**"}]
 }"#;
 
+/// Builds a request for a path with a token.
+type RequestFor<'a> = dyn Fn(&str, &str) -> ureq::Request + 'a;
+
 /// Hole: RFC 9111 §3.5 was checked on `Authorization` at the cache stage, after auth had removed
 /// the token, so a response to an authenticated request (`max-age` alone, no `public`) was stored
 /// under the shared key and served to the next caller, whoever they were.
@@ -216,7 +219,7 @@ fn authenticated_requests_are_not_stored_on_shared_routes_once_auth_removed_the_
         (cs, text(r))
     };
     // Each way of presenting the token; auth removes it in each case.
-    let ways: [(&str, Box<dyn Fn(&str, &str) -> ureq::Request>); 3] = [
+    let ways: [(&str, Box<RequestFor>); 3] = [
         (
             "header",
             Box::new(|p: &str, t: &str| client.get(&chain.url(p)).set("authorization", &bearer(t))),
