@@ -504,6 +504,18 @@ fn a_bad_cache_config_is_refused_naming_the_field() {
         log.contains("cache: routes[0].methods[0]: only GET and HEAD responses are cached"),
         "{log}"
     );
+    // The fields added with the §3.5 fix and RFC 9213.
+    for (json, field) in [
+        (
+            r#"{"credential_sources":[{"header":"X-Api-Key"}]}"#,
+            "cache: credential_sources[0]:",
+        ),
+        (r#"{"targeted_field":""}"#, "cache: targeted_field:"),
+    ] {
+        let (status, log) = envoy_refuses(Options::default().filter_config("cache", json));
+        assert!(!status.success());
+        assert!(log.contains(field), "{field}: {log}");
+    }
 }
 
 /// Envoy's heap (`/memory` allocated bytes).
