@@ -504,6 +504,18 @@ fn a_bad_cache_config_is_refused_naming_the_field() {
         log.contains("cache: routes[0].methods[0]: only GET and HEAD responses are cached"),
         "{log}"
     );
+    // The fields added with the §3.5 fix and RFC 9213.
+    for (json, field) in [
+        (
+            r#"{"credential_sources":[{"header":"X-Api-Key"}]}"#,
+            "cache: credential_sources[0]:",
+        ),
+        (r#"{"targeted_field":""}"#, "cache: targeted_field:"),
+    ] {
+        let (status, log) = envoy_refuses(Options::default().filter_config("cache", json));
+        assert!(!status.success());
+        assert!(log.contains(field), "{field}: {log}");
+    }
 }
 
 /// Envoy's heap (`/memory` allocated bytes).
@@ -553,4 +565,243 @@ fn memory_per_10k_cached_1kib_objects() {
         after.saturating_sub(before) as f64 / stored.saturating_sub(1).max(1) as f64
     );
     assert!(stored >= 9_000);
+}
+
+/// Request headers frameworks build redirects and absolute URLs from. None is in the key, so each
+/// must be stripped before a cacheable request goes upstream.
+const URL_BUILDING_HEADERS: [&str; 12] = [
+    "x-forwarded-port",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "front-end-https",
+    "x-forwarded-protocol",
+    "x-url-scheme",
+    "x-forwarded-uri",
+    "x-original-uri",
+    "x-forwarded-host",
+    "x-forwarded-prefix",
+    "x-original-host",
+    "forwarded",
+];
+
+/// Hole: `X-Forwarded-Port` and its kin were neither stripped nor keyed on cacheable routes; an
+/// upstream building a redirect from them let one request poison the stored 301 for everyone.
+#[test]
+fn unkeyed_url_building_headers_cannot_poison_a_stored_redirect() {
+    let server = TestServer::start(|req| {
+        // Like a framework: the Location reflects whatever forwarding headers arrived.
+        let reflected: Vec<String> = URL_BUILDING_HEADERS
+            .iter()
+            .filter_map(|h| req.header(h).map(|v| format!("{h}={v}")))
+            .collect();
+        Response::json(301, &serde_json::json!({ "moved": true }))
+            .header("cache-control", "public, max-age=60")
+            .header(
+                "location",
+                &format!("https://localhost/r/next?{}", reflected.join("&")),
+            )
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    for h in URL_BUILDING_HEADERS {
+        let path = format!("/r/{h}");
+        let attack = call(client.get(&chain.url(&path)).set(h, "evil.example:1337"));
+        assert_eq!(attack.status(), 301);
+        let location = attack.header("location").unwrap_or("").to_string();
+        body(attack);
+        assert!(
+            !location.contains("evil"),
+            "{h}: attacker's own answer {location}"
+        );
+        let victim = call(client.get(&chain.url(&path)));
+        assert!(
+            status_of(&victim).contains("hit"),
+            "{h}: {}",
+            status_of(&victim)
+        );
+        let location = victim.header("location").unwrap_or("").to_string();
+        assert!(
+            !location.contains("evil"),
+            "{h}: poisoned redirect {location}"
+        );
+    }
+    for r in server.received() {
+        for h in URL_BUILDING_HEADERS {
+            assert_eq!(r.header(h), None, "{h} reached the upstream ({})", r.url);
+        }
+    }
+}
+
+/// The RFC 9111 / RFC 9213 behaviours an HTTP-cache conformance suite checks, each through the
+/// real Envoy: invalid `Age`, a 304's fields, HEAD updating and invalidating the stored GET,
+/// `CDN-Cache-Control`, qualified `no-cache`/`private`, `Set-Cookie` kept off shared hits.
+#[test]
+fn conformance_behaviours_through_envoy() {
+    let server = TestServer::start(|req| {
+        let revalidating = req.header("if-none-match").is_some();
+        let ok = |cc: &str| {
+            Response::json(200, &serde_json::json!({ "url": req.url }))
+                .header("cache-control", cc)
+                .header("etag", "\"e1\"")
+        };
+        match (req.method.as_str(), req.url.as_str()) {
+            (_, "/r/age-old") => ok("max-age=3600").header("age", "old"),
+            (_, "/r/age-first") => ok("max-age=3600").header("age", "7200").header("age", "0"),
+            (_, "/r/cdn-longer") => ok("no-store").header("cdn-cache-control", "max-age=60"),
+            (_, "/r/cdn-no-store") => ok("max-age=60").header("cdn-cache-control", "no-store"),
+            (_, "/r/fields") => ok("max-age=60, no-cache=\"x-secret\", private=\"x-user\"")
+                .header("x-secret", "s")
+                .header("x-user", "alice")
+                .header("x-ok", "ok"),
+            (_, "/r/cookie") => ok("max-age=60").header("set-cookie", "sid=first"),
+            (_, "/r/304") if revalidating => Response::status(304)
+                .header("etag", "\"e1\"")
+                .header("cache-control", "max-age=60")
+                .header("content-foo", "2"),
+            (_, "/r/304") => ok("max-age=60").header("content-foo", "1"),
+            ("HEAD", "/r/head") => Response::status(200)
+                .header("content-type", "application/json")
+                .header("cache-control", "max-age=60")
+                .header("etag", "\"e1\"")
+                .header("x-a", "2"),
+            ("HEAD", "/r/gone") => Response::status(410),
+            _ => ok("max-age=60").header("x-a", "1"),
+        }
+    });
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**"}],"store_set_cookie":true}"#,
+    );
+    let client = chain.client();
+    // Read to the end before the next request expects it stored.
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = client.get(&chain.url(path));
+        for (n, v) in headers {
+            req = req.set(n, v);
+        }
+        let r = call(req);
+        let hs: Vec<(String, String)> = r
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = r.header(&n).unwrap_or("").to_string();
+                (n, v)
+            })
+            .collect();
+        body(r);
+        hs
+    };
+    let header =
+        |hs: &[(String, String)], n: &str| hs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let cs = |hs: &[(String, String)]| header(hs, "cache-status").unwrap_or_default();
+    let count = |p: &str| server.received().iter().filter(|r| r.url == p).count();
+
+    // Age: a value that is no number, or a first line older than max-age: stale at once.
+    for p in ["/r/age-old", "/r/age-first"] {
+        get(p, &[]);
+        let again = get(p, &[]);
+        assert!(!cs(&again).contains("hit"), "{p}: {}", cs(&again));
+        assert_eq!(count(p), 2, "{p}");
+    }
+    // CDN-Cache-Control governs when present.
+    get("/r/cdn-longer", &[]);
+    assert!(cs(&get("/r/cdn-longer", &[])).contains("hit"));
+    let n = get("/r/cdn-no-store", &[]);
+    assert!(cs(&n).ends_with("detail=no-store"), "{}", cs(&n));
+    // no-cache="x-secret", private="x-user": stored, served without those fields.
+    get("/r/fields", &[]);
+    let hit = get("/r/fields", &[]);
+    assert!(cs(&hit).contains("hit"), "{}", cs(&hit));
+    assert_eq!(header(&hit, "x-secret"), None);
+    assert_eq!(header(&hit, "x-user"), None);
+    assert_eq!(header(&hit, "x-ok").as_deref(), Some("ok"));
+    // store_set_cookie: stored, but the cookie is not handed to the next client.
+    let first = get("/r/cookie", &[]);
+    assert_eq!(header(&first, "set-cookie").as_deref(), Some("sid=first"));
+    let hit = get("/r/cookie", &[]);
+    assert!(cs(&hit).contains("hit"), "{}", cs(&hit));
+    assert_eq!(header(&hit, "set-cookie"), None);
+    // A 304 updates every field it carries, unknown ones included.
+    get("/r/304", &[]);
+    let revalidated = get("/r/304", &[("cache-control", "no-cache")]);
+    assert!(
+        cs(&revalidated).contains("fwd-status=304"),
+        "{}",
+        cs(&revalidated)
+    );
+    assert_eq!(header(&revalidated, "content-foo").as_deref(), Some("2"));
+    let hit = get("/r/304", &[]);
+    assert!(cs(&hit).contains("hit"));
+    assert_eq!(header(&hit, "content-foo").as_deref(), Some("2"));
+    // A HEAD response updates the stored GET; a 410 on HEAD removes it.
+    for p in ["/r/head", "/r/gone"] {
+        get(p, &[]);
+        let head = call(client.head(&chain.url(p)).set("cache-control", "no-cache"));
+        body(head);
+    }
+    let hit = get("/r/head", &[]);
+    assert!(cs(&hit).contains("hit"), "{}", cs(&hit));
+    assert_eq!(header(&hit, "x-a").as_deref(), Some("2"));
+    let after = get("/r/gone", &[]);
+    assert!(cs(&after).contains("fwd=miss"), "{}", cs(&after));
+}
+
+/// With the compressor told to leave `Accept-Encoding` to the upstream, an encoded response is a
+/// variant of its own: served from cache only to clients that accept its coding.
+#[test]
+fn encoded_responses_are_served_only_to_clients_accepting_them() {
+    let server = TestServer::start(|req| {
+        let gzip = req
+            .header("accept-encoding")
+            .is_some_and(|a| a.contains("gzip"));
+        let r = Response::json(200, &serde_json::json!({ "gzip": gzip }))
+            .header("cache-control", "public, max-age=60");
+        if gzip {
+            // Not real gzip: the cache must not care, and the client never decodes it here.
+            r.header("content-encoding", "gzip")
+        } else {
+            r
+        }
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("UPSTREAM_PORT={}", server.port()))
+            .filter_config("auth", auth::ALL_PUBLIC)
+            .filter_config("cache", TEST_ROUTES)
+            .edit_yaml(
+                "remove_accept_encoding_header: true",
+                "remove_accept_encoding_header: false",
+            ),
+    );
+    let client = chain.client();
+    let get = |ae: Option<&str>| {
+        let mut req = client.get(&chain.url("/r/enc"));
+        if let Some(ae) = ae {
+            req = req.set("accept-encoding", ae);
+        }
+        let r = call(req);
+        let out = (
+            status_of(&r),
+            r.header("content-encoding").map(str::to_string),
+        );
+        body(r);
+        out
+    };
+    let (cs, enc) = get(Some("gzip"));
+    assert!(cs.contains("stored"), "{cs}");
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    let (cs, enc) = get(Some("gzip, br"));
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    for ae in [None, Some("br"), Some("gzip;q=0")] {
+        let (cs, enc) = get(ae);
+        // (This upstream is naive about `q=0` and may send gzip itself; never the cache.)
+        assert!(
+            enc.is_none() || !cs.contains("hit"),
+            "{ae:?}: gzip served from cache ({cs})"
+        );
+        if ae != Some("gzip;q=0") {
+            assert_eq!(enc, None, "{ae:?}: {cs}");
+        }
+    }
 }

@@ -164,3 +164,108 @@ fn purge_by_url_and_tag_needs_the_purge_role() {
     assert!(status("/p/a2").contains("fwd=miss"));
     assert!(status("/p/b1").contains("hit"));
 }
+
+/// Auth configured to find the token in a header, a cookie or a query parameter and to take it
+/// out before the request goes on (`remove_token`), so the cache never sees `Authorization`.
+const AUTH_REMOVING_TOKENS: &str = r#"{
+  "providers": [{
+    "name": "demo",
+    "issuer": "https://demo.portcullis.invalid",
+    "audiences": ["portcullis-demo-api"],
+    "hmac_keys": [{ "alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET" }],
+    "roles_claim": "roles"
+  }],
+  "token_sources": [{"header": "authorization"}, {"cookie": "session"}, {"query": "access_token"}],
+  "remove_token": true,
+  "rules": [{"path": "/pub/**", "public": true}, {"path": "/**"}]
+}"#;
+
+/// Builds a request for a path with a token.
+type RequestFor<'a> = dyn Fn(&str, &str) -> ureq::Request + 'a;
+
+/// Hole: RFC 9111 §3.5 was checked on `Authorization` at the cache stage, after auth had removed
+/// the token, so a response to an authenticated request (`max-age` alone, no `public`) was stored
+/// under the shared key and served to the next caller, whoever they were.
+#[test]
+fn authenticated_requests_are_not_stored_on_shared_routes_once_auth_removed_the_token() {
+    let server = TestServer::start(|req| {
+        let who = req
+            .header("x-portcullis-subject")
+            .or(req.header("x-api-key"))
+            .unwrap_or("nobody")
+            .to_string();
+        let cc = if req.url.starts_with("/r/public") {
+            "public, max-age=60"
+        } else {
+            "max-age=60"
+        };
+        Response::json(200, &serde_json::json!({ "me": who })).header("cache-control", cc)
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("UPSTREAM_PORT={}", server.port()))
+            .filter_config("auth", AUTH_REMOVING_TOKENS)
+            .filter_config(
+                "cache",
+                r#"{"routes":[{"path":"/r/**"},{"path":"/pub/**"}]}"#,
+            ),
+    );
+    let client = chain.client();
+    let (alice, bob) = (token("alice", &["viewer"]), token("bob", &["viewer"]));
+    // Read to the end: a stored entry needs the whole body.
+    let fetch = |req: ureq::Request| {
+        let r = call(req);
+        let cs = r.header("cache-status").unwrap_or("").to_string();
+        (cs, text(r))
+    };
+    // Each way of presenting the token; auth removes it in each case.
+    let ways: [(&str, Box<RequestFor>); 3] = [
+        (
+            "header",
+            Box::new(|p: &str, t: &str| client.get(&chain.url(p)).set("authorization", &bearer(t))),
+        ),
+        (
+            "cookie",
+            Box::new(|p: &str, t: &str| {
+                client
+                    .get(&chain.url(p))
+                    .set("cookie", &format!("session={t}"))
+            }),
+        ),
+        (
+            "query",
+            Box::new(|p: &str, t: &str| client.get(&chain.url(&format!("{p}?access_token={t}")))),
+        ),
+    ];
+    for (how, req) in &ways {
+        let path = format!("/r/{how}");
+        let (cs, body) = fetch(req(&path, &alice));
+        assert!(body.contains("alice"), "{how}: {body}");
+        assert!(
+            cs.ends_with("detail=authorization"),
+            "{how}: alice's response must not be stored on a shared route: {cs}"
+        );
+        let (cs, body) = fetch(req(&path, &bob));
+        assert!(
+            body.contains("bob") && !body.contains("alice"),
+            "{how}: bob got {body} ({cs})"
+        );
+    }
+    // Auth did take the token out each time: the upstream never saw it.
+    for r in server.received() {
+        assert_eq!(r.header("authorization"), None, "{}", r.url);
+        assert!(!r.url.contains("access_token"), "{}", r.url);
+        assert_eq!(r.header("cookie"), None, "{}", r.url);
+    }
+    // A response that says `public` may be stored for an authenticated request (§3.5).
+    let (cs, _) = fetch(ways[1].1("/r/public", &alice));
+    assert!(cs.contains("stored"), "{cs}");
+    // On a public route auth verifies nothing and publishes no identity, but a request carrying a
+    // credential the cache is told about (`x-api-key` by default) is authenticated all the same.
+    let key = |k: &str| fetch(client.get(&chain.url("/pub/x")).set("x-api-key", k));
+    let (cs, body) = key("key-of-alice");
+    assert!(body.contains("key-of-alice"));
+    assert!(cs.ends_with("detail=authorization"), "{cs}");
+    let (_, body) = key("key-of-bob");
+    assert!(body.contains("key-of-bob"), "{body}");
+}

@@ -423,6 +423,11 @@ impl HttpContext for CacheStream {
         } else {
             (Vec::new(), 0, 0)
         };
+        // An interim (1xx) response is never cached nor answered for: the final one follows.
+        if (100..200).contains(&status) {
+            self.pending = Some(pending);
+            return Action::Continue;
+        }
         let shared = self.shared.clone();
         match shared
             .engine

@@ -30,6 +30,15 @@ pub struct CacheConfig {
     /// to cacheable routes so they cannot poison the cache.
     #[serde(default = "default_unkeyed")]
     pub strip_request_headers: Vec<String>,
+    /// Where requests carry credentials (as auth's `token_sources`): a request carrying one, or
+    /// with an identity published by auth, counts as authenticated for RFC 9111 §3.5 even when
+    /// auth has removed the credential or verified none (public routes).
+    #[serde(default = "default_credential_sources")]
+    pub credential_sources: Vec<CredentialSource>,
+    /// The targeted cache-control field this cache obeys in preference to `Cache-Control`
+    /// (RFC 9213); `null` turns it off.
+    #[serde(default = "default_targeted_field")]
+    pub targeted_field: Option<String>,
     #[serde(default)]
     pub purge: PurgeConfig,
     /// Response header listing the entry's tags (space or comma separated), for purge by tag.
@@ -47,6 +56,15 @@ pub struct CacheConfig {
     /// Timeout of a background refresh, milliseconds.
     #[serde(default = "default_refresh_timeout")]
     pub refresh_timeout_ms: u64,
+}
+
+/// Where a request may carry a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialSource {
+    Header(String),
+    Cookie(String),
+    Query(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,10 +175,32 @@ fn default_unkeyed() -> Vec<String> {
         "x-method-override",
         "x-forwarded-prefix",
         "forwarded",
+        // Scheme, port and TLS hints frameworks build redirects and absolute URLs from (Rails,
+        // Rack, Symfony, Werkzeug, gunicorn, IIS). `X-Forwarded-Proto` is not here: Envoy sets
+        // it itself at the edge (`use_remote_address`).
+        "x-forwarded-port",
+        "x-forwarded-scheme",
+        "x-forwarded-ssl",
+        "x-forwarded-protocol",
+        "x-url-scheme",
+        "front-end-https",
+        // Path hints (Traefik, nginx auth_request and the like).
+        "x-forwarded-uri",
+        "x-forwarded-path",
+        "x-original-uri",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+fn default_credential_sources() -> Vec<CredentialSource> {
+    vec![
+        CredentialSource::Header("authorization".into()),
+        CredentialSource::Header("x-api-key".into()),
+    ]
+}
+fn default_targeted_field() -> Option<String> {
+    Some("cdn-cache-control".into())
 }
 fn default_tag_header() -> String {
     "surrogate-key".into()
@@ -218,6 +258,9 @@ pub struct Compiled {
     pub store_set_cookie: bool,
     /// Lower-cased.
     pub strip_request_headers: Vec<String>,
+    pub credential_sources: Vec<CredentialSource>,
+    /// Lower-cased.
+    pub targeted_field: Option<String>,
     pub purge_method: bool,
     pub purge_path: Option<String>,
     pub purge_roles: Vec<String>,
@@ -320,6 +363,32 @@ impl CacheConfig {
                 return Err(ConfigError::new("purge.path", "must start with '/'"));
             }
         }
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b)
+                })
+        };
+        for (i, src) in self.credential_sources.iter().enumerate() {
+            let ok = match src {
+                CredentialSource::Header(n) => token(n),
+                CredentialSource::Cookie(n) | CredentialSource::Query(n) => !n.is_empty(),
+            };
+            if !ok {
+                return Err(ConfigError::new(
+                    format!("credential_sources[{i}]"),
+                    "header names must be lower-case tokens; cookie and query names non-empty",
+                ));
+            }
+        }
+        if let Some(f) = &self.targeted_field {
+            if !token(f) {
+                return Err(ConfigError::new(
+                    "targeted_field",
+                    "must be a lower-case header name (or null to ignore targeted fields)",
+                ));
+            }
+        }
         if self.tag_header.is_empty() {
             return Err(ConfigError::new("tag_header", "must not be empty"));
         }
@@ -350,6 +419,8 @@ impl CacheConfig {
                 .iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            credential_sources: self.credential_sources,
+            targeted_field: self.targeted_field,
             purge_method: self.purge.method,
             purge_path: self.purge.path,
             purge_roles: self.purge.roles,
@@ -397,11 +468,42 @@ mod tests {
             .strip_request_headers
             .contains(&"x-forwarded-host".to_string()));
         assert!(load(b"").unwrap().routes.is_empty());
+        for h in [
+            "x-forwarded-port",
+            "x-forwarded-scheme",
+            "x-forwarded-ssl",
+            "front-end-https",
+        ] {
+            assert!(c.strip_request_headers.contains(&h.to_string()), "{h}");
+        }
+        assert_eq!(c.targeted_field.as_deref(), Some("cdn-cache-control"));
+        assert!(c
+            .credential_sources
+            .contains(&CredentialSource::Header("x-api-key".into())));
+        let off =
+            load(br#"{"targeted_field":null,"credential_sources":[{"cookie":"sid"}]}"#).unwrap();
+        assert_eq!(off.targeted_field, None);
+        assert_eq!(
+            off.credential_sources,
+            vec![CredentialSource::Cookie("sid".into())]
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 12] = [
+            (
+                br#"{"credential_sources":[{"header":"X-Key"}]}"#,
+                "credential_sources[0]",
+            ),
+            (
+                br#"{"credential_sources":[{"cookie":""}]}"#,
+                "credential_sources[0]",
+            ),
+            (
+                br#"{"targeted_field":"CDN Cache-Control"}"#,
+                "targeted_field",
+            ),
             (br#"{"ttl":5}"#, "ttl"),
             (br#"{"routes":[{"path":"api"}]}"#, "routes[0].path"),
             (

@@ -6,10 +6,18 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResponseDirectives {
     pub no_store: bool,
-    /// `private` (with or without a field list): a shared cache must not store it.
+    /// Unqualified `private`: a shared cache must not store it.
     pub private: bool,
-    /// `no-cache` (with or without a field list, treated as unqualified: the conservative way).
+    /// `private="a, b"`: the response may be stored, without the listed fields (lower-case).
+    pub private_fields: Vec<String>,
+    /// Unqualified `no-cache`: stored, but revalidated before every use.
     pub no_cache: bool,
+    /// `no-cache="a, b"`: the listed fields (lower-case) are never served without revalidation;
+    /// this cache simply never serves them from storage.
+    pub no_cache_fields: Vec<String>,
+    /// `must-understand` (RFC 9111 §5.2.2.3): store only when the status code's caching rules
+    /// are understood, and then ignore `no-store`.
+    pub must_understand: bool,
     pub must_revalidate: bool,
     pub proxy_revalidate: bool,
     pub public: bool,
@@ -81,6 +89,14 @@ fn split_outside_quotes(value: &str) -> Vec<&str> {
     parts
 }
 
+/// The field names of a qualified `private="…"` / `no-cache="…"`, lower-cased.
+fn field_names(arg: &str) -> Vec<String> {
+    arg.split(',')
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 fn unquote(arg: &str) -> String {
     arg.strip_prefix('"')
         .and_then(|a| a.strip_suffix('"'))
@@ -104,20 +120,64 @@ pub fn parse_response(cache_control: &[&str]) -> ResponseDirectives {
         let arg = arg.as_deref();
         match name.as_str() {
             "no-store" => d.no_store = true,
-            "private" => d.private = true,
-            "no-cache" => d.no_cache = true,
+            "private" => match arg {
+                Some(fields) => d.private_fields.extend(field_names(fields)),
+                None => d.private = true,
+            },
+            "no-cache" => match arg {
+                Some(fields) => d.no_cache_fields.extend(field_names(fields)),
+                None => d.no_cache = true,
+            },
+            "must-understand" => d.must_understand = true,
             "must-revalidate" => d.must_revalidate = true,
             "proxy-revalidate" => d.proxy_revalidate = true,
             "public" => d.public = true,
-            // §4.2.1: an invalid max-age makes the response stale (0), to be safe.
-            "max-age" => d.max_age = Some(delta_seconds(arg).unwrap_or(0)),
-            "s-maxage" => d.s_maxage = Some(delta_seconds(arg).unwrap_or(0)),
+            // §4.2.1: an invalid max-age makes the response stale (0), to be safe; of several,
+            // the first counts (§4.2.1 allows the first or "stale").
+            "max-age" => {
+                d.max_age.get_or_insert(delta_seconds(arg).unwrap_or(0));
+            }
+            "s-maxage" => {
+                d.s_maxage.get_or_insert(delta_seconds(arg).unwrap_or(0));
+            }
             "stale-while-revalidate" => d.stale_while_revalidate = delta_seconds(arg),
             "stale-if-error" => d.stale_if_error = delta_seconds(arg),
             _ => {}
         }
     }
     d
+}
+
+/// A targeted cache-control field (RFC 9213, e.g. `CDN-Cache-Control`): `None` when absent or
+/// not a valid Structured Fields dictionary (RFC 8941), in which case `Cache-Control` governs.
+/// Hand-written rather than a full RFC 8941 parser: the directives need only the member names
+/// (checked here) and integer or bare-item values, which [`parse_response`] already reads.
+pub fn parse_targeted(field: &[&str]) -> Option<ResponseDirectives> {
+    let key_ok = |k: &str| {
+        let mut b = k.bytes();
+        b.next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == b'*')
+            && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.*".contains(&c))
+    };
+    // Members without their parameters (`;a=b`, which carry nothing for these directives).
+    let members: Vec<&str> = field
+        .iter()
+        .flat_map(|v| split_outside_quotes(v))
+        .map(|m| m.split(';').next().unwrap_or("").trim())
+        .collect();
+    let name = |m: &str| m.split('=').next().unwrap_or("").trim().to_string();
+    // An empty member or a name that is no dictionary key (e.g. upper case) invalidates it all.
+    if members.is_empty() || !members.iter().all(|m| key_ok(&name(m))) {
+        return None;
+    }
+    Some(parse_response(&members))
+}
+
+/// The `Age` header (RFC 9111 §5.1): the first field line's first value counts; a value that is
+/// not a non-negative integer means the response is stale (returned as 2^31 s).
+pub fn age(lines: &[&str]) -> Option<u64> {
+    let first = lines.first()?.split(',').next().unwrap_or("").trim();
+    Some(delta_seconds(Some(first)).unwrap_or(1 << 31))
 }
 
 /// `pragma` is only consulted when the request has no Cache-Control (RFC 9111 §5.4).
@@ -160,9 +220,17 @@ mod tests {
         assert_eq!(d.s_maxage, Some(120));
         assert!(d.forbids_stale());
 
-        let d = parse_response(&["private=\"set-cookie, x-a\", no-cache=\"x\", no-store"]);
-        assert!(d.private && d.no_cache && d.no_store);
+        let d = parse_response(&["private=\"set-cookie, X-A\", no-cache=\"x\", no-store"]);
+        assert!(!d.private && !d.no_cache && d.no_store, "qualified forms");
+        assert_eq!(d.private_fields, vec!["set-cookie", "x-a"]);
+        assert_eq!(d.no_cache_fields, vec!["x"]);
         assert!(!d.public);
+        let d = parse_response(&["private, no-cache, must-understand"]);
+        assert!(d.private && d.no_cache && d.must_understand);
+        assert!(d.private_fields.is_empty() && d.no_cache_fields.is_empty());
+        // Of duplicate directives the first counts.
+        let d = parse_response(&["max-age=3600", "max-age=1, s-maxage=5, s-maxage=50"]);
+        assert_eq!((d.max_age, d.s_maxage), (Some(3600), Some(5)));
 
         let d =
             parse_response(&["proxy-revalidate, stale-while-revalidate=30, stale-if-error=600"]);
@@ -205,6 +273,33 @@ mod tests {
         );
         assert_eq!(parse_request(&["max-stale=x"], &[]).max_stale, None);
         assert_eq!(parse_request(&["max-age=x"], &[]).max_age, Some(0));
+    }
+
+    #[test]
+    fn targeted_field_is_a_dictionary_or_nothing() {
+        let d = parse_targeted(&["max-age=60, no-store"]).unwrap();
+        assert_eq!(d.max_age, Some(60));
+        assert!(d.no_store);
+        let d = parse_targeted(&["s-maxage=5;foo=bar", "private"]).unwrap();
+        assert_eq!(d.s_maxage, Some(5));
+        assert!(d.private);
+        assert_eq!(parse_targeted(&[]), None);
+        assert_eq!(parse_targeted(&[""]), None);
+        assert_eq!(parse_targeted(&["Max-Age=5"]), None, "upper case is no key");
+        assert_eq!(parse_targeted(&["max-age=5, %invalid"]), None);
+        assert_eq!(parse_targeted(&["9lives"]), None);
+    }
+
+    #[test]
+    fn age_values() {
+        assert_eq!(age(&[]), None);
+        assert_eq!(age(&["30"]), Some(30));
+        assert_eq!(age(&[" 30 "]), Some(30));
+        assert_eq!(age(&["old"]), Some(1 << 31), "not a number: stale");
+        assert_eq!(age(&["old, 0"]), Some(1 << 31));
+        assert_eq!(age(&["-5"]), Some(1 << 31));
+        assert_eq!(age(&["3600", "0"]), Some(3600), "the first line counts");
+        assert_eq!(age(&["10, 0"]), Some(10));
     }
 
     #[test]

@@ -7,13 +7,15 @@ use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
 use portcullis_common::slots::SharedData;
 
-use crate::config::{rule_for, Compiled, RouteRule};
-use crate::directives::{parse_request, parse_response, RequestDirectives, ResponseDirectives};
+use crate::config::{rule_for, Compiled, CredentialSource, RouteRule};
+use crate::directives::{
+    parse_request, parse_response, parse_targeted, RequestDirectives, ResponseDirectives,
+};
 use crate::entry::Entry;
 use crate::freshness::{self, current_age, http_date, initial_age};
 use crate::key::{
-    normalise_field, normalise_query, primary_key, split_target, url_key, variant_fingerprint,
-    vary_names,
+    accepts_coding, normalise_field, normalise_query, primary_key, split_target, url_key,
+    variant_fingerprint, vary_names, CODING_KEY,
 };
 use crate::status::{cache_status, Handling};
 use crate::store::{Found, Store, StoreFailure};
@@ -163,8 +165,10 @@ enum Kind {
 struct Lookup {
     url_key: String,
     primary_key: String,
-    /// The request's headers, for Vary values and the Authorization rule.
+    /// The request's headers, for Vary values.
     request_headers: Headers,
+    /// Authenticated (identity published, or a credential source present): RFC 9111 §3.5.
+    authenticated: bool,
     may_store: bool,
     /// Keyed by the verified user: the entry is that user's private cache.
     per_user: bool,
@@ -232,8 +236,25 @@ fn storable_status(status: u16) -> bool {
     freshness::HEURISTICALLY_CACHEABLE.contains(&status) || matches!(status, 302 | 307)
 }
 
+/// RFC 9111 §4.4: every method not known to be safe invalidates (unknown methods included).
 fn unsafe_method(m: &str) -> bool {
-    matches!(m, "POST" | "PUT" | "PATCH" | "DELETE")
+    !matches!(m, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "CONNECT")
+}
+
+/// The caching policy of a response for this cache.
+struct Policy {
+    d: ResponseDirectives,
+    /// The targeted field (RFC 9213) governs: `Cache-Control` and `Expires` are ignored.
+    targeted: bool,
+}
+
+/// Response fields a 304 or HEAD response does not update (RFC 9111 §3.2): besides the ones never
+/// stored, those describing the stored body's bytes.
+fn describes_body(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length" | "content-encoding" | "content-range" | "transfer-encoding"
+    )
 }
 
 /// Weak comparison of entity tags (RFC 9110 §8.8.3.2) against an If-None-Match list.
@@ -250,6 +271,34 @@ impl Engine {
     pub fn new(config: Compiled, instance: &str) -> Engine {
         let store = Store::new(instance, config.buckets, config.ways, config.max_bytes);
         Engine { config, store }
+    }
+
+    /// The directives that govern a response (RFC 9213: the configured targeted field when it
+    /// is present and valid, else `Cache-Control`).
+    fn policy(&self, headers: &[(String, String)]) -> Policy {
+        if let Some(name) = &self.config.targeted_field {
+            if let Some(d) = parse_targeted(&values(headers, name)) {
+                return Policy { d, targeted: true };
+            }
+        }
+        Policy {
+            d: parse_response(&values(headers, "cache-control")),
+            targeted: false,
+        }
+    }
+
+    /// Whether the request carries a credential from a configured source.
+    fn carries_credential(&self, headers: &[(String, String)], query: &str) -> bool {
+        self.config.credential_sources.iter().any(|src| match src {
+            CredentialSource::Header(n) => values(headers, n).iter().any(|v| !v.trim().is_empty()),
+            CredentialSource::Cookie(n) => values(headers, "cookie")
+                .iter()
+                .flat_map(|v| v.split(';'))
+                .any(|pair| pair.trim().split_once('=').is_some_and(|(k, _)| k == n)),
+            CredentialSource::Query(n) => query
+                .split('&')
+                .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == n),
+        })
     }
 
     fn status(&self, h: &Handling, key: Option<&str>, detail: Option<&str>) -> String {
@@ -420,15 +469,20 @@ impl Engine {
             .filter(|f| f.entry.primary_key == primary)
             .collect();
         let matching = candidates.iter().find(|f| {
-            f.entry
-                .vary
-                .iter()
-                .all(|(n, v)| normalise_field(&values(&headers, n)) == *v)
+            f.entry.vary.iter().all(|(n, v)| {
+                if n == CODING_KEY {
+                    accepts_coding(&values(&headers, "accept-encoding"), v)
+                } else {
+                    normalise_field(&values(&headers, n)) == *v
+                }
+            })
         });
         let mut lookup = Lookup {
             url_key: url.clone(),
             primary_key: primary.clone(),
             request_headers: headers.clone(),
+            authenticated: req.identity.is_some()
+                || self.carries_credential(req.headers, split_target(req.target).1),
             may_store: !rd.no_store,
             per_user: user.is_some(),
             head: req.method == "HEAD",
@@ -461,11 +515,12 @@ impl Engine {
             };
         };
         let entry = &found.entry;
-        let rsd = parse_response(&entry.header_values("cache-control"));
-        let lifetime = self.lifetime_of(entry, &rsd);
+        let policy = self.policy(&entry.headers);
+        let rsd = &policy.d;
+        let lifetime = self.lifetime_of(entry, &policy);
         let age = current_age(entry.initial_age, entry.response_time, req.now);
         let ttl = lifetime as i64 - age as i64;
-        let mut usable = self.usable(&rd, &rsd, lifetime, age);
+        let mut usable = self.usable(&rd, rsd, lifetime, age);
         // A background refresh carries no credentials, so it cannot fetch a user's own copy:
         // per-user entries are revalidated by the user's request instead.
         if usable == Usable::StaleWhileRevalidate && lookup.per_user {
@@ -572,15 +627,19 @@ impl Engine {
         }
     }
 
-    fn lifetime_of(&self, e: &Entry, d: &ResponseDirectives) -> u64 {
-        if d.no_cache {
+    fn lifetime_of(&self, e: &Entry, p: &Policy) -> u64 {
+        if p.d.no_cache {
             return 0;
         }
         freshness::lifetime(
-            d,
+            &p.d,
             e.status,
             e.header("date").and_then(http_date),
-            e.header("expires"),
+            if p.targeted {
+                None
+            } else {
+                e.header("expires")
+            },
             e.header("last-modified").and_then(http_date),
             e.response_time,
             self.config.heuristic,
@@ -599,7 +658,8 @@ impl Engine {
         if rd.no_cache || d.no_cache {
             return Usable::Revalidate;
         }
-        if rd.max_age.is_some_and(|m| age > m) {
+        // `max-age=0` asks for a response validated now, whatever its whole-second age.
+        if rd.max_age.is_some_and(|m| age > m || m == 0) {
             return Usable::Revalidate;
         }
         if let Some(min) = rd.min_fresh {
@@ -872,6 +932,59 @@ impl Engine {
         }
     }
 
+    /// The stored entry `old` updated with the fields of a 304 or HEAD response (RFC 9111 §3.2,
+    /// §4.3.5): each field it carries replaces the stored ones of that name, except per-hop fields
+    /// and those describing the stored body's bytes.
+    fn updated(
+        &self,
+        l: &Lookup,
+        old: &Entry,
+        headers: &[(String, String)],
+        p: &Pending,
+        now: u64,
+    ) -> Entry {
+        let mut merged = old.clone();
+        let conn = connection_named(headers);
+        let updates: Headers = headers
+            .iter()
+            .filter(|(n, _)| {
+                !unstored(n, &conn) && !describes_body(n) && (n != "set-cookie" || l.per_user)
+            })
+            .cloned()
+            .collect();
+        merged
+            .headers
+            .retain(|(m, _)| !updates.iter().any(|(n, _)| n == m));
+        merged.headers.extend(updates);
+        let d = self.policy(&merged.headers).d;
+        merged.headers.retain(|(n, _)| !withheld(&d, n));
+        merged.request_time = p.request_time;
+        merged.response_time = now;
+        merged.initial_age = initial_age(
+            crate::directives::age(&values(headers, "age")),
+            first(headers, "date").and_then(http_date),
+            p.request_time,
+            now,
+        );
+        merged
+    }
+
+    /// Stores an updated entry unless its new policy forbids it.
+    fn restore<S: SharedData>(&self, s: &mut S, l: &Lookup, e: &Entry, now: u64) -> Vec<Event> {
+        let d = self.policy(&e.headers).d;
+        if d.no_store || (d.private && !l.per_user) {
+            // The entry may no longer be kept.
+            let _ = self.store.remove_url(s, &e.url_key);
+            return vec![];
+        }
+        match self.store.insert(s, e, now) {
+            Ok(r) if r.evicted > 0 => vec![Event::Evicted(r.evicted)],
+            Ok(_) => vec![],
+            Err(StoreFailure::Contended) => vec![Event::StoreConflict],
+            Err(_) => vec![],
+        }
+    }
+
     fn on_lookup_response<S: SharedData>(
         &self,
         s: &mut S,
@@ -884,46 +997,10 @@ impl Engine {
         // 304 to our own validators: merge and answer from the refreshed entry.
         if status == 304 && l.revalidating {
             if let Some(old) = &l.stale {
-                let mut merged = old.clone();
-                let conn = connection_named(headers);
-                // RFC 9111 §3.2: the 304's fields replace the stored ones of the same name (except
-                // those describing the body, which a 304 does not carry).
-                let updates: Headers = headers
-                    .iter()
-                    .filter(|(n, _)| {
-                        !unstored(n, &conn)
-                            && !n.starts_with("content-")
-                            && (n != "set-cookie" || self.config.store_set_cookie)
-                    })
-                    .cloned()
-                    .collect();
-                merged
-                    .headers
-                    .retain(|(m, _)| !updates.iter().any(|(n, _)| n == m));
-                merged.headers.extend(updates);
-                merged.request_time = p.request_time;
-                merged.response_time = now;
-                merged.initial_age = initial_age(
-                    first(headers, "age")
-                        .and_then(|a| crate::directives::delta_seconds(Some(a.trim()))),
-                    first(headers, "date").and_then(http_date),
-                    p.request_time,
-                    now,
-                );
+                let merged = self.updated(l, old, headers, p, now);
                 let mut events = vec![Event::Revalidated];
-                let d = parse_response(&merged.header_values("cache-control"));
-                if !d.no_store && !d.private {
-                    match self.store.insert(s, &merged, now) {
-                        Ok(r) => {
-                            if r.evicted > 0 {
-                                events.push(Event::Evicted(r.evicted));
-                            }
-                        }
-                        Err(StoreFailure::Contended) => events.push(Event::StoreConflict),
-                        Err(_) => {}
-                    }
-                }
-                let lifetime = self.lifetime_of(&merged, &d);
+                events.extend(self.restore(s, l, &merged, now));
+                let lifetime = self.lifetime_of(&merged, &self.policy(&merged.headers));
                 let age = current_age(merged.initial_age, merged.response_time, now);
                 let line = self.status(
                     &Handling::Forward {
@@ -943,11 +1020,49 @@ impl Engine {
                 };
             }
         }
+        // A HEAD sent upstream while a GET entry is stored (RFC 9111 §4.3.5): a 200 with the
+        // entry's validators updates its fields; one with other validators, or a 404/410, says
+        // the entry is outdated.
+        if l.head {
+            if let Some(old) = &l.stale {
+                let same = |n: &str| match (old.header(n), first(headers, n)) {
+                    (Some(a), Some(b)) => a.trim() == b.trim(),
+                    _ => true,
+                };
+                let mut events = vec![];
+                if status == 200 && same("etag") && same("last-modified") {
+                    let merged = self.updated(l, old, headers, p, now);
+                    events.extend(self.restore(s, l, &merged, now));
+                } else if matches!(status, 200 | 404 | 410) {
+                    if let Ok(r) = self.store.remove_url(s, &l.url_key) {
+                        events.push(Event::Invalidated(r.removed));
+                    }
+                }
+                if !events.is_empty() || status == 200 {
+                    return ResponseAction::Pass {
+                        cache_status: self.status(
+                            &Handling::Forward {
+                                fwd: p.fwd,
+                                fwd_status: None,
+                                stored: false,
+                                ttl: None,
+                            },
+                            p.key_shown.as_deref(),
+                            Some("head"),
+                        ),
+                        decision: Decision::allow().with("cache_status", p.fwd),
+                        events,
+                        capture: None,
+                    };
+                }
+            }
+        }
         // The upstream failed: serve the stale copy where stale-if-error allows it.
         if status >= 500 {
             if let Some(old) = &l.stale {
-                let d = parse_response(&old.header_values("cache-control"));
-                let lifetime = self.lifetime_of(old, &d);
+                let policy = self.policy(&old.headers);
+                let lifetime = self.lifetime_of(old, &policy);
+                let d = policy.d;
                 let age = current_age(old.initial_age, old.response_time, now);
                 let staleness = age.saturating_sub(lifetime);
                 if !d.forbids_stale() && d.stale_if_error.is_some_and(|n| staleness <= n) {
@@ -1028,11 +1143,14 @@ impl Engine {
         if l.head {
             return Err("head");
         }
+        // Interim (1xx) responses are never stored: `storable_status` has none.
         if !storable_status(status) {
             return Err("status");
         }
-        let d = parse_response(&values(headers, "cache-control"));
-        if d.no_store {
+        let Policy { d, targeted } = self.policy(headers);
+        // `must-understand` with a status whose caching rules this cache knows overrides
+        // `no-store` (RFC 9111 §5.2.2.3); with any other status it was refused above.
+        if d.no_store && !d.must_understand {
             return Err("no-store");
         }
         // On a per-user route the key holds the verified identity, so an entry can only ever be
@@ -1041,8 +1159,10 @@ impl Engine {
         if d.private && !l.per_user {
             return Err("private");
         }
+        // §3.5 on what the request was before auth took credentials out: an identity, or a
+        // credential in a configured source, counts as `Authorization`.
         if !l.per_user
-            && first(&l.request_headers, "authorization").is_some()
+            && (l.authenticated || first(&l.request_headers, "authorization").is_some())
             && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
         {
             return Err("authorization");
@@ -1050,11 +1170,13 @@ impl Engine {
         if first(headers, "set-cookie").is_some() && !self.config.store_set_cookie {
             return Err("set-cookie");
         }
-        if first(headers, "content-encoding")
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
-        {
-            return Err("content-encoding");
-        }
+        // The content codings of the body, outermost last; identity is no coding.
+        let codings: Vec<String> = values(headers, "content-encoding")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty() && c != "identity")
+            .collect();
         if first(headers, "content-range").is_some() {
             return Err("partial");
         }
@@ -1086,7 +1208,11 @@ impl Engine {
                 &d,
                 status,
                 date,
-                first(headers, "expires"),
+                if targeted {
+                    None
+                } else {
+                    first(headers, "expires")
+                },
                 first(headers, "last-modified").and_then(http_date),
                 now,
                 self.config.heuristic,
@@ -1098,18 +1224,23 @@ impl Engine {
         let conn = connection_named(headers);
         let stored: Headers = headers
             .iter()
-            .filter(|(n, _)| {
-                !unstored(n, &conn) && (n != "set-cookie" || self.config.store_set_cookie)
-            })
+            // A cookie set for one client is only ever served again to that client: kept on
+            // per-user entries, dropped from shared ones (the first client got it upstream).
+            .filter(|(n, _)| !unstored(n, &conn) && (n != "set-cookie" || l.per_user))
+            .filter(|(n, _)| !withheld(&d, n))
             .cloned()
             .collect();
-        let vary: Headers = names
+        let mut vary: Headers = names
             .into_iter()
             .map(|n| {
                 let v = normalise_field(&values(&l.request_headers, &n));
                 (n, v)
             })
             .collect();
+        // An encoded body is a variant of its own, served only to clients that accept it.
+        if !codings.is_empty() {
+            vary.push((CODING_KEY.to_string(), codings.join(",")));
+        }
         let tags: Vec<String> = values(headers, &self.config.tag_header)
             .iter()
             .flat_map(|v| v.split([' ', ',']))
@@ -1123,8 +1254,7 @@ impl Engine {
             request_time,
             response_time: now,
             initial_age: initial_age(
-                first(headers, "age")
-                    .and_then(|a| crate::directives::delta_seconds(Some(a.trim()))),
+                crate::directives::age(&values(headers, "age")),
                 date,
                 request_time,
                 now,
@@ -1158,6 +1288,12 @@ impl Engine {
             Err(_) => vec![Event::StoreConflict],
         }
     }
+}
+
+/// Whether a field must not be served from storage: named by `private="…"` (not to be stored
+/// by a shared cache) or `no-cache="…"` (not to be served without revalidation).
+fn withheld(d: &ResponseDirectives, name: &str) -> bool {
+    d.private_fields.iter().any(|f| f == name) || d.no_cache_fields.iter().any(|f| f == name)
 }
 
 fn is_purge(a: &RequestAction) -> bool {

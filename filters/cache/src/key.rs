@@ -97,6 +97,53 @@ pub fn vary_names(vary: &[&str]) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// The secondary-key name under which an entry with an encoded body records its content codings
+/// (not a header name: `:` cannot start one). Such an entry matches only requests whose
+/// `Accept-Encoding` accepts every one of them.
+pub const CODING_KEY: &str = ":content-encoding";
+
+/// Whether `Accept-Encoding` (its field lines) accepts every coding in `codings` (comma-separated,
+/// lower-case), RFC 9110 §12.5.3: listed, or covered by `*`, with a non-zero weight.
+pub fn accepts_coding(accept_encoding: &[&str], codings: &str) -> bool {
+    // (coding, accepted) of each member; `q=0` refuses.
+    let members: Vec<(String, bool)> = accept_encoding
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|m| {
+            let mut parts = m.split(';');
+            let name = parts.next()?.trim().to_ascii_lowercase();
+            if name.is_empty() {
+                return None;
+            }
+            let refused = parts.any(|p| {
+                p.trim()
+                    .split_once('=')
+                    .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("q") && is_zero(v.trim()))
+            });
+            Some((name, !refused))
+        })
+        .collect();
+    let explicit = |c: &str| members.iter().find(|(n, _)| n == c).map(|(_, ok)| *ok);
+    codings.split(',').all(|c| {
+        let c = c.trim();
+        // `x-gzip` is an alias of gzip (RFC 9110 §8.4.1.3).
+        let alias = match c {
+            "gzip" => "x-gzip",
+            "x-gzip" => "gzip",
+            _ => c,
+        };
+        explicit(c)
+            .or_else(|| explicit(alias))
+            .or_else(|| explicit("*"))
+            .unwrap_or(false)
+    })
+}
+
+/// A weight of zero (`0`, `0.0`, `0.000`).
+fn is_zero(q: &str) -> bool {
+    q.parse::<f64>().is_ok_and(|w| w <= 0.0)
+}
+
 /// A 64-bit fingerprint, never 0 (0 marks a free directory slot).
 pub fn fingerprint(parts: &[&[u8]]) -> u64 {
     let mut h = DefaultHasher::new();
@@ -184,6 +231,26 @@ mod tests {
             }),
         );
         assert_ne!(forged, a);
+    }
+
+    #[test]
+    fn accept_encoding_decides_encoded_variants() {
+        assert!(accepts_coding(&["gzip, br"], "gzip"));
+        assert!(accepts_coding(&["br", "gzip;q=0.5"], "gzip"));
+        assert!(accepts_coding(&["*"], "br"));
+        assert!(accepts_coding(&["x-gzip"], "gzip"));
+        assert!(
+            !accepts_coding(&[], "gzip"),
+            "no Accept-Encoding: identity only"
+        );
+        assert!(!accepts_coding(&["br"], "gzip"));
+        assert!(!accepts_coding(&["gzip;q=0"], "gzip"));
+        assert!(!accepts_coding(&["*, gzip;q=0.0"], "gzip"));
+        assert!(
+            !accepts_coding(&["gzip"], "gzip,br"),
+            "every coding must be accepted"
+        );
+        assert!(accepts_coding(&["gzip, br"], "gzip,br"));
     }
 
     #[test]

@@ -357,7 +357,7 @@ fn response_directives_that_forbid_storing() {
     for (cc, why) in [
         ("no-store, max-age=60", "no-store"),
         ("private, max-age=60", "private"),
-        ("private=\"x\", max-age=60", "private"),
+        ("no-store, private=\"x\", max-age=60", "no-store"),
     ] {
         let mut sim = Sim::products();
         let up = json_ok(cc, T0);
@@ -534,13 +534,26 @@ fn set_cookie_is_stored_only_when_configured() {
         .get("/api/products", T0, &up)
         .cache_status()
         .ends_with("detail=set-cookie"));
-    let mut sim = Sim::new(r#"{"routes":[{"path":"/api/products"}],"store_set_cookie":true}"#);
-    sim.get("/api/products", T0, &up);
-    assert_eq!(
-        sim.get("/api/products", T0 + 1, &never)
-            .header("set-cookie"),
-        Some("s=1")
+    // Configured: stored; the cookie is served again only on a per-user entry (to its user),
+    // never from a shared one.
+    let mut sim = Sim::new(
+        r#"{"routes":[{"path":"/api/products"},{"path":"/me","per_user":true}],"store_set_cookie":true}"#,
     );
+    let first = sim.get("/api/products", T0, &up);
+    assert_eq!(
+        first.header("set-cookie"),
+        Some("s=1"),
+        "the first client gets it"
+    );
+    let hit = sim.get("/api/products", T0 + 1, &never);
+    assert!(hit.cache_status().contains("hit"));
+    assert_eq!(hit.header("set-cookie"), None, "no one else gets it");
+    let alice = user("alice", &[]);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let again = sim.send("GET", "/me", &[], Some(&alice), T0 + 1, &never);
+    assert_eq!(again.header("set-cookie"), Some("s=1"));
+    let bob = sim.send("GET", "/me", &[], Some(&user("bob", &[])), T0 + 1, &up);
+    assert!(bob.cache_status().contains("fwd=miss"));
 }
 
 #[test]
@@ -563,23 +576,48 @@ fn deception_content_type_check() {
 }
 
 #[test]
-fn compressed_bodies_are_never_stored() {
-    let up = |_: &Headers| {
-        (
-            200,
-            h(&[
-                ("content-type", "application/json"),
-                ("cache-control", "max-age=60"),
-                ("content-encoding", "gzip"),
-            ]),
-            b"\x1f\x8b".to_vec(),
-        )
+fn encoded_bodies_are_served_only_to_clients_accepting_them() {
+    let up = |hs: &Headers| {
+        let gz = first(hs, "accept-encoding").is_some_and(|a| a.contains("gzip"));
+        let mut headers = h(&[
+            ("content-type", "application/json"),
+            ("cache-control", "max-age=60"),
+        ]);
+        if gz {
+            headers.push(("content-encoding".into(), "gzip".into()));
+            (200, headers, b"\x1f\x8b".to_vec())
+        } else {
+            (200, headers, b"{}".to_vec())
+        }
     };
     let mut sim = Sim::products();
-    assert!(sim
-        .get("/api/products", T0, &up)
-        .cache_status()
-        .ends_with("detail=content-encoding"));
+    let get = |sim: &mut Sim, ae: &str, now: u64, up: Upstream| {
+        let hs: Vec<(&str, &str)> = if ae.is_empty() {
+            vec![]
+        } else {
+            vec![("accept-encoding", ae)]
+        };
+        sim.send("GET", "/api/products", &hs, None, now, up)
+    };
+    let zipped = get(&mut sim, "gzip, br", T0, &up);
+    assert!(
+        zipped.cache_status().contains("stored"),
+        "{}",
+        zipped.cache_status()
+    );
+    // Another client that takes gzip: the gzip entry.
+    let hit = get(&mut sim, "br;q=1, gzip;q=0.5", T0 + 1, &never);
+    assert_eq!(hit.header("content-encoding"), Some("gzip"));
+    assert_eq!(hit.body, b"\x1f\x8b");
+    // Clients that do not take gzip never get it: a miss, and their identity variant.
+    for ae in ["", "br", "gzip;q=0", "*;q=0"] {
+        let got = get(&mut sim, ae, T0 + 2, &up);
+        assert_eq!(got.header("content-encoding"), None, "{ae:?}");
+        assert_eq!(got.body, b"{}", "{ae:?}");
+    }
+    let plain = get(&mut sim, "", T0 + 3, &never);
+    assert!(plain.cache_status().contains("hit"));
+    assert_eq!(plain.body, b"{}");
 }
 
 #[test]
@@ -1267,6 +1305,20 @@ fn poisoning_headers_are_removed_on_cacheable_routes() {
     ] {
         assert_eq!(first(sent, hdr), None, "{hdr}");
     }
+    // Scheme, port and TLS hints that frameworks build redirects from.
+    let hints = [
+        ("x-forwarded-port", "1337"),
+        ("x-forwarded-scheme", "http"),
+        ("x-forwarded-ssl", "off"),
+        ("front-end-https", "off"),
+        ("x-forwarded-prefix", "/evil"),
+        ("forwarded", "host=evil.example"),
+    ];
+    sim.send("GET", "/api/products/1", &hints, None, T0, &up);
+    let sent = sim.upstream.last().unwrap();
+    for (hdr, _) in hints {
+        assert_eq!(first(sent, hdr), None, "{hdr}");
+    }
 }
 
 #[test]
@@ -1582,7 +1634,8 @@ fn hostile_inputs_never_panic_nor_cross_urls_or_users() {
                     ("date", date),
                     ("expires", date),
                     ("last-modified", date),
-                    ("age", ["", "5", "-3", "x"][i as usize % 4]),
+                    // Invalid ages make a response stale: one in four.
+                    ("age", ["0", "5", "3", "x"][i as usize % 4]),
                     ("vary", vary),
                     ("etag", "\"v\""),
                     (
@@ -1608,4 +1661,446 @@ fn hostile_inputs_never_panic_nor_cross_urls_or_users() {
         }
     }
     assert!(hits > 50, "the invariant was exercised on only {hits} hits");
+}
+
+/// Hole: RFC 9111 §3.5 looked only for `Authorization`, which auth may have removed (or never
+/// been sent: API key, cookie, query token).
+#[test]
+fn authenticated_requests_count_as_authorization_whatever_carried_the_credential() {
+    let key_user = Identity {
+        subject: "billing".into(),
+        method: AuthMethod::ApiKey,
+        roles: vec![],
+        tenant: None,
+        key_id: Some("k1".into()),
+        issuer: None,
+    };
+    let jwt_user = user("alice", &[]);
+    let config = r#"{"routes":[{"path":"/api/products"}],
+        "credential_sources":[{"header":"x-api-key"},{"cookie":"sid"},{"query":"token"}]}"#;
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a Identity>);
+    let cases: Vec<Case> = vec![
+        ("/api/products", vec![], Some(&key_user)),
+        ("/api/products", vec![], Some(&jwt_user)),
+        ("/api/products", vec![("x-api-key", "k")], None),
+        ("/api/products", vec![("cookie", "a=1; sid=s")], None),
+        ("/api/products?token=t", vec![], None),
+    ];
+    for (target, headers, id) in cases {
+        for (cc, stored) in [
+            ("max-age=60", false),
+            ("public, max-age=60", true),
+            ("s-maxage=60", true),
+            ("must-revalidate, max-age=60", true),
+        ] {
+            let mut sim = Sim::new(config);
+            let up = json_ok(cc, T0);
+            let got = sim.send("GET", target, &headers, id, T0, &up);
+            assert_eq!(
+                got.cache_status().contains("stored"),
+                stored,
+                "{target} {headers:?} {id:?} {cc}: {}",
+                got.cache_status()
+            );
+            if !stored {
+                assert!(got.cache_status().ends_with("detail=authorization"));
+            }
+        }
+    }
+    // A request with none of them is anonymous; a cookie not named is not a credential.
+    let mut sim = Sim::new(config);
+    let got = sim.send(
+        "GET",
+        "/api/products?tokens=1",
+        &[("cookie", "sidx=1"), ("x-api-keys", "k")],
+        None,
+        T0,
+        &json_ok("max-age=60", T0),
+    );
+    assert!(
+        got.cache_status().contains("stored"),
+        "{}",
+        got.cache_status()
+    );
+    // The default sources: Authorization and X-API-Key.
+    let mut sim = Sim::products();
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("x-api-key", "k")],
+        None,
+        T0,
+        &json_ok("max-age=60", T0),
+    );
+    assert!(got.cache_status().ends_with("detail=authorization"));
+}
+
+#[test]
+fn invalid_or_repeated_age_values() {
+    // `Age: old` (or `old, 0`) is no age: the response is stale at once, and revalidated.
+    for age in ["old", "old, 0", "-1"] {
+        let mut sim = Sim::products();
+        let up = |_: &Headers| {
+            (
+                200,
+                h(&[
+                    ("content-type", "application/json"),
+                    ("cache-control", "max-age=3600"),
+                    ("date", &date(T0)),
+                    ("age", age),
+                ]),
+                b"{}".to_vec(),
+            )
+        };
+        sim.get("/api/products", T0, &up);
+        sim.get("/api/products", T0 + 1, &up);
+        assert_eq!(sim.calls(), 2, "Age: {age}");
+    }
+    // With several lines the first counts: 7200 > 3600, stale.
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=3600"),
+                ("date", &date(T0)),
+                ("age", "7200"),
+                ("age", "0"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &up);
+    sim.get("/api/products", T0 + 1, &up);
+    assert_eq!(sim.calls(), 2);
+}
+
+#[test]
+fn a_304_updates_every_field_it_carries_but_framing() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=1"),
+                ("etag", "\"v1\""),
+                ("content-foo", "1"),
+                ("x-kept", "k"),
+            ]),
+            b"body".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &up);
+    let nm = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("cache-control", "max-age=100"),
+                ("etag", "\"v1\""),
+                ("content-foo", "2"),
+                ("content-type", "application/json; v=2"),
+                ("content-length", "999"),
+                ("content-encoding", "gzip"),
+            ]),
+            vec![],
+        )
+    };
+    sim.get("/api/products", T0 + 5, &nm);
+    let hit = sim.get("/api/products", T0 + 6, &never);
+    assert_eq!(hit.header("content-foo"), Some("2"));
+    assert_eq!(hit.header("content-type"), Some("application/json; v=2"));
+    assert_eq!(hit.header("x-kept"), Some("k"));
+    assert_eq!(hit.header("content-length"), None);
+    assert_eq!(
+        hit.header("content-encoding"),
+        None,
+        "the stored body is not gzip"
+    );
+    assert_eq!(hit.body, b"body");
+}
+
+#[test]
+fn head_responses_update_or_invalidate_the_stored_get() {
+    let get_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=100"),
+                ("etag", "\"v1\""),
+                ("x-a", "1"),
+            ]),
+            b"body".to_vec(),
+        )
+    };
+    let mut sim = Sim::products();
+    sim.get("/api/products", T0, &get_up);
+    // A HEAD that goes upstream (the client asks for it) and gets a 200 with the same ETag.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=100"),
+                ("etag", "\"v1\""),
+                ("x-a", "2"),
+                ("content-length", "4"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 1,
+        &head_up,
+    );
+    assert_eq!(got.header("x-a"), Some("2"));
+    let hit = sim.get("/api/products", T0 + 2, &never);
+    assert_eq!(
+        hit.header("x-a"),
+        Some("2"),
+        "the GET entry took the HEAD's fields"
+    );
+    assert_eq!(hit.body, b"body");
+    // A 410 on HEAD: the GET entry is gone.
+    let gone = |_: &Headers| (410, h(&[]), vec![]);
+    let got = sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 3,
+        &gone,
+    );
+    assert!(
+        got.events.contains(&Event::Invalidated(1)),
+        "{:?}",
+        got.events
+    );
+    assert!(sim
+        .get("/api/products", T0 + 4, &get_up)
+        .cache_status()
+        .contains("fwd=miss"));
+    // Other validators on HEAD: the entry is outdated.
+    let changed = |_: &Headers| {
+        (
+            200,
+            h(&[("etag", "\"v2\""), ("cache-control", "max-age=100")]),
+            vec![],
+        )
+    };
+    sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 5,
+        &changed,
+    );
+    assert!(sim
+        .get("/api/products", T0 + 6, &get_up)
+        .cache_status()
+        .contains("fwd=miss"));
+}
+
+#[test]
+fn cdn_cache_control_takes_precedence() {
+    let up = |cc: &'static str, cdn: &'static str| {
+        move |_: &Headers| {
+            let mut hs = h(&[
+                ("content-type", "application/json"),
+                ("cache-control", cc),
+                ("date", &date(T0)),
+                ("expires", &date(T0 + 1000)),
+            ]);
+            if !cdn.is_empty() {
+                hs.push(("cdn-cache-control".into(), cdn.into()));
+            }
+            (200, hs, b"{}".to_vec())
+        }
+    };
+    // (Cache-Control, CDN-Cache-Control, fresh at +30 s?)
+    for (cc, cdn, fresh) in [
+        ("max-age=10", "max-age=60", true),
+        ("max-age=600", "max-age=10", false),
+        ("no-store", "max-age=60", true),
+        ("max-age=600", "no-store", false),
+        ("max-age=600", "no-cache", false),
+        ("max-age=600", "private", false),
+        ("public, max-age=600", "s-maxage=10, max-age=600", false),
+        // Expires is ignored under the targeted field: it has no freshness of its own.
+        ("max-age=600", "must-revalidate", false),
+        // Not a valid dictionary: Cache-Control governs.
+        ("max-age=10", "Max-Age=60", false),
+        ("max-age=60", "", true),
+    ] {
+        let mut sim = Sim::products();
+        let f = up(cc, cdn);
+        sim.get("/api/products", T0, &f);
+        sim.get("/api/products", T0 + 30, &f);
+        assert_eq!(sim.calls() == 1, fresh, "{cc} / {cdn}");
+    }
+    // Another name, or none.
+    let mut sim =
+        Sim::new(r#"{"routes":[{"path":"/api/products"}],"targeted_field":"acme-cache-control"}"#);
+    let f = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=600"),
+                ("cdn-cache-control", "no-store"),
+                ("acme-cache-control", "max-age=5"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    sim.get("/api/products", T0, &f);
+    sim.get("/api/products", T0 + 30, &f);
+    assert_eq!(sim.calls(), 2);
+    let mut sim = Sim::new(r#"{"routes":[{"path":"/api/products"}],"targeted_field":null}"#);
+    sim.get("/api/products", T0, &up("max-age=600", "no-store"));
+    sim.get("/api/products", T0 + 30, &never);
+}
+
+#[test]
+fn qualified_no_cache_and_private_withhold_their_fields() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                (
+                    "cache-control",
+                    "max-age=60, no-cache=\"x-secret\", private=\"X-User, x-b\"",
+                ),
+                ("x-secret", "s"),
+                ("x-user", "alice"),
+                ("x-b", "b"),
+                ("x-ok", "ok"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    let first = sim.get("/api/products", T0, &up);
+    assert!(
+        first.cache_status().contains("stored"),
+        "{}",
+        first.cache_status()
+    );
+    assert_eq!(
+        first.header("x-user"),
+        Some("alice"),
+        "the upstream's answer is whole"
+    );
+    let hit = sim.get("/api/products", T0 + 1, &never);
+    assert!(
+        hit.cache_status().contains("hit"),
+        "stored and served without revalidation"
+    );
+    for f in ["x-secret", "x-user", "x-b"] {
+        assert_eq!(hit.header(f), None, "{f}");
+    }
+    assert_eq!(hit.header("x-ok"), Some("ok"));
+}
+
+#[test]
+fn interim_statuses_and_must_understand() {
+    let mut sim = Sim::products();
+    for status in [100u16, 103] {
+        let up = move |_: &Headers| {
+            (
+                status,
+                h(&[
+                    ("content-type", "application/json"),
+                    ("cache-control", "max-age=60"),
+                ]),
+                vec![],
+            )
+        };
+        assert!(sim
+            .get("/api/products", T0, &up)
+            .cache_status()
+            .ends_with("detail=status"));
+    }
+    // must-understand: a known status is stored despite no-store; an unknown one is not.
+    let up = |status: u16| {
+        move |_: &Headers| {
+            (
+                status,
+                h(&[
+                    ("content-type", "application/json"),
+                    ("cache-control", "must-understand, no-store, max-age=60"),
+                ]),
+                b"{}".to_vec(),
+            )
+        }
+    };
+    assert!(sim
+        .get("/api/products/1", T0, &up(200))
+        .cache_status()
+        .contains("stored"));
+    assert!(sim
+        .get("/api/products/2", T0, &up(299))
+        .cache_status()
+        .ends_with("detail=status"));
+    let mut sim = Sim::products();
+    let plain = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "no-store, max-age=60"),
+            ]),
+            vec![],
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &plain)
+        .cache_status()
+        .ends_with("detail=no-store"));
+}
+
+#[test]
+fn unknown_methods_invalidate_and_request_max_age_zero_revalidates() {
+    let mut sim = Sim::products();
+    let up = json_ok("public, max-age=60", T0);
+    sim.get("/api/products", T0, &up);
+    // max-age=0 revalidates even a response of age 0.
+    let nm = |_: &Headers| (304, h(&[("etag", "\"v1\"")]), vec![]);
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "max-age=0")],
+        None,
+        T0,
+        &nm,
+    );
+    assert!(
+        got.cache_status().contains("fwd=stale"),
+        "{}",
+        got.cache_status()
+    );
+    let ok = |_: &Headers| (200, h(&[]), vec![]);
+    let got = sim.send("FROB", "/api/products", &[], None, T0 + 1, &ok);
+    assert!(
+        got.events.contains(&Event::Invalidated(1)),
+        "{:?}",
+        got.events
+    );
+    assert!(sim
+        .get("/api/products", T0 + 2, &up)
+        .cache_status()
+        .contains("fwd=miss"));
+    sim.send("OPTIONS", "/api/products", &[], None, T0 + 3, &ok);
+    assert!(sim
+        .get("/api/products", T0 + 4, &never)
+        .cache_status()
+        .contains("hit"));
 }
