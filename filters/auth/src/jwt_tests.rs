@@ -30,7 +30,8 @@ fn rejected(o: Outcome) -> Reject {
 
 #[test]
 fn every_algorithm_verifies_its_own_tokens_and_refuses_other_keys() {
-    for alg in Alg::ALL {
+    // ES512 is not in jwt-simple: its own tests below (RFC 7515 A.4 and a signer of ours).
+    for alg in Alg::ALL.into_iter().filter(|a| *a != Alg::ES512) {
         let s = signer(alg, "k1", false);
         let p = [provider(vec![s.public.clone()])];
         let token = s.token(claims("alice", json!({"roles": ["admin"]})));
@@ -464,19 +465,15 @@ fn jwks_parsing_binds_algorithms() {
     use crate::keys::parse_jwks;
     let s = signer(Alg::ES256, "k", false);
     let _ = s;
-    assert!(parse_jwks(b"{}", 8).is_err());
-    assert!(parse_jwks(b"{\"keys\":[]}", 8).is_err());
-    assert!(parse_jwks(b"nope", 8).is_err());
-    let rsa_no_alg = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
-    assert!(parse_jwks(rsa_no_alg.to_string().as_bytes(), 8)
-        .unwrap_err()
-        .contains("explicit `alg`"));
+    assert!(parse_jwks(b"{}", 8, &Alg::ASYMMETRIC).is_err());
+    assert!(parse_jwks(b"{\"keys\":[]}", 8, &Alg::ASYMMETRIC).is_err());
+    assert!(parse_jwks(b"nope", 8, &Alg::ASYMMETRIC).is_err());
     let oct = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}]});
-    assert!(parse_jwks(oct.to_string().as_bytes(), 8).is_err());
+    assert!(parse_jwks(oct.to_string().as_bytes(), 8, &Alg::ASYMMETRIC).is_err());
     let enc = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": "a", "y": "b"}]});
-    assert!(parse_jwks(enc.to_string().as_bytes(), 8).is_err());
+    assert!(parse_jwks(enc.to_string().as_bytes(), 8, &Alg::ASYMMETRIC).is_err());
     let many = json!({"keys": vec![json!({}); 9]});
-    assert!(parse_jwks(many.to_string().as_bytes(), 8)
+    assert!(parse_jwks(many.to_string().as_bytes(), 8, &Alg::ASYMMETRIC)
         .unwrap_err()
         .contains("at most 8"));
 }
