@@ -321,6 +321,21 @@ fn p521_from_jwk(json: &str) -> Result<p521::ecdsa::VerifyingKey, String> {
         .map_err(|_| "invalid ES512 key: not a point on P-521".to_string())
 }
 
+/// Whether `sig` (base64url) is an ES512 signature of `signed` (the JWS signing input) by `key`.
+pub(crate) fn es512_signature_ok(key: &p521::ecdsa::VerifyingKey, signed: &str, sig: &str) -> bool {
+    use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+    use p521::ecdsa::signature::Verifier;
+    let Ok(sig) = Base64UrlSafeNoPadding::decode_to_vec(sig, None) else {
+        return false;
+    };
+    // JWS ECDSA signatures are R || S, 66 bytes each for P-521 (RFC 7518 §3.4), never DER.
+    if sig.len() != 132 {
+        return false;
+    }
+    p521::ecdsa::Signature::from_slice(&sig)
+        .is_ok_and(|sig| key.verify(signed.as_bytes(), &sig).is_ok())
+}
+
 /// Verifies an ES512 token: the signature here (jwt-simple has no P-521), then the claims by
 /// jwt-simple's own rules, so every algorithm is held to one set of claim checks. To reach those
 /// rules the already-verified payload is re-wrapped under an HMAC key that exists only for this
@@ -330,8 +345,7 @@ fn verify_es512(
     token: &str,
     options: VerificationOptions,
 ) -> Result<JWTClaims<serde_json::Map<String, Value>>, jwt_simple::Error> {
-    use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
-    use p521::ecdsa::signature::Verifier;
+    use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
     let invalid = || jwt_simple::Error::from(JWTError::InvalidSignature);
     if options
         .max_token_length
@@ -341,13 +355,9 @@ fn verify_es512(
     }
     let (signed, sig) = token.rsplit_once('.').ok_or_else(invalid)?;
     let (_, payload) = signed.split_once('.').ok_or_else(invalid)?;
-    let sig = Base64UrlSafeNoPadding::decode_to_vec(sig, None).map_err(|_| invalid())?;
-    // JWS ECDSA signatures are R || S, 66 bytes each for P-521 (RFC 7518 §3.4).
-    if sig.len() != 132 {
+    if !es512_signature_ok(key, signed, sig) {
         return Err(invalid());
     }
-    let sig = p521::ecdsa::Signature::from_slice(&sig).map_err(|_| invalid())?;
-    key.verify(signed.as_bytes(), &sig).map_err(|_| invalid())?;
     let header = Base64UrlSafeNoPadding::encode_to_string(br#"{"alg":"HS256","typ":"JWT"}"#)
         .map_err(|_| invalid())?;
     let inner = format!("{header}.{payload}");
