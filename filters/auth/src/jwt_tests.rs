@@ -941,3 +941,26 @@ fn the_revocation_table_is_sized_from_what_it_must_hold() {
     // Default 16 KiB tokens.
     assert_eq!(p.max_token_bytes, 16 * 1024);
 }
+
+/// Every provider block of docs/idp-recipes.md loads as written (placeholders and all), so the
+/// recipes cannot drift from the configuration they document.
+#[test]
+fn every_idp_recipe_loads() {
+    let doc = include_str!("../../../docs/idp-recipes.md");
+    let blocks: Vec<&str> = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 5, "one provider block per IdP");
+    for block in blocks {
+        let provider: Value = serde_json::from_str(block).unwrap();
+        let config = json!({ "providers": [provider] });
+        let policy = load(
+            config.to_string().as_bytes(),
+            &|_| None,
+            HashKey::from_bytes([1; 16]),
+        );
+        assert!(policy.is_ok(), "{block}: {:?}", policy.err());
+    }
+}
