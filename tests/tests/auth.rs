@@ -581,7 +581,7 @@ fn shadow_mode_lets_through_and_signals() {
 fn configuration_errors_are_refused_naming_the_field() {
     let (status, log) = envoy_refuses(Options::default().filter_config(
         "auth",
-        r#"{"providers":[{"name":"x","issuer":"https://x","hmac_keys":[{"alg":"HS256","secret_env":"PORTCULLIS_NOT_PASSED"}]}]}"#,
+        r#"{"providers":[{"name":"x","issuer":"https://x","audiences":["a"],"hmac_keys":[{"alg":"HS256","secret_env":"PORTCULLIS_NOT_PASSED"}]}]}"#,
     ));
     assert!(!status.success());
     assert!(
@@ -1125,7 +1125,7 @@ fn scopes_authorise_requests() {
             AUD,
             "a",
             "5",
-            json!({"scp": "write"}),
+            json!({"scp": ["writer"]}),
         )),
         403,
         "forbidden",
