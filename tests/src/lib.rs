@@ -295,6 +295,8 @@ impl Launch {
         settings.cert_dir = certs.clone();
         settings.wasm_dir = wasm_dir();
         settings.cors_allowed_origins = vec!["https://app.example.com".into()];
+        // The tests' identity provider is a plain-HTTP TestServer (a test may set it back on).
+        settings.auth_idp_tls = false;
         // `make test` runs the suite a second time with every instance as a stage of one chain.
         if let Ok(layout) = std::env::var("PORTCULLIS_TEST_LAYOUT") {
             settings

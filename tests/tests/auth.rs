@@ -249,7 +249,8 @@ fn remote_jwks_fail_closed_rotation_refetch_discovery_and_outage() {
              "remote_jwks": {"cluster": "auth_idp", "path": "/jwks", "refresh_secs": 300,
                              "retry_secs": 1, "min_refetch_secs": 30, "timeout_ms": 1000}},
             {"name": "oidc", "issuer": "https://oidc.test", "audiences": [AUD],
-             "remote_jwks": {"cluster": "auth_idp", "discovery_path": "/.well-known/openid-configuration",
+             "remote_jwks": {"cluster": "auth_idp", "authority": "idp.internal",
+                             "discovery_path": "/.well-known/openid-configuration",
                              "refresh_secs": 300, "retry_secs": 1}}
         ],
         "rules": [{"path": "/**"}]
@@ -580,7 +581,7 @@ fn shadow_mode_lets_through_and_signals() {
 fn configuration_errors_are_refused_naming_the_field() {
     let (status, log) = envoy_refuses(Options::default().filter_config(
         "auth",
-        r#"{"providers":[{"name":"x","issuer":"https://x","hmac_keys":[{"alg":"HS256","secret_env":"PORTCULLIS_NOT_PASSED"}]}]}"#,
+        r#"{"providers":[{"name":"x","issuer":"https://x","audiences":["a"],"hmac_keys":[{"alg":"HS256","secret_env":"PORTCULLIS_NOT_PASSED"}]}]}"#,
     ));
     assert!(!status.success());
     assert!(
@@ -596,4 +597,626 @@ fn configuration_errors_are_refused_naming_the_field() {
         log.contains("auth: rules[0].any_of[0]: invalid permission"),
         "{log}"
     );
+}
+
+// ---- Issue 13, part B: what identity providers publish, and the bypasses around keys ----
+
+/// An IdP endpoint that answers each path with a fixed JSON document (others 404) and records
+/// the `host` each request named.
+fn json_idp(routes: Vec<(&'static str, Value)>) -> TestServer {
+    let routes = Arc::new(Mutex::new(routes));
+    TestServer::start(move |req: &Request| {
+        let routes = routes.lock().unwrap();
+        match routes.iter().find(|(p, _)| *p == req.url) {
+            Some((_, doc)) => Response::json(200, doc),
+            None => Response::status(404),
+        }
+    })
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// HS256 token of the demo secret for `iss`, with extra custom claims.
+fn hs_token_with(iss: &str, aud: &str, sub: &str, jti: &str, custom: Value) -> String {
+    let claims = Claims::with_custom_claims(custom, jwt_simple::prelude::Duration::from_mins(10))
+        .with_issuer(iss)
+        .with_audience(aud)
+        .with_subject(sub)
+        .with_jwt_id(jti);
+    HS256Key::from_bytes(demo_secret().as_bytes())
+        .authenticate(claims)
+        .unwrap()
+}
+
+/// Finding 4: a token that leaves `kid` out must not slip past a revocation of its key's kid.
+#[test]
+fn a_token_without_kid_cannot_dodge_a_revoked_kid() {
+    let kp = ES256KeyPair::generate();
+    let mut jwk: Value = serde_json::from_str(&kp.public_key().to_jwk()).unwrap();
+    jwk["kid"] = json!("leaked");
+    jwk["alg"] = json!("ES256");
+    // Signed by the leaked key, with no `kid` in the header.
+    let kidless = es_token(&kp, ISS, "mallory");
+    let with_kid = es_token(
+        &ES256KeyPair::from_bytes(&kp.to_bytes())
+            .unwrap()
+            .with_key_id("leaked"),
+        ISS,
+        "mallory",
+    );
+    for any_key in [false, true] {
+        let mut config = json!({
+            "providers": [{"name": "idp", "issuer": ISS, "audiences": [AUD],
+                           "jwks": {"keys": [jwk.clone()]}}],
+            "revocation": {"entries": [{"kid": "leaked"}]},
+            "rules": [{"path": "/**"}]
+        });
+        if any_key {
+            config["providers"][0]["kidless_tokens_any_key"] = json!(true);
+        }
+        let chain =
+            Chain::start_with(Options::default().filter_config("auth", &config.to_string()));
+        let call = |t: &str| send(&chain, "GET", "/echo/x", &[("authorization", &bearer(t))]);
+        assert_problem(&call(&with_kid), 401, "token_revoked");
+        // By default a kid-less token meets no key that has a kid; opted in, the key that
+        // verified it is the one whose kid is checked.
+        let expected = if any_key {
+            "token_revoked"
+        } else {
+            "token_key_unknown"
+        };
+        assert_problem(&call(&kidless), 401, expected);
+    }
+}
+
+/// Finding 5: a full revocation table refuses (and reports) the insert instead of evicting a
+/// live revocation; a provider fails closed on it unless configured otherwise; a table too
+/// small for what polling may bring is refused at load.
+#[test]
+fn a_full_revocation_table_never_drops_a_live_revocation() {
+    let (status, log) = envoy_refuses(Options::default().filter_config(
+        "auth",
+        &json!({
+            "providers": [{"name": "hs", "issuer": ISS, "audiences": [AUD],
+                           "hmac_keys": [{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]}],
+            "revocation": {"slots": 256, "ways": 8,
+                           "poll": {"cluster": "auth_idp", "path": "/revoked", "max_entries": 10000}}
+        })
+        .to_string(),
+    ));
+    assert!(!status.success());
+    assert!(
+        log.contains("auth: revocation.slots: 256 slots of 8 ways hold 1024"),
+        "{log}"
+    );
+
+    let state = Arc::new(Mutex::new(Idp::default()));
+    let server = idp_server(state.clone());
+    const OPEN: &str = "https://open.idp.test";
+    let hmac = json!([{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]);
+    let config = json!({
+        "providers": [
+            {"name": "closed", "issuer": ISS, "audiences": [AUD], "hmac_keys": hmac},
+            {"name": "open", "issuer": OPEN, "audiences": [AUD], "hmac_keys": hmac,
+             "revocation_table_full": "fail_open"}
+        ],
+        "rules": [{"path": "/**"}],
+        // One bucket of two entries: the third live revocation cannot fit.
+        "revocation": {"slots": 1, "ways": 2,
+                       "poll": {"cluster": "auth_idp", "path": "/revoked", "interval_secs": 1,
+                                "max_entries": 1}}
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .filter_config("auth", &config.to_string()),
+    );
+    let call = |t: &str| send(&chain, "GET", "/echo/t", &[("authorization", &bearer(t))]);
+    let stolen = hs_token_with(OPEN, AUD, "alice", "jti-a", json!({}));
+    assert_eq!(call(&stolen).status, 200);
+    let now = now_secs();
+    // Each poll brings one entry; entries stay until they expire, so they pile up. The stolen
+    // token's entry expires first: the one an evicting table would drop.
+    for (jti, ttl) in [("jti-a", 600), ("jti-b", 700), ("jti-c", 800)] {
+        state.lock().unwrap().revoked = vec![json!({"jti": jti, "expires_at": now + ttl})];
+        let before = fetches(&server, "/revoked");
+        until("a poll", Duration::from_secs(10), || {
+            fetches(&server, "/revoked") >= before + 2
+        });
+    }
+    until("refusal reported", Duration::from_secs(10), || {
+        chain
+            .stat("wasmcustom.portcullis_auth_revocation_table_full")
+            .unwrap_or(0)
+            >= 1
+    });
+    assert!(
+        chain.log().contains("revocation table full"),
+        "{}",
+        chain.log()
+    );
+    // The stolen token stays refused on every worker: nothing was evicted.
+    for _ in 0..4 {
+        assert_problem(&call(&stolen), 401, "token_revoked");
+    }
+    // The fail-open provider keeps serving other tokens; the fail-closed one refuses them.
+    assert_eq!(
+        call(&hs_token_with(OPEN, AUD, "bob", "jti-x", json!({}))).status,
+        200
+    );
+    assert_problem(
+        &call(&hs_token_with(ISS, AUD, "bob", "jti-y", json!({}))),
+        503,
+        "auth_revocation_table_full",
+    );
+}
+
+/// Finding 6: the IdP cluster speaks TLS by default, and a discovered `jwks_uri` over plain
+/// HTTP is refused unless the provider allows it.
+#[test]
+fn keys_never_travel_in_plain_text_by_default() {
+    let (kp, jwk) = es256("k1");
+    let server = json_idp(vec![
+        ("/jwks", json!({ "keys": [jwk.clone()] })),
+        (
+            "/.well-known/openid-configuration",
+            json!({"issuer": ISS, "jwks_uri": "http://idp/jwks"}),
+        ),
+        (
+            "/lax/.well-known/openid-configuration",
+            json!({"issuer": "https://lax.test", "jwks_uri": "http://idp/jwks"}),
+        ),
+    ]);
+    let config = json!({
+        "providers": [
+            {"name": "strict", "issuer": ISS, "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "discovery_path": "/.well-known/openid-configuration",
+                             "retry_secs": 1}},
+            {"name": "lax", "issuer": "https://lax.test", "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "discovery_path": "/lax/.well-known/openid-configuration",
+                             "retry_secs": 1, "allow_insecure_http": true}}
+        ],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .filter_config("auth", &config.to_string()),
+    );
+    let call = |t: &str| send(&chain, "GET", "/echo/x", &[("authorization", &bearer(t))]);
+    until("lax provider's keys", Duration::from_secs(10), || {
+        call(&es_token(&kp, "https://lax.test", "a")).status == 200
+    });
+    until("refusal counted", Duration::from_secs(10), || {
+        chain
+            .stat("wasmcustom.portcullis_auth_discovery_refused")
+            .unwrap_or(0)
+            >= 1
+    });
+    assert_problem(
+        &call(&es_token(&kp, ISS, "a")),
+        503,
+        "auth_keys_unavailable",
+    );
+    assert!(chain.log().contains("is plain HTTP"), "{}", chain.log());
+    drop(chain);
+
+    // With the template's default (TLS on), the plain-HTTP test endpoint cannot serve keys.
+    let config = json!({
+        "providers": [{"name": "idp", "issuer": ISS, "audiences": [AUD],
+                       "remote_jwks": {"cluster": "auth_idp", "path": "/jwks", "retry_secs": 1}}],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .set("AUTH_IDP_TLS=on")
+            .set("AUTH_IDP_SNI=idp.test")
+            .filter_config("auth", &config.to_string()),
+    );
+    until("a failed fetch", Duration::from_secs(10), || {
+        chain
+            .stat("wasmcustom.portcullis_auth_jwks_fetch_failed")
+            .unwrap_or(0)
+            >= 1
+    });
+    assert_problem(
+        &send(
+            &chain,
+            "GET",
+            "/echo/x",
+            &[("authorization", &bearer(&es_token(&kp, ISS, "a")))],
+        ),
+        503,
+        "auth_keys_unavailable",
+    );
+}
+
+/// Finding 8: `audiences` is required unless waived, and a partner's `admin` is not ours.
+#[test]
+fn audiences_are_required_and_roles_are_scoped_per_issuer() {
+    let (status, log) = envoy_refuses(Options::default().filter_config(
+        "auth",
+        &json!({"providers": [{"name": "idp", "issuer": ISS,
+                               "hmac_keys": [{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]}]})
+        .to_string(),
+    ));
+    assert!(!status.success());
+    assert!(
+        log.contains("auth: providers[0].audiences: name the audiences"),
+        "{log}"
+    );
+
+    const PARTNER: &str = "https://partner.test";
+    let hmac = json!([{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]);
+    let config = json!({
+        "providers": [
+            {"name": "ours", "issuer": ISS, "audiences": [AUD], "hmac_keys": hmac, "roles_claim": "roles"},
+            {"name": "partner", "issuer": PARTNER, "allow_any_audience": true, "hmac_keys": hmac,
+             "roles_claim": "roles", "role_prefix": "partner:"}
+        ],
+        "roles": {"admin": {"permissions": ["*"]}, "partner:viewer": {"permissions": ["api:read"]}},
+        "rules": [{"path": "/admin/**", "any_of": ["admin:access"]},
+                  {"path": "/**", "any_of": ["api:read"]}]
+    });
+    let chain = Chain::start_with(Options::default().filter_config("auth", &config.to_string()));
+    let call = |p: &str, t: &str| send(&chain, "GET", p, &[("authorization", &bearer(t))]);
+    let admin = json!({"roles": ["admin"]});
+    assert_eq!(
+        call(
+            "/admin/x",
+            &hs_token_with(ISS, AUD, "a", "1", admin.clone())
+        )
+        .status,
+        200
+    );
+    // A token of ours for another API is refused.
+    assert_problem(
+        &call(
+            "/admin/x",
+            &hs_token_with(ISS, "other-api", "a", "2", admin.clone()),
+        ),
+        401,
+        "token_audience_mismatch",
+    );
+    let partner_admin = hs_token_with(PARTNER, "anything", "p", "3", admin);
+    assert_problem(&call("/admin/x", &partner_admin), 403, "forbidden");
+    let r = call(
+        "/echo/x",
+        &hs_token_with(PARTNER, "x", "p", "4", json!({"roles": ["viewer"]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        upstream_header(&r, "x-portcullis-roles").as_deref(),
+        Some("partner:viewer")
+    );
+}
+
+/// A JWK without `alg` and the private parts dropped: the shape Entra ID, Cognito and Ping
+/// publish.
+fn rsa_jwk_without_alg(kp: &RS256KeyPair, kid: &str) -> Value {
+    let mut jwk: Value = serde_json::from_str(&kp.public_key().to_jwk()).unwrap();
+    jwk["kid"] = json!(kid);
+    jwk["use"] = json!("sig");
+    jwk.as_object_mut().unwrap().remove("alg");
+    jwk
+}
+
+const TEST_RSA_PEM: &str = include_str!("../../filters/auth/src/testdata/TEST-ONLY-rsa2048.pem");
+
+fn rs_claims(iss: &str) -> JWTClaims<NoCustomClaims> {
+    Claims::create(jwt_simple::prelude::Duration::from_mins(10))
+        .with_issuer(iss)
+        .with_audience(AUD)
+        .with_subject("rsa-user")
+}
+
+/// Findings 11 and 12: key sets as IdPs publish them (RSA keys without `alg`, encryption keys
+/// and foreign key types beside them), inline and fetched.
+#[test]
+fn key_sets_as_identity_providers_publish_them() {
+    let rs = RS256KeyPair::from_pem(TEST_RSA_PEM)
+        .unwrap()
+        .with_key_id("r1");
+    let ps = PS256KeyPair::from_pem(TEST_RSA_PEM)
+        .unwrap()
+        .with_key_id("r1");
+    let jwk = rsa_jwk_without_alg(&rs, "r1");
+    let mut enc = jwk.clone();
+    enc["use"] = json!("enc");
+    enc["kid"] = json!("for-encryption");
+    let odd = json!({"kty": "OKP", "crv": "X25519", "kid": "odd-curve", "x": "AAAA"});
+    let published = json!({ "keys": [enc, odd, jwk] });
+    let server = json_idp(vec![("/jwks", published.clone())]);
+    const REMOTE: &str = "https://remote.test";
+    let config = json!({
+        "providers": [
+            {"name": "inline", "issuer": ISS, "audiences": [AUD], "jwks": published},
+            {"name": "remote", "issuer": REMOTE, "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "path": "/jwks", "retry_secs": 1}}
+        ],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .filter_config("auth", &config.to_string()),
+    );
+    let call = |t: &str| send(&chain, "GET", "/echo/x", &[("authorization", &bearer(t))]);
+    for iss in [ISS, REMOTE] {
+        until("RS256 accepted", Duration::from_secs(10), || {
+            call(&rs.sign(rs_claims(iss)).unwrap()).status == 200
+        });
+        assert_eq!(call(&ps.sign(rs_claims(iss)).unwrap()).status, 200, "{iss}");
+    }
+    let log = chain.log();
+    assert!(log.contains("for-encryption"), "{log}");
+    assert!(log.contains("odd-curve"), "{log}");
+    assert!(
+        chain
+            .stat("wasmcustom.portcullis_auth_jwks_keys_skipped")
+            .unwrap_or(0)
+            >= 4
+    );
+    // An inline set with no usable key at all is refused at load.
+    let (status, log) = envoy_refuses(
+        Options::default().filter_config(
+            "auth",
+            &json!({"providers": [{"name": "idp", "issuer": ISS, "audiences": [AUD],
+                               "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "s"}]}}]})
+            .to_string(),
+        ),
+    );
+    assert!(!status.success());
+    assert!(
+        log.contains("auth: providers[0].jwks: JWKS has no usable key"),
+        "{log}"
+    );
+}
+
+/// An ES512 key pair (P-521) from fixed secret bytes, and its public JWK without `alg`.
+fn es512_pair() -> (p521::ecdsa::SigningKey, Value) {
+    use base64::Engine as _;
+    let sk = {
+        // A scalar below the group order: P-521's top byte holds one bit.
+        let mut secret = [7u8; 66];
+        secret[0] = 0;
+        p521::ecdsa::SigningKey::from_slice(&secret).unwrap()
+    };
+    let point = sk.verifying_key().to_sec1_point(false);
+    let bytes = point.as_bytes();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-521", "kid": "p521",
+                     "x": b64(&bytes[1..67]), "y": b64(&bytes[67..133])});
+    (sk, jwk)
+}
+
+fn es512_token(sk: &p521::ecdsa::SigningKey, payload: &Value) -> String {
+    use base64::Engine as _;
+    use p521::ecdsa::signature::Signer;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"ES512","kid":"p521"}"#),
+        b64(payload.to_string().as_bytes())
+    );
+    let sig: p521::ecdsa::Signature = sk.sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+/// Finding 13: ES512 (P-521) tokens verify.
+#[test]
+fn es512_tokens_are_verified() {
+    let (sk, jwk) = es512_pair();
+    let config = json!({
+        "providers": [{"name": "idp", "issuer": ISS, "audiences": [AUD], "jwks": {"keys": [jwk]}}],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(Options::default().filter_config("auth", &config.to_string()));
+    let call = |t: &str| send(&chain, "GET", "/echo/x", &[("authorization", &bearer(t))]);
+    let now = now_secs();
+    let good = json!({"iss": ISS, "aud": AUD, "sub": "p521-user", "iat": now, "exp": now + 600});
+    let r = call(&es512_token(&sk, &good));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        upstream_header(&r, "x-portcullis-subject").as_deref(),
+        Some("p521-user")
+    );
+    let mut expired = good.clone();
+    expired["exp"] = json!(now - 3600);
+    assert_problem(&call(&es512_token(&sk, &expired)), 401, "token_expired");
+    let mut forged = es512_token(&sk, &good);
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert_problem(&call(&forged), 401, "token_signature_invalid");
+}
+
+/// Finding 14: tokens up to 16 KiB (group claims) pass by default.
+#[test]
+fn tokens_of_twelve_kib_pass_by_default() {
+    let groups: Vec<String> = (0..300)
+        .map(|i| format!("group-{i:04}-{}", "x".repeat(20)))
+        .collect();
+    let token = hs_token_with(
+        "https://demo.portcullis.invalid",
+        "portcullis-demo-api",
+        "big",
+        "j",
+        json!({ "roles": ["viewer"], "groups": groups }),
+    );
+    assert!(token.len() > 12 * 1024, "{}", token.len());
+    let chain = Chain::start();
+    let r = send(
+        &chain,
+        "GET",
+        "/api/orders",
+        &[("authorization", &bearer(&token))],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Finding 15: OAuth scopes grant permissions verbatim (string or array), and only exactly.
+#[test]
+fn scopes_authorise_requests() {
+    let hmac = json!([{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]);
+    const ARRAY: &str = "https://array.test";
+    let config = json!({
+        "providers": [
+            {"name": "string", "issuer": ISS, "audiences": [AUD], "hmac_keys": hmac, "scopes_claim": "scope"},
+            {"name": "array", "issuer": ARRAY, "audiences": [AUD], "hmac_keys": hmac, "scopes_claim": "scp"}
+        ],
+        "rules": [{"path": "/echo/write", "methods": ["POST"], "any_of": ["write"]},
+                  {"path": "/**"}]
+    });
+    let chain = Chain::start_with(Options::default().filter_config("auth", &config.to_string()));
+    let post = |t: &str| {
+        send(
+            &chain,
+            "POST",
+            "/echo/write",
+            &[("authorization", &bearer(t))],
+        )
+    };
+    assert_eq!(
+        post(&hs_token_with(
+            ISS,
+            AUD,
+            "a",
+            "1",
+            json!({"scope": "read write"})
+        ))
+        .status,
+        200
+    );
+    assert_eq!(
+        post(&hs_token_with(
+            ARRAY,
+            AUD,
+            "a",
+            "2",
+            json!({"scp": ["read", "write"]})
+        ))
+        .status,
+        200
+    );
+    assert_problem(
+        &post(&hs_token_with(
+            ISS,
+            AUD,
+            "a",
+            "3",
+            json!({"scope": "read writer"}),
+        )),
+        403,
+        "forbidden",
+    );
+    assert_problem(
+        &post(&hs_token_with(ISS, AUD, "a", "4", json!({"scope": "*"}))),
+        403,
+        "forbidden",
+    );
+    assert_problem(
+        &post(&hs_token_with(
+            ARRAY,
+            AUD,
+            "a",
+            "5",
+            json!({"scp": ["writer"]}),
+        )),
+        403,
+        "forbidden",
+    );
+}
+
+/// Finding 16: discovery follows `jwks_uri` to another host through `jwks_cluster`, and says
+/// which setting is missing when there is none.
+#[test]
+fn discovery_follows_jwks_uri_to_another_host() {
+    let (kp, jwk) = es256("g1");
+    const GOOGLE: &str = "https://accounts.test";
+    const OTHER: &str = "https://other.test";
+    let keys = json!({ "keys": [jwk] });
+    let server = json_idp(vec![
+        (
+            "/.well-known/openid-configuration",
+            json!({"issuer": GOOGLE, "jwks_uri": "https://www.keys.test/oauth2/v3/certs"}),
+        ),
+        (
+            "/other/.well-known/openid-configuration",
+            json!({"issuer": OTHER, "jwks_uri": "https://www.keys.test/oauth2/v3/certs"}),
+        ),
+        ("/oauth2/v3/certs", keys),
+    ]);
+    let config = json!({
+        "providers": [
+            {"name": "google", "issuer": GOOGLE, "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "authority": "accounts.test",
+                             "discovery_path": "/.well-known/openid-configuration",
+                             "jwks_cluster": "auth_idp", "retry_secs": 1}},
+            {"name": "other", "issuer": OTHER, "audiences": [AUD],
+             "remote_jwks": {"cluster": "auth_idp", "authority": "other.test",
+                             "discovery_path": "/other/.well-known/openid-configuration",
+                             "retry_secs": 1}}
+        ],
+        "rules": [{"path": "/**"}]
+    });
+    let chain = Chain::start_with(
+        Options::default()
+            .set(&format!("AUTH_IDP_PORT={}", server.port()))
+            .filter_config("auth", &config.to_string()),
+    );
+    let call = |t: &str| send(&chain, "GET", "/echo/x", &[("authorization", &bearer(t))]);
+    until("keys from the other host", Duration::from_secs(10), || {
+        call(&es_token(&kp, GOOGLE, "g")).status == 200
+    });
+    // The JWKS was asked of its own host.
+    let asked: Vec<String> = server
+        .received()
+        .iter()
+        .filter(|r| r.url == "/oauth2/v3/certs")
+        .filter_map(|r| r.header("host").map(str::to_string))
+        .collect();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|h| h == "www.keys.test"),
+        "{asked:?}"
+    );
+    until("refusal counted", Duration::from_secs(10), || {
+        chain
+            .stat("wasmcustom.portcullis_auth_discovery_refused")
+            .unwrap_or(0)
+            >= 1
+    });
+    assert_problem(
+        &call(&es_token(&kp, OTHER, "o")),
+        503,
+        "auth_keys_unavailable",
+    );
+    assert!(
+        chain.log().contains("set remote_jwks.jwks_cluster"),
+        "{}",
+        chain.log()
+    );
+}
+
+/// Every new provider field is refused at load with a message naming it.
+#[test]
+fn new_provider_fields_are_refused_naming_the_field() {
+    let hmac = json!([{"alg": "HS256", "secret_env": "PORTCULLIS_JWT_SECRET"}]);
+    for (field, value, expected) in [
+        ("algorithms", json!(["HS256"]), "providers[0].algorithms[0]"),
+        ("scopes_claim", json!("a..b"), "providers[0].scopes_claim"),
+        ("role_prefix", json!(""), "providers[0].role_prefix"),
+    ] {
+        let mut p = json!({"name": "p", "issuer": ISS, "audiences": [AUD], "hmac_keys": hmac});
+        p[field] = value;
+        let (status, log) = envoy_refuses(
+            Options::default().filter_config("auth", &json!({ "providers": [p] }).to_string()),
+        );
+        assert!(!status.success());
+        assert!(log.contains(&format!("auth: {expected}")), "{field}: {log}");
+    }
 }

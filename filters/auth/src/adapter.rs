@@ -41,6 +41,9 @@ struct Metrics {
     kid_refetches: Counter,
     revocation_polls_ok: Counter,
     revocation_polls_failed: Counter,
+    keys_skipped: Counter,
+    discovery_refused: Counter,
+    revocation_table_full: Counter,
 }
 
 impl Metrics {
@@ -57,6 +60,9 @@ impl Metrics {
             kid_refetches: c("unknown_kid_refetches"),
             revocation_polls_ok: c("revocation_poll_ok"),
             revocation_polls_failed: c("revocation_poll_failed"),
+            keys_skipped: c("jwks_keys_skipped"),
+            discovery_refused: c("discovery_refused"),
+            revocation_table_full: c("revocation_table_full"),
         }
     }
 }
@@ -139,11 +145,26 @@ fn feed_keys(
             }
             log::info!("auth: provider {name}: loaded {n} keys from {}", fetch.path);
             for s in skipped {
+                if let Some(m) = metrics {
+                    m.keys_skipped.inc();
+                }
                 log::warn!("auth: provider {name}: skipped {s}");
             }
             None
         }
         Fed::Next(next) => Some(next),
+        Fed::Refused(why) => {
+            if let Some(m) = metrics {
+                m.discovery_refused.inc();
+            }
+            let kept = if state.keys.is_some() {
+                "keeping the last good keys"
+            } else {
+                "no keys yet: failing closed"
+            };
+            log::warn!("auth: provider {name}: discovery refused: {why}; {kept}");
+            None
+        }
         Fed::Failed(why) => {
             if let Some(m) = metrics {
                 m.jwks_failed.inc();
@@ -162,6 +183,23 @@ fn feed_keys(
     }
 }
 
+/// Revocations refused for lack of room: never silent.
+fn report_full(metrics: Option<Metrics>, refused: usize) {
+    if refused == 0 {
+        return;
+    }
+    if let Some(m) = metrics {
+        for _ in 0..refused {
+            m.revocation_table_full.inc();
+        }
+    }
+    log::error!(
+        "auth: revocation table full: {refused} revocations could not be stored (none was \
+         evicted); providers with revocation_table_full: fail_closed refuse tokens until the \
+         list fits; raise revocation.slots or revocation.ways"
+    );
+}
+
 impl AuthRoot {
     fn start_key_fetch(&mut self, provider: usize, fetch: Fetch) {
         let Some(engine) = &self.engine else { return };
@@ -169,15 +207,15 @@ impl AuthRoot {
         let Some(Some(state)) = engine.remote.get_mut(provider) else {
             return;
         };
-        let spec = state.spec.clone();
-        match dispatch(&spec.cluster, &spec.authority, &fetch.path, spec.timeout_ms) {
+        let timeout = state.spec.timeout_ms;
+        match dispatch(&fetch.cluster, &fetch.authority, &fetch.path, timeout) {
             Ok(token) => {
                 self.pending
                     .insert(token, Pending::Keys { provider, fetch });
             }
             Err(e) => {
                 state.dispatch_failed(host::now_secs());
-                log::warn!("auth: cannot call cluster {}: {e:?}", spec.cluster);
+                log::warn!("auth: cannot call cluster {}: {e:?}", fetch.cluster);
             }
         }
     }
@@ -225,18 +263,23 @@ impl Context for AuthRoot {
                 };
                 match parsed {
                     Ok(specs) => {
-                        let (applied, failed) = p.revocation.apply(
+                        let done = p.revocation.apply(
                             &mut HostSharedData,
                             &specs,
                             p.revocation_ttl,
                             host::now_secs(),
+                            true,
                         );
                         if let Some(m) = self.metrics {
                             m.revocation_polls_ok.inc();
                         }
+                        report_full(self.metrics, done.full);
                         log::info!(
-                            "auth: revocation list: {} entries, {applied} applied, {failed} failed",
-                            specs.len()
+                            "auth: revocation list: {} entries, {} applied, {} failed, {} refused (table full)",
+                            specs.len(),
+                            done.applied,
+                            done.failed,
+                            done.full
                         );
                     }
                     Err(e) => {
@@ -274,23 +317,34 @@ impl RootContext for AuthRoot {
                 return false;
             }
         };
-        let (applied, failed) = policy.revocation.apply(
+        let metrics = Metrics::define();
+        let done = policy.revocation.apply(
             &mut HostSharedData,
             &policy.revocation_entries,
             policy.revocation_ttl,
             host::now_secs(),
+            false,
         );
-        if failed > 0 {
-            log::warn!("auth: {failed} configured revocations could not be stored");
+        if done.failed > 0 {
+            log::warn!(
+                "auth: {} configured revocations could not be stored",
+                done.failed
+            );
+        }
+        report_full(Some(metrics), done.full);
+        for note in &policy.skipped_keys {
+            metrics.keys_skipped.inc();
+            log::warn!("auth: provider {note}; skipped");
         }
         log::info!(
-            "auth: {} providers, {} API keys, {applied} configured revocations, mode {:?}",
+            "auth: {} providers, {} API keys, {} configured revocations, mode {:?}",
             policy.providers.len(),
             policy.api_keys.len(),
+            done.applied,
             policy.mode
         );
         self.engine = Some(Rc::new(RefCell::new(Engine::new(policy))));
-        self.metrics = Some(Metrics::define());
+        self.metrics = Some(metrics);
         host::set_gauge("portcullis_auth_config_loaded", 1);
         stage::set_tick_period(Duration::from_secs(1));
         true
@@ -466,7 +520,12 @@ impl AuthHttp {
                 if let Some(m) = self.metrics {
                     m.kid_refetches.inc();
                 }
-                match dispatch(&spec.cluster, &spec.authority, &fetch.path, spec.timeout_ms) {
+                match dispatch(
+                    &fetch.cluster,
+                    &fetch.authority,
+                    &fetch.path,
+                    spec.timeout_ms,
+                ) {
                     Ok(token) => {
                         self.waiting = Some((token, provider, fetch));
                         Action::Pause
@@ -519,7 +578,7 @@ impl Context for AuthHttp {
                     .map(|r| r.spec.clone());
                 if let Some(spec) = spec {
                     if let Ok(t) =
-                        dispatch(&spec.cluster, &spec.authority, &next.path, spec.timeout_ms)
+                        dispatch(&next.cluster, &next.authority, &next.path, spec.timeout_ms)
                     {
                         self.waiting = Some((t, provider, next));
                         return;

@@ -150,6 +150,7 @@ mod tests {
             issuer: "i".into(),
             subject: sub.into(),
             roles: vec![],
+            scopes: vec![],
             tenant: None,
             jti: None,
             kid: None,

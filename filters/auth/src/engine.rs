@@ -124,7 +124,11 @@ impl Engine {
         let remote = policy
             .remotes
             .iter()
-            .map(|r| r.clone().map(RemoteState::new))
+            .zip(&policy.providers)
+            .map(|(r, p)| {
+                r.clone()
+                    .map(|spec| RemoteState::new(spec, p.algorithms.clone()))
+            })
             .collect();
         let cache = TokenCache::new(policy.cache_capacity);
         let h = &policy.identity_headers;
@@ -313,10 +317,10 @@ impl Engine {
                 Removal::default()
             };
             let token = found.value;
-            let identity = self.verify_token(token, now, store, may_fetch, tally)?;
+            let (identity, scopes) = self.verify_token(token, now, store, may_fetch, tally)?;
             return Ok(Caller {
                 identity,
-                permissions: Vec::new(),
+                permissions: scopes,
                 removal,
             });
         }
@@ -355,7 +359,7 @@ impl Engine {
         store: &S,
         may_fetch: bool,
         tally: &mut Tally,
-    ) -> Result<Rc<Identity>, Stop> {
+    ) -> Result<(Rc<Identity>, Vec<String>), Stop> {
         if token.len() > self.policy.max_token_bytes {
             return Err(Reject::TokenTooLarge.into());
         }
@@ -365,6 +369,15 @@ impl Engine {
             tally.cache_hit = true;
             if hit.generation != generation {
                 let v = &hit.verified;
+                let fail_closed = self
+                    .policy
+                    .fail_closed_when_full
+                    .get(v.provider)
+                    .copied()
+                    .unwrap_or(true);
+                if fail_closed && table.is_full(store) {
+                    return Err(Reject::RevocationTableFull.into());
+                }
                 if table.is_revoked(
                     store,
                     v.jti.as_deref(),
@@ -378,7 +391,7 @@ impl Engine {
                 }
                 hit.generation = generation;
             }
-            return Ok(Rc::clone(&hit.identity));
+            return Ok((Rc::clone(&hit.identity), hit.verified.scopes.clone()));
         }
         tally.verified = true;
         let remote: Vec<Option<&[crate::keys::Key]>> = self
@@ -408,6 +421,15 @@ impl Engine {
             }
         };
         check_header_safe(&verified)?;
+        let fail_closed = self
+            .policy
+            .fail_closed_when_full
+            .get(verified.provider)
+            .copied()
+            .unwrap_or(true);
+        if fail_closed && table.is_full(store) {
+            return Err(Reject::RevocationTableFull.into());
+        }
         if table.is_revoked(
             store,
             verified.jti.as_deref(),
@@ -436,6 +458,7 @@ impl Engine {
             key_id: None,
             issuer: Some(verified.issuer.clone()),
         });
+        let scopes = verified.scopes.clone();
         self.cache.insert(
             token,
             Cached {
@@ -445,7 +468,7 @@ impl Engine {
                 valid_until: until,
             },
         );
-        Ok(identity)
+        Ok((identity, scopes))
     }
 }
 

@@ -420,11 +420,18 @@ fn cache_skips_reverification_but_honours_expiry_and_revocation() {
 
 #[test]
 fn configured_revocations_by_jti_and_kid() {
-    let mut e = engine(json!({"revocation": {"entries": [{"jti": "stolen"}, {"kid": "leaked"}]}}));
+    // The key that verifies is the one whose kid is checked: the provider names it `leaked`
+    // (beside a key without kid, which kid-less tokens use).
+    let mut e = engine(json!({
+        "providers": [{"name": "test", "issuer": ISS, "audiences": [AUD], "roles_claim": "roles",
+                       "hmac_keys": [{"alg": "HS256", "kid": "leaked", "secret_env": "JWT_SECRET"},
+                                     {"alg": "HS256", "secret_env": "JWT_SECRET"}]}],
+        "revocation": {"entries": [{"jti": "stolen"}, {"kid": "leaked"}]}
+    }));
     let mut s = MemoryStore::new();
     let p = &e.policy;
     p.revocation
-        .apply(&mut s, &p.revocation_entries, p.revocation_ttl, NOW);
+        .apply(&mut s, &p.revocation_entries, p.revocation_ttl, NOW, false);
     let signer = signer(Alg::HS256, "leaked", false);
     let t = signer.token(claims("a", json!({})));
     assert_eq!(
@@ -501,6 +508,8 @@ fn remote_keys_fetch_rotation_rate_limit_and_last_good() {
     assert_eq!(
         f,
         Fetch {
+            cluster: "auth_idp".into(),
+            authority: "idp".into(),
             path: "/jwks".into(),
             discovery: false
         }
@@ -562,10 +571,10 @@ fn remote_keys_fetch_rotation_rate_limit_and_last_good() {
 #[test]
 fn oidc_discovery_then_jwks() {
     let mut state = RemoteState::new(
-        serde_json::from_value(
-            json!({"cluster": "c", "discovery_path": "/.well-known/openid-configuration"}),
-        )
+        serde_json::from_value(json!({"cluster": "c", "authority": "idp.example",
+                   "discovery_path": "/.well-known/openid-configuration"}))
         .unwrap(),
+        Alg::ASYMMETRIC.to_vec(),
     );
     let f = state.due(NOW).unwrap();
     assert!(f.discovery);
@@ -573,12 +582,14 @@ fn oidc_discovery_then_jwks() {
     assert_eq!(
         state.feed(&f, Some(200), doc.as_bytes(), ISS, NOW),
         Fed::Next(Fetch {
+            cluster: "c".into(),
+            authority: "idp.example".into(),
             path: "/oauth/keys?v=2".into(),
             discovery: false
         })
     );
     let wrong = json!({"issuer": "https://evil", "jwks_uri": "https://idp/keys"}).to_string();
-    let mut other = RemoteState::new(state.spec.clone());
+    let mut other = RemoteState::new(state.spec.clone(), Alg::ASYMMETRIC.to_vec());
     let f = other.due(NOW).unwrap();
     assert!(matches!(
         other.feed(&f, Some(200), wrong.as_bytes(), ISS, NOW),
@@ -591,21 +602,22 @@ fn config_errors_name_the_field() {
     let bad =
         |extra: Value| load(config(extra).to_string().as_bytes(), &env, TEST_SLOT_KEY).unwrap_err();
     let e = bad(
-        json!({"providers": [{"name": "x", "issuer": ISS, "hmac_keys": [{"alg": "HS256", "secret_env": "NOPE"}]}]}),
+        json!({"providers": [{"name": "x", "issuer": ISS, "audiences": [AUD], "hmac_keys": [{"alg": "HS256", "secret_env": "NOPE"}]}]}),
     );
     assert_eq!(e.field, "providers[0].hmac_keys[0].secret_env");
     assert!(e.message.contains("NOPE"), "{e}");
     let e = bad(
-        json!({"providers": [{"name": "x", "issuer": ISS, "hmac_keys": [{"alg": "RS256", "secret_env": "JWT_SECRET"}]}]}),
+        json!({"providers": [{"name": "x", "issuer": ISS, "audiences": [AUD], "hmac_keys": [{"alg": "RS256", "secret_env": "JWT_SECRET"}]}]}),
     );
     assert_eq!(e.field, "providers[0].hmac_keys[0].alg");
-    let e = bad(json!({"providers": [{"name": "x", "issuer": ISS}]}));
+    let e = bad(json!({"providers": [{"name": "x", "issuer": ISS, "audiences": [AUD]}]}));
     assert_eq!(e.field, "providers[0]");
-    let e =
-        bad(json!({"providers": [{"name": "x", "issuer": ISS, "remote_jwks": {"cluster": "c"}}]}));
+    let e = bad(
+        json!({"providers": [{"name": "x", "issuer": ISS, "audiences": [AUD], "remote_jwks": {"cluster": "c"}}]}),
+    );
     assert_eq!(e.field, "providers[0].remote_jwks");
     let e = bad(
-        json!({"providers": [{"name": "x", "issuer": ISS, "jwks": {"keys": [{"kty": "RSA"}]}}]}),
+        json!({"providers": [{"name": "x", "issuer": ISS, "audiences": [AUD], "jwks": {"keys": [{"kty": "RSA"}]}}]}),
     );
     assert_eq!(e.field, "providers[0].jwks");
     let e = bad(json!({"api_keys": {"pepper_env": "NOPE"}}));

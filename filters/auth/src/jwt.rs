@@ -20,8 +20,14 @@ pub const MAX_CANDIDATE_KEYS: usize = 4;
 pub struct Provider {
     pub name: String,
     pub issuer: String,
-    /// Any of these in `aud`; empty means `aud` is not checked.
+    /// Any of these in `aud`; empty means `aud` is not checked (the configuration allows that
+    /// only with `allow_any_audience: true`).
     pub audiences: Vec<String>,
+    /// What keys from a JWKS may verify (inline and remote); HMAC keys carry their own.
+    pub algorithms: Vec<Alg>,
+    /// A token without `kid` may be tried against keys that have one (opt-in; by default it is
+    /// tried only against keys without `kid`, so revoking a key by `kid` cannot be dodged).
+    pub kidless_tokens_any_key: bool,
     /// Inline JWKS and HMAC keys; remote keys are passed in separately.
     pub static_keys: Vec<Key>,
     /// Whether keys also come from a remote JWKS (then an unknown `kid` may trigger a refetch).
@@ -32,6 +38,11 @@ pub struct Provider {
     pub required_claims: Vec<String>,
     pub subject_claim: String,
     pub roles_claim: Option<String>,
+    /// Prepended to every role from this issuer, so a role named alike by another issuer is
+    /// another role (`partner:admin` is not `admin`).
+    pub role_prefix: Option<String>,
+    /// Granted verbatim as permissions (OAuth `scope`/`scp`).
+    pub scopes_claim: Option<String>,
     pub tenant_claim: Option<String>,
 }
 
@@ -42,8 +53,12 @@ pub struct Verified {
     pub issuer: String,
     pub subject: String,
     pub roles: Vec<String>,
+    /// From `scopes_claim`: permissions as the issuer named them.
+    pub scopes: Vec<String>,
     pub tenant: Option<String>,
     pub jti: Option<String>,
+    /// The `kid` of the key that verified the signature (never the header's: a header may leave
+    /// it out, and revocation by `kid` must hold regardless).
     pub kid: Option<String>,
     pub issued_at: Option<u64>,
     pub expires_at: Option<u64>,
@@ -100,18 +115,30 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Reject> {
 }
 
 /// The keys of `provider` (static first, then remote) that may verify a token with `header`.
-fn candidates<'k>(header: &Header, static_keys: &'k [Key], remote_keys: &'k [Key]) -> Vec<&'k Key> {
-    static_keys
+fn candidates<'k>(
+    header: &Header,
+    any_key: bool,
+    static_keys: &'k [Key],
+    remote_keys: &'k [Key],
+) -> Vec<&'k Key> {
+    let mut keys: Vec<&Key> = static_keys
         .iter()
         .chain(remote_keys)
         .filter(|k| k.alg == header.alg)
         .filter(|k| match (&header.kid, &k.kid) {
             (Some(want), Some(have)) => want == have,
-            // A key without a kid is tried for any token; a token without a kid tries every key.
-            _ => true,
+            // A key without a kid is tried for any token.
+            (_, None) => true,
+            // A token without a kid only meets keys with one if the provider opted in.
+            (None, Some(_)) => any_key,
         })
-        .take(MAX_CANDIDATE_KEYS)
-        .collect()
+        .collect();
+    // Keys the token's kid names first (a stable sort keeps the configured order otherwise),
+    // so a key without kid is only a fallback and the kid checked for revocation is the one
+    // the token was signed under whenever that key is present.
+    keys.sort_by_key(|k| k.kid.is_none());
+    keys.truncate(MAX_CANDIDATE_KEYS);
+    keys
 }
 
 fn map_error(e: &jwt_simple::Error) -> Reject {
@@ -203,7 +230,12 @@ fn verify_inner(
         .find(|(_, p)| p.issuer == issuer)
         .ok_or(Reject::IssuerUnknown)?;
     let remote = remote_keys.get(index).copied().flatten();
-    let keys = candidates(&header, &provider.static_keys, remote.unwrap_or_default());
+    let keys = candidates(
+        &header,
+        provider.kidless_tokens_any_key,
+        &provider.static_keys,
+        remote.unwrap_or_default(),
+    );
     if keys.is_empty() {
         let loaded = remote.is_some() || !provider.static_keys.is_empty();
         if !loaded {
@@ -246,7 +278,7 @@ fn verify_inner(
     for key in keys {
         match key.verify(token, options.clone()) {
             Ok(claims) => {
-                return finish(index, provider, &header, claims, now).map(Outcome::Valid);
+                return finish(index, provider, key, claims, now).map(Outcome::Valid);
             }
             Err(e) => {
                 last = map_error(&e);
@@ -263,7 +295,7 @@ fn verify_inner(
 fn finish(
     index: usize,
     provider: &Provider,
-    header: &Header,
+    key: &Key,
     claims: JWTClaims<Map<String, Value>>,
     now: u64,
 ) -> Result<Verified, Reject> {
@@ -303,9 +335,24 @@ fn finish(
     }
     .filter(|s| !s.is_empty())
     .ok_or_else(|| Reject::ClaimMissing(provider.subject_claim.clone()))?;
-    let roles = match &provider.roles_claim {
+    let mut roles = match &provider.roles_claim {
         Some(path) => crate::claims::roles(&claims.custom, path)
             .ok_or_else(|| Reject::ClaimInvalid(path.clone()))?,
+        None => Vec::new(),
+    };
+    if let Some(prefix) = &provider.role_prefix {
+        for role in &mut roles {
+            role.insert_str(0, prefix);
+        }
+    }
+    // Scopes are compared verbatim: one holding `*` is dropped, so an issuer's `scope: "*"`
+    // cannot become our wildcard permission.
+    let scopes = match &provider.scopes_claim {
+        Some(path) => crate::claims::roles(&claims.custom, path)
+            .ok_or_else(|| Reject::ClaimInvalid(path.clone()))?
+            .into_iter()
+            .filter(|s| !s.contains('*'))
+            .collect(),
         None => Vec::new(),
     };
     let tenant = match &provider.tenant_claim {
@@ -321,9 +368,10 @@ fn finish(
         issuer: provider.issuer.clone(),
         subject,
         roles,
+        scopes,
         tenant,
         jti: claims.jwt_id.clone(),
-        kid: header.kid.clone(),
+        kid: key.kid.clone(),
         issued_at,
         expires_at,
     })

@@ -30,7 +30,8 @@ fn rejected(o: Outcome) -> Reject {
 
 #[test]
 fn every_algorithm_verifies_its_own_tokens_and_refuses_other_keys() {
-    for alg in Alg::ALL {
+    // ES512 is not in jwt-simple: its own tests below (RFC 7515 A.4 and a signer of ours).
+    for alg in Alg::ALL.into_iter().filter(|a| *a != Alg::ES512) {
         let s = signer(alg, "k1", false);
         let p = [provider(vec![s.public.clone()])];
         let token = s.token(claims("alice", json!({"roles": ["admin"]})));
@@ -464,19 +465,502 @@ fn jwks_parsing_binds_algorithms() {
     use crate::keys::parse_jwks;
     let s = signer(Alg::ES256, "k", false);
     let _ = s;
-    assert!(parse_jwks(b"{}", 8).is_err());
-    assert!(parse_jwks(b"{\"keys\":[]}", 8).is_err());
-    assert!(parse_jwks(b"nope", 8).is_err());
-    let rsa_no_alg = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
-    assert!(parse_jwks(rsa_no_alg.to_string().as_bytes(), 8)
-        .unwrap_err()
-        .contains("explicit `alg`"));
+    assert!(parse_jwks(b"{}", 8, &Alg::ASYMMETRIC).is_err());
+    assert!(parse_jwks(b"{\"keys\":[]}", 8, &Alg::ASYMMETRIC).is_err());
+    assert!(parse_jwks(b"nope", 8, &Alg::ASYMMETRIC).is_err());
     let oct = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}]});
-    assert!(parse_jwks(oct.to_string().as_bytes(), 8).is_err());
+    assert!(parse_jwks(oct.to_string().as_bytes(), 8, &Alg::ASYMMETRIC).is_err());
     let enc = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "enc", "x": "a", "y": "b"}]});
-    assert!(parse_jwks(enc.to_string().as_bytes(), 8).is_err());
+    assert!(parse_jwks(enc.to_string().as_bytes(), 8, &Alg::ASYMMETRIC).is_err());
     let many = json!({"keys": vec![json!({}); 9]});
-    assert!(parse_jwks(many.to_string().as_bytes(), 8)
+    assert!(parse_jwks(many.to_string().as_bytes(), 8, &Alg::ASYMMETRIC)
         .unwrap_err()
         .contains("at most 8"));
+}
+
+// ---- Issue 13 part B: revocation by the verifying key, key sets as IdPs publish them, ES512,
+// ---- scopes, role prefixes, and the new fields refused at load.
+
+use crate::engine::{Engine, Request, Tally, Verdict};
+use crate::keys::parse_jwks;
+use crate::settings::load;
+use portcullis_common::slots::{HashKey, MemoryStore};
+use serde_json::Value;
+
+/// A public JWK of `alg`'s test key, with `kid` and without `alg`.
+fn bare_jwk(alg: Alg, kid: &str) -> Value {
+    let pem = RSA_PEM;
+    let jwk = match alg {
+        Alg::RS256 | Alg::PS256 => RS256KeyPair::from_pem(pem).unwrap().public_key().to_jwk(),
+        Alg::ES256 => ES256KeyPair::generate().public_key().to_jwk(),
+        other => panic!("{other}"),
+    };
+    let mut v: Value = serde_json::from_str(&jwk).unwrap();
+    v.as_object_mut().unwrap().remove("alg");
+    v["kid"] = json!(kid);
+    v
+}
+
+use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair, RS256KeyPair};
+
+fn provider_with_jwks(jwks: Value, algorithms: &[Alg]) -> Provider {
+    let (keys, _) = parse_jwks(jwks.to_string().as_bytes(), 32, algorithms).unwrap();
+    let mut p = provider(keys);
+    p.algorithms = algorithms.to_vec();
+    p
+}
+
+#[test]
+fn a_kidless_token_cannot_dodge_revocation_of_its_key() {
+    let kp = ES256KeyPair::generate();
+    let mut jwk: Value = serde_json::from_str(&kp.public_key().to_jwk()).unwrap();
+    jwk["kid"] = json!("leaked");
+    let kidless = kp.sign(claims("mallory", json!({}))).unwrap();
+    let with_kid = ES256KeyPair::from_bytes(&kp.to_bytes())
+        .unwrap()
+        .with_key_id("leaked")
+        .sign(claims("a", json!({})))
+        .unwrap();
+    let mut p = [provider_with_jwks(
+        json!({"keys": [jwk.clone()]}),
+        &Alg::ASYMMETRIC,
+    )];
+    // By default a kid-less token meets no key that has a kid.
+    assert_eq!(rejected(check(&kidless, &p, NOW + 1)), Reject::KeyUnknown);
+    // Opted in, it verifies, and the kid reported (the one revocation checks) is the key's.
+    p[0].kidless_tokens_any_key = true;
+    let v = valid(check(&kidless, &p, NOW + 1));
+    assert_eq!(v.kid.as_deref(), Some("leaked"));
+    let v = valid(check(&with_kid, &p, NOW + 1));
+    assert_eq!(v.kid.as_deref(), Some("leaked"));
+
+    // Through the engine: a revoked kid refuses the kid-less token too (opted in).
+    let config = json!({
+        "providers": [{"name": "t", "issuer": ISS, "audiences": [AUD], "jwks": {"keys": [jwk]},
+                       "kidless_tokens_any_key": true}],
+        "revocation": {"entries": [{"kid": "leaked"}]}
+    });
+    let policy = load(
+        config.to_string().as_bytes(),
+        &|_| None,
+        HashKey::from_bytes([1; 16]),
+    )
+    .unwrap();
+    let mut store = MemoryStore::new();
+    let p = &policy;
+    p.revocation.apply(
+        &mut store,
+        &p.revocation_entries,
+        p.revocation_ttl,
+        NOW,
+        false,
+    );
+    let mut engine = Engine::new(policy);
+    let auth = format!("Bearer {kidless}");
+    let headers = vec![("authorization".to_string(), auth)];
+    let req = Request {
+        method: "GET",
+        authority: "a",
+        path: "/x",
+        headers: &headers,
+    };
+    let v = engine.decide(&req, NOW + 1, &store, false, &mut Tally::default());
+    assert!(
+        matches!(
+            v,
+            Verdict::Deny {
+                reason: "token_revoked",
+                ..
+            }
+        ),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn jwks_without_alg_binds_the_algorithms_its_key_type_allows() {
+    let rsa = bare_jwk(Alg::RS256, "r");
+    let p = [provider_with_jwks(json!({"keys": [rsa]}), &Alg::ASYMMETRIC)];
+    for alg in [
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+    ] {
+        let t = signer(alg, "r", false).token(claims("a", json!({})));
+        assert_eq!(valid(check(&t, &p, NOW + 1)).subject, "a", "{alg}");
+    }
+    // Confusion: the RSA key never verifies an HS token (its public key as the secret), nor an
+    // ES token naming its kid.
+    let n_e = RS256KeyPair::from_pem(RSA_PEM)
+        .unwrap()
+        .public_key()
+        .to_pem()
+        .unwrap();
+    let hs = handmade(
+        &json!({"alg": "HS256", "kid": "r"}),
+        &payload("a"),
+        n_e.as_bytes(),
+    );
+    assert_eq!(
+        rejected(check(&hs, &p, NOW + 1)),
+        Reject::AlgorithmNotAllowed
+    );
+    let es = signer(Alg::ES256, "r", false).token(claims("a", json!({})));
+    assert_eq!(
+        rejected(check(&es, &p, NOW + 1)),
+        Reject::AlgorithmNotAllowed
+    );
+
+    // An EC key without alg verifies its curve's algorithm only, never an RS token.
+    let ec = ES256KeyPair::generate().with_key_id("e");
+    let mut ec_jwk: Value = serde_json::from_str(&ec.public_key().to_jwk()).unwrap();
+    ec_jwk["kid"] = json!("e");
+    let p2 = [provider_with_jwks(
+        json!({"keys": [ec_jwk]}),
+        &Alg::ASYMMETRIC,
+    )];
+    let t = ec.sign(claims("a", json!({}))).unwrap();
+    assert_eq!(valid(check(&t, &p2, NOW + 1)).subject, "a");
+    let rs = signer(Alg::RS256, "e", false).token(claims("a", json!({})));
+    assert_eq!(
+        rejected(check(&rs, &p2, NOW + 1)),
+        Reject::AlgorithmNotAllowed
+    );
+
+    // The provider's `algorithms` narrows what an alg-less key may do.
+    let p = [provider_with_jwks(
+        json!({"keys": [bare_jwk(Alg::RS256, "r")]}),
+        &[Alg::RS256],
+    )];
+    let ps = signer(Alg::PS256, "r", false).token(claims("a", json!({})));
+    assert_eq!(
+        rejected(check(&ps, &p, NOW + 1)),
+        Reject::AlgorithmNotAllowed
+    );
+    let rs = signer(Alg::RS256, "r", false).token(claims("a", json!({})));
+    assert_eq!(valid(check(&rs, &p, NOW + 1)).subject, "a");
+}
+
+#[test]
+fn unusable_keys_are_skipped_naming_their_kid() {
+    let doc = json!({"keys": [
+        {"kty": "RSA", "use": "enc", "kid": "enc-key", "n": "AQAB", "e": "AQAB"},
+        {"kty": "EC", "crv": "secp256k1", "kid": "k1-curve", "x": "AA", "y": "AA"},
+        {"kty": "oct", "kid": "shared", "k": "c2VjcmV0"},
+        {"kty": "XYZ", "kid": "odd"},
+        {"kty": "RSA", "alg": "RS256", "kid": "rs-as-es", "crv": "P-256"},
+        {"kty": "EC", "crv": "P-256", "alg": "RS256", "kid": "mismatch", "x": "AA", "y": "AA"},
+        bare_jwk(Alg::ES256, "good")
+    ]});
+    let (keys, skipped) = parse_jwks(doc.to_string().as_bytes(), 32, &Alg::ASYMMETRIC).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].alg, Alg::ES256);
+    assert_eq!(skipped.len(), 6, "{skipped:?}");
+    for kid in [
+        "enc-key", "k1-curve", "shared", "odd", "rs-as-es", "mismatch",
+    ] {
+        assert!(
+            skipped.iter().any(|s| s.contains(kid)),
+            "{kid}: {skipped:?}"
+        );
+    }
+    // Inline: the usable keys load, the others are reported; none usable is refused.
+    let config =
+        json!({"providers": [{"name": "t", "issuer": ISS, "audiences": [AUD], "jwks": doc}]});
+    let policy = load(
+        config.to_string().as_bytes(),
+        &|_| None,
+        HashKey::from_bytes([1; 16]),
+    )
+    .unwrap();
+    assert_eq!(policy.skipped_keys.len(), 6);
+    assert!(policy.skipped_keys[0].starts_with("t: jwks keys[0] (kid \"enc-key\")"));
+    let config = json!({"providers": [{"name": "t", "issuer": ISS, "audiences": [AUD],
+                                       "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}]});
+    let e = load(
+        config.to_string().as_bytes(),
+        &|_| None,
+        HashKey::from_bytes([1; 16]),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "providers[0].jwks");
+    assert!(e.message.contains("no usable key"), "{e}");
+}
+
+/// RFC 7515 Appendix A.4: the ES512 example (public key, signing input, signature).
+#[test]
+fn es512_rfc7515_a4_vector() {
+    let jwk = json!({"kty": "EC", "crv": "P-521",
+        "x": "AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+        "y": "ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"});
+    let keys = Key::from_jwk(&jwk, &Alg::ASYMMETRIC).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].alg, Alg::ES512);
+    let crate::keys::Material::ES512(vk) = &keys[0].material else {
+        panic!("not an ES512 key")
+    };
+    let signed = "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZA";
+    let sig = "AdwMgeerwtHoh-l192l60hp9wAHZFVJbLfD_UxMi70cwnZOYaRI1bKPWROc-mZZqwqT2SI-KGDKB34XO0aw_7XdtAG8GaSwFKdCAPZgoXD2YBJZCPEX3xKpRwcdOO8KpEHwJjyqOgzDO7iKvU8vcnwNrmxYbSW9ERBXukOXolLzeO_Jn";
+    assert!(crate::keys::es512_signature_ok(vk, signed, sig));
+    assert!(!crate::keys::es512_signature_ok(
+        vk,
+        "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZB",
+        sig
+    ));
+    let mut bad = sig.to_string();
+    bad.replace_range(10..11, "A");
+    assert!(!crate::keys::es512_signature_ok(vk, signed, &bad));
+    // A private part, a coordinate of the wrong size, a point off the curve: refused.
+    let mut private = jwk.clone();
+    private["d"] = json!(
+        "AY5pb7A0UFiB3RELSD64fTLOSV_jazdF7fLYyuTw8lOfRhWg6Y6rUrPAxerEzgdRhajnu0ferB0d53vM9mE15j2C"
+    );
+    assert!(Key::from_jwk(&private, &Alg::ASYMMETRIC).is_err());
+    let mut short = jwk.clone();
+    short["x"] = json!("AekpBQ8ST8a8");
+    assert!(Key::from_jwk(&short, &Alg::ASYMMETRIC).is_err());
+    let mut off = jwk.clone();
+    off["y"] = off["x"].clone();
+    assert!(Key::from_jwk(&off, &Alg::ASYMMETRIC).is_err());
+}
+
+#[test]
+fn es512_tokens_verify_with_claim_rules() {
+    use p521::ecdsa::signature::Signer as _;
+    let mut secret = [9u8; 66];
+    secret[0] = 1;
+    let sk = p521::ecdsa::SigningKey::from_slice(&secret).unwrap();
+    let point = sk.verifying_key().to_sec1_point(false);
+    let bytes = point.as_bytes();
+    let jwk = json!({"kty": "EC", "crv": "P-521", "kid": "p", "x": b64(&bytes[1..67]), "y": b64(&bytes[67..133])});
+    let p = [provider_with_jwks(json!({"keys": [jwk]}), &Alg::ASYMMETRIC)];
+    let sign = |payload: &Value| {
+        let input = format!(
+            "{}.{}",
+            b64(br#"{"alg":"ES512","kid":"p"}"#),
+            b64(payload.to_string().as_bytes())
+        );
+        let sig: p521::ecdsa::Signature = sk.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    };
+    let v = valid(check(&sign(&payload("alice")), &p, NOW + 1));
+    assert_eq!(v.subject, "alice");
+    assert_eq!(v.kid.as_deref(), Some("p"));
+    let mut expired = payload("a");
+    expired["exp"] = json!(NOW - 3600);
+    assert_eq!(rejected(check(&sign(&expired), &p, NOW)), Reject::Expired);
+    let mut other_aud = payload("a");
+    other_aud["aud"] = json!("someone-else");
+    assert_eq!(
+        rejected(check(&sign(&other_aud), &p, NOW)),
+        Reject::AudienceMismatch
+    );
+    // An ES256 token naming the P-521 key's kid: another algorithm, refused.
+    let es256 = signer(Alg::ES256, "p", false).token(claims("a", json!({})));
+    assert_eq!(
+        rejected(check(&es256, &p, NOW + 1)),
+        Reject::AlgorithmNotAllowed
+    );
+}
+
+#[test]
+fn scopes_are_granted_verbatim_and_roles_take_the_issuer_prefix() {
+    let s = signer(Alg::HS256, "k", false);
+    let mut p = [provider(vec![s.public.clone()])];
+    p[0].scopes_claim = Some("scope".into());
+    p[0].role_prefix = Some("partner:".into());
+    let t = s.token(claims(
+        "a",
+        json!({"scope": "read write *", "roles": ["admin"]}),
+    ));
+    let v = valid(check(&t, &p, NOW + 1));
+    // `*` would be our wildcard permission: a scope holding it is dropped.
+    assert_eq!(v.scopes, vec!["read", "write"]);
+    assert_eq!(v.roles, vec!["partner:admin"]);
+    p[0].scopes_claim = Some("scp".into());
+    let t = s.token(claims("a", json!({"scp": ["read", "write"]})));
+    assert_eq!(valid(check(&t, &p, NOW + 1)).scopes, vec!["read", "write"]);
+    let t = s.token(claims("a", json!({"scp": 7})));
+    assert_eq!(
+        rejected(check(&t, &p, NOW + 1)),
+        Reject::ClaimInvalid("scp".into())
+    );
+
+    // Through the engine: `write` satisfies the rule, `writer` does not.
+    let env = |name: &str| (name == "S").then(|| HMAC_SECRET.to_vec());
+    let config = json!({
+        "providers": [{"name": "t", "issuer": ISS, "audiences": [AUD], "scopes_claim": "scope",
+                       "hmac_keys": [{"alg": "HS256", "secret_env": "S"}]}],
+        "rules": [{"path": "/api/write", "methods": ["POST"], "any_of": ["write"]}]
+    });
+    let policy = load(
+        config.to_string().as_bytes(),
+        &env,
+        HashKey::from_bytes([1; 16]),
+    )
+    .unwrap();
+    let mut engine = Engine::new(policy);
+    let store = MemoryStore::new();
+    let mut post = |scope: &str| {
+        let t = s.token(claims("a", json!({ "scope": scope })));
+        let headers = vec![("authorization".to_string(), format!("Bearer {t}"))];
+        let req = Request {
+            method: "POST",
+            authority: "a",
+            path: "/api/write",
+            headers: &headers,
+        };
+        match engine.decide(&req, NOW + 1, &store, false, &mut Tally::default()) {
+            Verdict::Pass { .. } => "pass",
+            Verdict::Deny { reason, .. } => reason,
+            Verdict::FetchKeys { .. } => "fetch",
+        }
+    };
+    assert_eq!(post("read write"), "pass");
+    assert_eq!(post("read writer"), "forbidden");
+    assert_eq!(post("wri"), "forbidden");
+    assert_eq!(post("*"), "forbidden");
+}
+
+#[test]
+fn new_provider_fields_are_refused_naming_the_field() {
+    let env = |name: &str| (name == "S").then(|| HMAC_SECRET.to_vec());
+    let bad = |provider: Value, extra: Value| {
+        let mut c = json!({ "providers": [provider] });
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        load(c.to_string().as_bytes(), &env, HashKey::from_bytes([1; 16])).unwrap_err()
+    };
+    let base = |field: &str, value: Value| {
+        let mut p = json!({"name": "t", "issuer": ISS, "audiences": [AUD],
+                           "hmac_keys": [{"alg": "HS256", "secret_env": "S"}]});
+        p[field] = value;
+        p
+    };
+    let cases = [
+        (base("audiences", json!([])), "providers[0].audiences"),
+        (base("audiences", json!([""])), "providers[0].audiences"),
+        (
+            base("allow_any_audience", json!(true)),
+            "providers[0].allow_any_audience",
+        ),
+        (base("algorithms", json!([])), "providers[0].algorithms"),
+        (
+            base("algorithms", json!(["RS256", "HS256"])),
+            "providers[0].algorithms[1]",
+        ),
+        (
+            base("algorithms", json!(["none"])),
+            "providers[0].algorithms[0]",
+        ),
+        (base("scopes_claim", json!("")), "providers[0].scopes_claim"),
+        (
+            base("scopes_claim", json!("a..b")),
+            "providers[0].scopes_claim",
+        ),
+        (base("role_prefix", json!("")), "providers[0].role_prefix"),
+        (
+            base("role_prefix", json!("a,b")),
+            "providers[0].role_prefix",
+        ),
+        (
+            base(
+                "remote_jwks",
+                json!({"cluster": "c", "path": "/k", "jwks_cluster": "x"}),
+            ),
+            "providers[0].remote_jwks.jwks_cluster",
+        ),
+        (
+            base(
+                "remote_jwks",
+                json!({"cluster": "c", "discovery_path": "/d", "jwks_cluster": ""}),
+            ),
+            "providers[0].remote_jwks.jwks_cluster",
+        ),
+        (
+            base(
+                "remote_jwks",
+                json!({"cluster": "c", "path": "/k", "allow_insecure_http": true}),
+            ),
+            "providers[0].remote_jwks.allow_insecure_http",
+        ),
+    ];
+    for (provider, field) in cases {
+        let e = bad(provider.clone(), json!({}));
+        assert_eq!(e.field, field, "{provider}: {e}");
+    }
+    // Wrong types and unknown values are refused naming the field too.
+    let e = bad(base("kidless_tokens_any_key", json!("yes")), json!({}));
+    assert!(e.to_string().contains("kidless_tokens_any_key"), "{e}");
+    let e = bad(base("revocation_table_full", json!("ignore")), json!({}));
+    assert!(e.to_string().contains("revocation_table_full"), "{e}");
+    // Revocation table sizing.
+    let ok = base("audiences", json!([AUD]));
+    let poll = json!({"cluster": "c", "path": "/r", "max_entries": 10000});
+    let e = bad(
+        ok.clone(),
+        json!({"revocation": {"slots": 256, "ways": 8, "poll": poll}}),
+    );
+    assert_eq!(e.field, "revocation.slots");
+    assert!(e.message.contains("hold 1024"), "{e}");
+    let e = bad(
+        ok.clone(),
+        json!({"revocation": {"poll": {"cluster": "c", "path": "/r", "max_entries": 0}}}),
+    );
+    assert_eq!(e.field, "revocation.poll.max_entries");
+    let e = bad(
+        ok.clone(),
+        json!({"revocation": {"ways": 1, "poll": {"cluster": "c", "path": "/r", "max_entries": 1000000}}}),
+    );
+    assert_eq!(e.field, "revocation.poll.max_entries");
+}
+
+#[test]
+fn the_revocation_table_is_sized_from_what_it_must_hold() {
+    let env = |name: &str| (name == "S").then(|| HMAC_SECRET.to_vec());
+    let with = |revocation: Value| {
+        let c = json!({
+            "providers": [{"name": "t", "issuer": ISS, "audiences": [AUD],
+                           "hmac_keys": [{"alg": "HS256", "secret_env": "S"}]}],
+            "revocation": revocation
+        });
+        load(c.to_string().as_bytes(), &env, HashKey::from_bytes([1; 16])).unwrap()
+    };
+    // The default poll (10 000 entries) at half load of 8 ways: 2 500 slots, 20 000 entries.
+    let p = with(json!({"poll": {"cluster": "c", "path": "/r"}}));
+    assert_eq!(p.revocation.capacity(), 20_000);
+    // Nothing to hold: the minimum table.
+    assert_eq!(with(json!({})).revocation.capacity(), 256 * 8);
+    // Explicit slots that hold the list at a safe load are kept.
+    let p = with(json!({"slots": 2500, "poll": {"cluster": "c", "path": "/r"}}));
+    assert_eq!(p.revocation.capacity(), 20_000);
+    // Default 16 KiB tokens.
+    assert_eq!(p.max_token_bytes, 16 * 1024);
+}
+
+/// Every provider block of docs/idp-recipes.md loads as written (placeholders and all), so the
+/// recipes cannot drift from the configuration they document.
+#[test]
+fn every_idp_recipe_loads() {
+    let doc = include_str!("../../../docs/idp-recipes.md");
+    let blocks: Vec<&str> = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 5, "one provider block per IdP");
+    for block in blocks {
+        let provider: Value = serde_json::from_str(block).unwrap();
+        let config = json!({ "providers": [provider] });
+        let policy = load(
+            config.to_string().as_bytes(),
+            &|_| None,
+            HashKey::from_bytes([1; 16]),
+        );
+        assert!(policy.is_ok(), "{block}: {:?}", policy.err());
+    }
 }

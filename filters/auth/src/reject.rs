@@ -15,6 +15,8 @@ pub enum Reject {
     KeyUnknown,
     /// Fail closed: the issuer's keys were never loaded.
     KeysUnavailable,
+    /// The revocation table refused a revocation (full): this provider fails closed.
+    RevocationTableFull,
     SignatureInvalid,
     Expired,
     NotYetValid,
@@ -44,6 +46,7 @@ impl Reject {
             Reject::IssuerUnknown => "token_issuer_unknown",
             Reject::KeyUnknown => "token_key_unknown",
             Reject::KeysUnavailable => "auth_keys_unavailable",
+            Reject::RevocationTableFull => "auth_revocation_table_full",
             Reject::SignatureInvalid => "token_signature_invalid",
             Reject::Expired => "token_expired",
             Reject::NotYetValid => "token_not_yet_valid",
@@ -63,7 +66,7 @@ impl Reject {
 
     pub fn status(&self) -> u16 {
         match self {
-            Reject::KeysUnavailable => 503,
+            Reject::KeysUnavailable | Reject::RevocationTableFull => 503,
             Reject::Forbidden | Reject::NoMatchingRule => 403,
             _ => 401,
         }
@@ -79,6 +82,9 @@ impl Reject {
             Reject::IssuerUnknown => "the token's issuer is not trusted".into(),
             Reject::KeyUnknown => "no trusted key matches the token".into(),
             Reject::KeysUnavailable => "the issuer's keys are not available yet".into(),
+            Reject::RevocationTableFull => {
+                "revocations could not all be stored; tokens are refused until they can".into()
+            }
             Reject::SignatureInvalid => "the token's signature is invalid".into(),
             Reject::Expired => "the token has expired".into(),
             Reject::NotYetValid => "the token is not valid yet".into(),
@@ -100,7 +106,9 @@ impl Reject {
     /// an error code"). API-key refusals use the same codes.
     pub fn bearer_error(&self) -> Option<&'static str> {
         match self {
-            Reject::CredentialsMissing | Reject::KeysUnavailable => None,
+            Reject::CredentialsMissing | Reject::KeysUnavailable | Reject::RevocationTableFull => {
+                None
+            }
             Reject::Forbidden | Reject::NoMatchingRule => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }

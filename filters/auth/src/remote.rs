@@ -6,12 +6,16 @@
 //!   flood of made-up kids cannot turn into a flood of requests to the IdP;
 //! - a failed or invalid fetch keeps the last good keys; before any fetch succeeded there are no
 //!   keys and tokens are refused (fail closed);
-//! - with OIDC discovery, the discovery document is fetched first and its `jwks_uri` path used.
+//! - with OIDC discovery, the discovery document is fetched first and its `jwks_uri` followed:
+//!   to `cluster` when its host is `authority`, to `jwks_cluster` (with the URI's host as
+//!   `:authority`) when it is another host (Google: keys on www.googleapis.com); a `jwks_uri` on
+//!   another host with no `jwks_cluster`, or over `http://` without `allow_insecure_http`, is
+//!   refused and the last good keys stay.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::keys::{parse_jwks, Key};
+use crate::keys::{parse_jwks, Alg, Key};
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +39,13 @@ pub struct RemoteSpec {
     pub min_refetch_secs: u64,
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Envoy cluster for a discovered `jwks_uri` on another host than `authority`.
+    #[serde(default)]
+    pub jwks_cluster: Option<String>,
+    /// Accept a discovered `jwks_uri` over plain `http://` (keys an on-path attacker could
+    /// replace): only for tests and closed networks.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_authority() -> String {
@@ -61,6 +72,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// What the adapter should fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetch {
+    pub cluster: String,
+    pub authority: String,
     pub path: String,
     pub discovery: bool,
 }
@@ -74,13 +87,19 @@ pub enum Fed {
     Next(Fetch),
     /// The fetch failed; last good keys (if any) stay.
     Failed(String),
+    /// The discovery document names a `jwks_uri` we will not follow (plain HTTP, or a host with
+    /// no configured cluster); last good keys (if any) stay.
+    Refused(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct RemoteState {
     pub spec: RemoteSpec,
     pub keys: Option<Vec<Key>>,
-    jwks_path: Option<String>,
+    /// The provider's `algorithms`: what keys of a fetched JWKS may verify.
+    algorithms: Vec<Alg>,
+    /// Where the JWKS is: `path` on `cluster`, or what discovery found.
+    jwks: Option<Fetch>,
     next_refresh: u64,
     last_kid_refetch: Option<u64>,
     /// When the fetch in flight started; a fetch whose requester vanished (a client that hung
@@ -89,9 +108,15 @@ pub struct RemoteState {
 }
 
 impl RemoteState {
-    pub fn new(spec: RemoteSpec) -> RemoteState {
+    pub fn new(spec: RemoteSpec, algorithms: Vec<Alg>) -> RemoteState {
         RemoteState {
-            jwks_path: spec.path.clone(),
+            jwks: spec.path.clone().map(|path| Fetch {
+                cluster: spec.cluster.clone(),
+                authority: spec.authority.clone(),
+                path,
+                discovery: false,
+            }),
+            algorithms,
             spec,
             keys: None,
             next_refresh: 0,
@@ -101,12 +126,11 @@ impl RemoteState {
     }
 
     fn next_fetch(&self) -> Option<Fetch> {
-        match (&self.jwks_path, &self.spec.discovery_path) {
-            (Some(p), _) => Some(Fetch {
-                path: p.clone(),
-                discovery: false,
-            }),
+        match (&self.jwks, &self.spec.discovery_path) {
+            (Some(f), _) => Some(f.clone()),
             (None, Some(d)) => Some(Fetch {
+                cluster: self.spec.cluster.clone(),
+                authority: self.spec.authority.clone(),
                 path: d.clone(),
                 discovery: true,
             }),
@@ -172,19 +196,23 @@ impl RemoteState {
             return failed(self, format!("body of {} bytes is too large", body.len()));
         }
         if fetch.discovery {
-            return match jwks_path_from_discovery(body, issuer) {
-                Ok(path) => {
-                    self.jwks_path = Some(path.clone());
+            let uri = match jwks_uri_from_discovery(body, issuer) {
+                Ok(uri) => uri,
+                Err(e) => return failed(self, e),
+            };
+            return match self.follow(&uri) {
+                Ok(next) => {
+                    self.jwks = Some(next.clone());
                     self.in_flight = Some(now);
-                    Fed::Next(Fetch {
-                        path,
-                        discovery: false,
-                    })
+                    Fed::Next(next)
                 }
-                Err(e) => failed(self, e),
+                Err(why) => {
+                    self.next_refresh = now.saturating_add(self.spec.retry_secs);
+                    Fed::Refused(why)
+                }
             };
         }
-        match parse_jwks(body, MAX_JWKS_KEYS) {
+        match parse_jwks(body, MAX_JWKS_KEYS, &self.algorithms) {
             Ok((keys, skipped)) => {
                 let n = keys.len();
                 self.keys = Some(keys);
@@ -196,9 +224,69 @@ impl RemoteState {
     }
 }
 
-/// The path (and query) of `jwks_uri` from an OIDC discovery document (OpenID Connect
-/// Discovery 1.0 §3), after checking that it describes our issuer (§4.3).
-pub fn jwks_path_from_discovery(body: &[u8], issuer: &str) -> Result<String, String> {
+impl RemoteState {
+    /// Where a discovered `jwks_uri` is fetched from, or why it is not.
+    fn follow(&self, uri: &str) -> Result<Fetch, String> {
+        let (secure, rest) = match (uri.strip_prefix("https://"), uri.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            _ => return Err(format!("`jwks_uri` {uri:?} is not an http(s) URL")),
+        };
+        if !secure && !self.spec.allow_insecure_http {
+            return Err(format!(
+                "`jwks_uri` {uri:?} is plain HTTP, where anyone on the path can swap the keys; \
+                 serve it over HTTPS (or set remote_jwks.allow_insecure_http: true for a test IdP)"
+            ));
+        }
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                rest.get(i..).unwrap_or("/"),
+            ),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_string()
+        };
+        // Hand-written because a URL crate is heavy for one authority check: the host[:port]
+        // must be plain (no userinfo, no spaces), so it names one place unambiguously.
+        if authority.is_empty()
+            || !authority
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        {
+            return Err(format!("`jwks_uri` {uri:?} has no plain host"));
+        }
+        if authority.eq_ignore_ascii_case(&self.spec.authority) {
+            return Ok(Fetch {
+                cluster: self.spec.cluster.clone(),
+                authority: self.spec.authority.clone(),
+                path,
+                discovery: false,
+            });
+        }
+        match &self.spec.jwks_cluster {
+            Some(cluster) => Ok(Fetch {
+                cluster: cluster.clone(),
+                authority: authority.to_ascii_lowercase(),
+                path,
+                discovery: false,
+            }),
+            None => Err(format!(
+                "`jwks_uri` {uri:?} is on host {authority}, not {}: set remote_jwks.jwks_cluster \
+                 to an Envoy cluster that reaches {authority}",
+                self.spec.authority
+            )),
+        }
+    }
+}
+
+/// The `jwks_uri` of an OIDC discovery document (OpenID Connect Discovery 1.0 §3), after
+/// checking that it describes our issuer (§4.3).
+pub fn jwks_uri_from_discovery(body: &[u8], issuer: &str) -> Result<String, String> {
     let doc: Value =
         serde_json::from_slice(body).map_err(|e| format!("discovery is not JSON: {e}"))?;
     let found = doc
@@ -210,14 +298,8 @@ pub fn jwks_path_from_discovery(body: &[u8], issuer: &str) -> Result<String, Str
             "discovery document is for issuer {found:?}, not ours"
         ));
     }
-    let uri = doc
-        .get("jwks_uri")
+    doc.get("jwks_uri")
         .and_then(Value::as_str)
-        .ok_or("discovery document has no `jwks_uri`")?;
-    let rest = uri
-        .strip_prefix("https://")
-        .or_else(|| uri.strip_prefix("http://"))
-        .ok_or("`jwks_uri` is not an http(s) URL")?;
-    let path = rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/");
-    Ok(path.to_string())
+        .map(str::to_string)
+        .ok_or_else(|| "discovery document has no `jwks_uri`".into())
 }

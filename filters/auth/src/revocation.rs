@@ -3,16 +3,24 @@
 //!
 //! An entry revokes a token `jti`, a `kid` (every token signed by that key), or a subject's
 //! tokens issued before a time. Each entry carries the time after which it can go (the last
-//! affected token has expired by then); full slots evict the entry that expires first. A
-//! generation counter changes on every write, so a worker's verified-token cache only re-checks
-//! revocation when something changed.
+//! affected token has expired by then). A live revocation is never evicted: a full bucket
+//! refuses the insert, which is counted, logged, and raises a shared "full" flag that providers
+//! fail closed on (by configuration) until a complete revocation list fits again. The table is
+//! sized from the most entries it must hold (`settings`), so this stays rare. A generation
+//! counter changes on every write, so a worker's verified-token cache only re-checks revocation
+//! when something changed.
 
-use portcullis_common::slots::{Change, Eviction, HashKey, SharedData, SlotTable, WhenFull};
+use portcullis_common::slots::{Change, HashKey, SharedData, SlotError, SlotTable, WhenFull};
 use serde::Deserialize;
 
 const TABLE_PREFIX: &str = "portcullis.auth.revoked";
 const GENERATION_KEY: &str = "portcullis.auth.revoked.generation";
 const POLL_LEASE_KEY: &str = "portcullis.auth.revocation.poll";
+/// Set (non-zero) while a revocation could not be stored.
+const FULL_KEY: &str = "portcullis.auth.revoked.full";
+/// Most of a table's capacity that configured and polled entries may take: with the entries
+/// spread by a keyed hash, a bucket overflows rarely below this load.
+pub const SAFE_LOAD_PERCENT: u64 = 50;
 /// Stored per entry: the issued-before cut-off and the entry's expiry (both u64).
 const VALUE_LEN: usize = 16;
 /// Bounded retries on a lost CAS race; the failure is reported, never looped on.
@@ -88,8 +96,20 @@ fn pair(before: u64, until: u64) -> Vec<u8> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertError {
+    /// The entry's bucket is full of live revocations; none was evicted.
+    Full,
     /// Lost the CAS race every time, or the host refused the write.
     Failed(String),
+}
+
+/// What applying a list of revocations did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub applied: usize,
+    /// Malformed entries, lost races, host errors.
+    pub failed: usize,
+    /// Refused because their bucket was full of live revocations.
+    pub full: usize,
 }
 
 /// The table's shape: `slots` shared-data keys of `ways` entries each, on the common slot table.
@@ -118,8 +138,8 @@ impl Table {
             .map_err(|e| format!("{e:?}"))
     }
 
-    /// Adds or extends one revocation. Returns whether a live entry had to be evicted (full
-    /// bucket: the one expiring first goes).
+    /// Adds or extends one revocation. A full bucket refuses it (`InsertError::Full`): a live
+    /// revocation is never evicted to make room.
     pub fn insert<S: SharedData>(
         &self,
         store: &mut S,
@@ -139,7 +159,7 @@ impl Table {
                 store,
                 &table_key(kind, value),
                 now,
-                WhenFull::EvictSoonestExpiring,
+                WhenFull::Refuse,
                 |current| {
                     let (old_before, old_until) = current.map_or((0, 0), read_pair);
                     let (b, u) = (old_before.max(before), old_until.max(until));
@@ -154,11 +174,37 @@ impl Table {
                     }
                 },
             )
-            .map_err(|e| InsertError::Failed(format!("{e:?}")))?;
+            .map_err(|e| match e {
+                SlotError::Full => InsertError::Full,
+                other => InsertError::Failed(format!("{other:?}")),
+            })?;
         if updated.result {
             self.bump_generation(store);
         }
-        Ok(updated.eviction == Eviction::Live)
+        Ok(updated.result)
+    }
+
+    /// Whether a revocation could not be stored (and no complete list fitted since).
+    pub fn is_full<S: SharedData>(&self, store: &S) -> bool {
+        store.get(FULL_KEY).is_some_and(|(b, _)| parse_u64(&b) != 0)
+    }
+
+    /// Raises or clears the "full" flag; a change bumps the generation, so cached tokens are
+    /// checked again.
+    fn set_full<S: SharedData>(&self, store: &mut S, full: bool) {
+        if self.is_full(store) == full {
+            return;
+        }
+        for _ in 0..CAS_RETRIES {
+            let (_, cas) = store.get(FULL_KEY).unwrap_or_default();
+            if store
+                .set(FULL_KEY, &u64::from(full).to_be_bytes(), cas)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        self.bump_generation(store);
     }
 
     fn bump_generation<S: SharedData>(&self, store: &mut S) {
@@ -206,19 +252,21 @@ impl Table {
             || kid.is_some_and(|k| self.hit(store, Kind::Kid, k, None, now))
     }
 
-    /// Applies a list of revocations; returns (applied, failed).
+    /// Applies a list of revocations. A refusal for lack of room raises the "full" flag;
+    /// `complete` says the list is the whole current list (a poll), so one that fits entirely
+    /// clears the flag again.
     pub fn apply<S: SharedData>(
         &self,
         store: &mut S,
         specs: &[RevocationSpec],
         default_ttl: u64,
         now: u64,
-    ) -> (usize, usize) {
-        let mut applied = 0;
-        let mut failed = 0;
+        complete: bool,
+    ) -> Applied {
+        let mut out = Applied::default();
         for spec in specs {
             let Ok((kind, value)) = spec.target() else {
-                failed += 1;
+                out.failed += 1;
                 continue;
             };
             let until = spec.expires_at.unwrap_or(now.saturating_add(default_ttl));
@@ -226,11 +274,17 @@ impl Table {
                 continue;
             }
             match self.insert(store, kind, value, spec.issued_before, until, now) {
-                Ok(_) => applied += 1,
-                Err(_) => failed += 1,
+                Ok(_) => out.applied += 1,
+                Err(InsertError::Full) => out.full += 1,
+                Err(InsertError::Failed(_)) => out.failed += 1,
             }
         }
-        (applied, failed)
+        if out.full > 0 {
+            self.set_full(store, true);
+        } else if complete {
+            self.set_full(store, false);
+        }
+        out
     }
 }
 
@@ -319,22 +373,32 @@ mod tests {
     }
 
     #[test]
-    fn bounded_keys_and_eviction_of_the_soonest_expiring() {
+    fn at_capacity_the_table_refuses_and_never_evicts_a_live_revocation() {
         let mut s = MemoryStore::new();
         let t = Table::new(1, 2, KEY);
-        t.insert(&mut s, Kind::Jti, "a", None, 300, 0).unwrap();
-        t.insert(&mut s, Kind::Jti, "b", None, 200, 0).unwrap();
-        assert_eq!(t.insert(&mut s, Kind::Jti, "c", None, 400, 0), Ok(true));
-        assert!(
-            !t.is_revoked(&s, Some("b"), "x", None, None, 0),
-            "soonest-expiring evicted"
+        assert_eq!(t.capacity(), 2);
+        // At capacity: both fit.
+        assert_eq!(t.insert(&mut s, Kind::Jti, "a", None, 300, 0), Ok(true));
+        assert_eq!(t.insert(&mut s, Kind::Jti, "b", None, 200, 0), Ok(true));
+        // Beyond: refused, and the soonest-expiring live entry stays.
+        assert_eq!(
+            t.insert(&mut s, Kind::Jti, "c", None, 400, 0),
+            Err(InsertError::Full)
         );
+        assert!(t.is_revoked(&s, Some("b"), "x", None, None, 0));
         assert!(t.is_revoked(&s, Some("a"), "x", None, None, 0));
-        assert!(t.is_revoked(&s, Some("c"), "x", None, None, 0));
+        assert!(!t.is_revoked(&s, Some("c"), "x", None, None, 0));
+        // Extending an entry already there still works when full.
+        assert_eq!(t.insert(&mut s, Kind::Jti, "b", None, 250, 0), Ok(true));
+        // Once an entry has expired, its place is free again.
+        assert_eq!(t.insert(&mut s, Kind::Jti, "c", None, 400, 260), Ok(true));
+        assert!(t.is_revoked(&s, Some("c"), "x", None, None, 260));
+        assert!(t.is_revoked(&s, Some("a"), "x", None, None, 260));
         let big = Table::new(4, 2, KEY);
         for i in 0..1000 {
-            big.insert(&mut s, Kind::Jti, &format!("j{i}"), None, 10_000, 0)
-                .unwrap();
+            // Most are refused (full), none is an error of another kind.
+            let r = big.insert(&mut s, Kind::Jti, &format!("j{i}"), None, 10_000, 0);
+            assert!(matches!(r, Ok(true) | Err(InsertError::Full)), "{r:?}");
         }
         // Buckets of both tables + the generation key, never one key per entry.
         assert!(s.key_count() <= 1 + 4 + 1, "{} keys", s.key_count());
@@ -363,8 +427,35 @@ mod tests {
         ));
         // A few lost races are retried.
         s.interfere = 3;
-        assert_eq!(t.insert(&mut s, Kind::Jti, "x", None, 100, 0), Ok(false));
+        assert_eq!(t.insert(&mut s, Kind::Jti, "x", None, 100, 0), Ok(true));
         assert!(t.is_revoked(&s, Some("x"), "a", None, None, 0));
+    }
+
+    #[test]
+    fn a_refused_revocation_raises_the_full_flag_until_a_complete_list_fits() {
+        let mut s = MemoryStore::new();
+        let t = Table::new(1, 2, KEY);
+        let spec = |jti: &str, until: u64| RevocationSpec {
+            jti: Some(jti.into()),
+            sub: None,
+            kid: None,
+            issued_before: None,
+            expires_at: Some(until),
+        };
+        let g0 = t.generation(&s);
+        let done = t.apply(&mut s, &[spec("a", 300), spec("b", 300)], 1000, 0, true);
+        assert_eq!((done.applied, done.full), (2, 0));
+        assert!(!t.is_full(&s));
+        let done = t.apply(&mut s, &[spec("c", 300)], 1000, 0, true);
+        assert_eq!((done.applied, done.full), (0, 1));
+        assert!(t.is_full(&s));
+        assert_ne!(t.generation(&s), g0);
+        // A partial list (configured entries) never clears it; a complete one that fits does.
+        t.apply(&mut s, &[], 1000, 0, false);
+        assert!(t.is_full(&s));
+        let done = t.apply(&mut s, &[spec("c", 400)], 1000, 301, true);
+        assert_eq!((done.applied, done.full), (1, 0));
+        assert!(!t.is_full(&s));
     }
 
     #[test]
@@ -372,7 +463,14 @@ mod tests {
         let body = br#"{"revoked":[{"jti":"a","expires_at":500},{"sub":"m","issued_before":50},{"kid":"k"},{"jti":"x","sub":"y"}]}"#;
         let specs = parse_list(body, 10).unwrap();
         let (t, mut s) = (t(), MemoryStore::new());
-        assert_eq!(t.apply(&mut s, &specs, 1000, 100), (3, 1));
+        assert_eq!(
+            t.apply(&mut s, &specs, 1000, 100, true),
+            Applied {
+                applied: 3,
+                failed: 1,
+                full: 0
+            }
+        );
         assert!(t.is_revoked(&s, Some("a"), "z", None, None, 499));
         assert!(t.is_revoked(&s, None, "z", Some("k"), None, 1099));
         assert!(!t.is_revoked(&s, None, "z", Some("k"), None, 1100));

@@ -13,7 +13,7 @@ use crate::jwt::Provider;
 use crate::keys::{parse_jwks, Alg, Key};
 use crate::rbac::{RoleSpec, Roles, RuleSpec, Rules};
 use crate::remote::RemoteSpec;
-use crate::revocation::{RevocationSpec, Table};
+use crate::revocation::{RevocationSpec, Table, SAFE_LOAD_PERCENT};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,8 +64,26 @@ pub enum Unmatched {
 pub struct ProviderSpec {
     pub name: String,
     pub issuer: String,
+    /// Required unless `allow_any_audience`: a token for another API is not a token for ours.
     #[serde(default)]
     pub audiences: Vec<String>,
+    #[serde(default)]
+    pub allow_any_audience: bool,
+    /// What JWKS keys (inline and remote) may verify; default: every asymmetric algorithm.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// Try a token without `kid` against keys that have one (default: only keys without).
+    #[serde(default)]
+    pub kidless_tokens_any_key: bool,
+    /// Prepended to this issuer's roles, e.g. `partner:`.
+    #[serde(default)]
+    pub role_prefix: Option<String>,
+    /// Dotted path of a claim whose values (space-separated string or array) are permissions.
+    #[serde(default)]
+    pub scopes_claim: Option<String>,
+    /// What this provider's tokens get while the revocation table is full.
+    #[serde(default)]
+    pub revocation_table_full: WhenRevocationFull,
     /// An inline JWKS document.
     #[serde(default)]
     pub jwks: Option<Value>,
@@ -85,6 +103,17 @@ pub struct ProviderSpec {
     pub roles_claim: Option<String>,
     #[serde(default)]
     pub tenant_claim: Option<String>,
+}
+
+/// A provider's answer to a revocation it could not store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenRevocationFull {
+    /// Refuse its tokens (503) until the revocations fit again.
+    #[default]
+    FailClosed,
+    /// Keep accepting its tokens (the refused revocation is not enforced), with the alarm.
+    FailOpen,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,8 +203,9 @@ impl Default for CacheSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationConfig {
-    #[serde(default = "default_slots")]
-    pub slots: u32,
+    /// Default: enough for `entries` and `poll.max_entries` at half load.
+    #[serde(default)]
+    pub slots: Option<u32>,
     #[serde(default = "default_ways")]
     pub ways: u8,
     /// Lifetime of an entry that does not say when it can go.
@@ -190,7 +220,7 @@ pub struct RevocationConfig {
 impl Default for RevocationConfig {
     fn default() -> Self {
         RevocationConfig {
-            slots: default_slots(),
+            slots: None,
             ways: default_ways(),
             default_ttl_secs: default_revocation_ttl(),
             entries: Vec::new(),
@@ -224,7 +254,8 @@ fn default_api_key_sources() -> Vec<Source> {
     vec![Source::Header("x-api-key".into())]
 }
 fn default_max_token_bytes() -> usize {
-    8192
+    // Tokens with group claims pass 8 KiB routinely; Envoy's own header limit is 60 KiB.
+    16 * 1024
 }
 fn default_realm() -> String {
     "portcullis".into()
@@ -256,9 +287,8 @@ fn h_key_id() -> String {
 fn default_cache_capacity() -> usize {
     1024
 }
-fn default_slots() -> u32 {
-    256
-}
+/// The smallest table made when nothing asks for more.
+const MIN_SLOTS: u32 = 256;
 fn default_ways() -> u8 {
     8
 }
@@ -299,6 +329,10 @@ pub struct Policy {
     pub realm: String,
     pub cache_capacity: usize,
     pub revocation: Table,
+    /// Per provider: refuse its tokens while the revocation table is full.
+    pub fail_closed_when_full: Vec<bool>,
+    /// Inline JWKS keys skipped at load (`provider: note`), for the adapter to log and count.
+    pub skipped_keys: Vec<String>,
     pub revocation_ttl: u64,
     pub revocation_entries: Vec<RevocationSpec>,
     pub poll: Option<PollSpec>,
@@ -347,21 +381,94 @@ fn decode_secret(raw: &[u8], encoding: SecretEncoding) -> Result<Vec<u8>, String
     }
 }
 
+fn compile_algorithms(names: &Option<Vec<String>>) -> Result<Vec<Alg>, ConfigError> {
+    let Some(names) = names else {
+        return Ok(Alg::ASYMMETRIC.to_vec());
+    };
+    if names.is_empty() {
+        return Err(ConfigError::new(
+            "algorithms",
+            "must name at least one algorithm",
+        ));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            Alg::from_name(name)
+                .filter(|a| !a.is_hmac())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        format!("algorithms[{i}]"),
+                        format!(
+                            "{name:?} is not one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 \
+                             ES512 EdDSA (HMAC keys are configured in `hmac_keys`)"
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// A claim path as `lookup` reads it: dot-separated, no empty segment.
+fn check_claim_path(path: &Option<String>, field: &str) -> Result<(), ConfigError> {
+    match path {
+        Some(p) if p.is_empty() || p.split('.').any(str::is_empty) => Err(ConfigError::new(
+            field,
+            "must be a claim name or a dotted path such as `realm_access.roles`",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn compile_provider(
     spec: &ProviderSpec,
     env: &dyn Fn(&str) -> Option<Vec<u8>>,
+    skipped_keys: &mut Vec<String>,
 ) -> Result<Provider, ConfigError> {
     if spec.issuer.is_empty() {
         return Err(ConfigError::new("issuer", "must not be empty"));
     }
+    if spec.audiences.is_empty() && !spec.allow_any_audience {
+        return Err(ConfigError::new(
+            "audiences",
+            "name the audiences this API accepts (or set `allow_any_audience: true`)",
+        ));
+    }
+    if spec.allow_any_audience && !spec.audiences.is_empty() {
+        return Err(ConfigError::new(
+            "allow_any_audience",
+            "cannot be combined with `audiences`",
+        ));
+    }
+    if spec.audiences.iter().any(String::is_empty) {
+        return Err(ConfigError::new(
+            "audiences",
+            "must not hold an empty audience",
+        ));
+    }
+    let algorithms = compile_algorithms(&spec.algorithms)?;
+    check_claim_path(&spec.scopes_claim, "scopes_claim")?;
+    check_claim_path(&spec.roles_claim, "roles_claim")?;
+    if let Some(prefix) = &spec.role_prefix {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_graphic() && c != ',') {
+            return Err(ConfigError::new(
+                "role_prefix",
+                "must be non-empty printable ASCII without `,` (e.g. `partner:`)",
+            ));
+        }
+    }
     let mut keys: Vec<Key> = Vec::new();
     if let Some(jwks) = &spec.jwks {
-        let (parsed, skipped) = parse_jwks(jwks.to_string().as_bytes(), 256)
+        let (parsed, skipped) = parse_jwks(jwks.to_string().as_bytes(), 256, &algorithms)
             .map_err(|e| ConfigError::new("jwks", e))?;
-        if let Some(first) = skipped.first() {
-            // Inline keys are ours: an unusable one is a mistake, not IdP noise.
-            return Err(ConfigError::new("jwks", first.clone()));
-        }
+        // A pasted IdP key set may hold keys we cannot use (encryption keys, other curves):
+        // those are skipped and reported, as for a fetched set; the usable ones load.
+        skipped_keys.extend(
+            skipped
+                .into_iter()
+                .map(|s| format!("{}: jwks {s}", spec.name)),
+        );
         keys.extend(parsed);
     }
     for (i, h) in spec.hmac_keys.iter().enumerate() {
@@ -409,6 +516,24 @@ fn compile_provider(
         if remote.cluster.is_empty() {
             return Err(ConfigError::new("remote_jwks.cluster", "must not be empty"));
         }
+        if remote.jwks_cluster.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::new(
+                "remote_jwks.jwks_cluster",
+                "must name an Envoy cluster",
+            ));
+        }
+        if remote.jwks_cluster.is_some() && remote.discovery_path.is_none() {
+            return Err(ConfigError::new(
+                "remote_jwks.jwks_cluster",
+                "only applies with `discovery_path` (where the JWKS host comes from `jwks_uri`)",
+            ));
+        }
+        if remote.allow_insecure_http && remote.discovery_path.is_none() {
+            return Err(ConfigError::new(
+                "remote_jwks.allow_insecure_http",
+                "only applies with `discovery_path` (a `jwks_uri` over http://)",
+            ));
+        }
         if remote.refresh_secs == 0 || remote.retry_secs == 0 {
             return Err(ConfigError::new(
                 "remote_jwks.refresh_secs",
@@ -426,6 +551,10 @@ fn compile_provider(
         name: spec.name.clone(),
         issuer: spec.issuer.clone(),
         audiences: spec.audiences.clone(),
+        algorithms,
+        kidless_tokens_any_key: spec.kidless_tokens_any_key,
+        role_prefix: spec.role_prefix.clone(),
+        scopes_claim: spec.scopes_claim.clone(),
         static_keys: keys,
         remote: spec.remote_jwks.is_some(),
         leeway_secs: spec.leeway_secs,
@@ -446,12 +575,14 @@ impl Config {
     ) -> Result<Policy, ConfigError> {
         let mut providers = Vec::with_capacity(self.providers.len());
         let mut remotes = Vec::with_capacity(self.providers.len());
+        let mut skipped_keys = Vec::new();
         for (i, spec) in self.providers.iter().enumerate() {
             let at = format!("providers[{i}]");
             if self.providers[..i].iter().any(|p| p.issuer == spec.issuer) {
                 return Err(ConfigError::new(format!("{at}.issuer"), "duplicate issuer"));
             }
-            providers.push(compile_provider(spec, env).map_err(|e| e.within(&at))?);
+            providers
+                .push(compile_provider(spec, env, &mut skipped_keys).map_err(|e| e.within(&at))?);
             remotes.push(spec.remote_jwks.clone());
         }
         if self.max_token_bytes == 0 || self.max_token_bytes > MAX_TOKEN_BYTES_LIMIT {
@@ -499,18 +630,13 @@ impl Config {
             }
         }
         let r = &self.revocation;
-        if r.slots == 0 || r.slots > MAX_SLOTS {
-            return Err(ConfigError::new(
-                "revocation.slots",
-                format!("must be 1..={MAX_SLOTS}"),
-            ));
-        }
         if r.ways == 0 || r.ways > MAX_WAYS {
             return Err(ConfigError::new(
                 "revocation.ways",
                 format!("must be 1..={MAX_WAYS}"),
             ));
         }
+        let slots = revocation_slots(r)?;
         for (i, e) in r.entries.iter().enumerate() {
             e.target()
                 .map_err(|m| ConfigError::new(format!("revocation.entries[{i}]"), m))?;
@@ -529,6 +655,11 @@ impl Config {
                 ));
             }
         }
+        let fail_closed_when_full = self
+            .providers
+            .iter()
+            .map(|p| p.revocation_table_full == WhenRevocationFull::FailClosed)
+            .collect();
         Ok(Policy {
             mode: self.mode,
             providers,
@@ -546,11 +677,68 @@ impl Config {
             identity_headers: self.identity_headers,
             realm: self.realm,
             cache_capacity: self.token_cache.capacity,
-            revocation: Table::new(r.slots, r.ways, slot_key),
+            revocation: Table::new(slots, r.ways, slot_key),
+            fail_closed_when_full,
+            skipped_keys,
             revocation_ttl: r.default_ttl_secs,
             revocation_entries: r.entries.clone(),
             poll: r.poll.clone(),
         })
+    }
+}
+
+/// The revocation table's bucket count: what `slots` says, or enough for every configured
+/// entry plus the most a poll may bring at a safe load. A table too small for that is refused:
+/// a live revocation is never evicted, so a table that cannot hold the list would fail closed.
+fn revocation_slots(r: &RevocationConfig) -> Result<u32, ConfigError> {
+    let max_entries = r.poll.as_ref().map_or(0, |p| p.max_entries);
+    if r.poll.is_some() && max_entries == 0 {
+        return Err(ConfigError::new(
+            "revocation.poll.max_entries",
+            "must be at least 1",
+        ));
+    }
+    let needed = (r.entries.len() as u64).saturating_add(max_entries as u64);
+    let ways = u64::from(r.ways);
+    // Entries that fit at SAFE_LOAD_PERCENT of `slots` buckets of `ways` entries.
+    let fits = |slots: u64| slots.saturating_mul(ways).saturating_mul(SAFE_LOAD_PERCENT) / 100;
+    match r.slots {
+        Some(slots) => {
+            if slots == 0 || slots > MAX_SLOTS {
+                return Err(ConfigError::new(
+                    "revocation.slots",
+                    format!("must be 1..={MAX_SLOTS}"),
+                ));
+            }
+            if fits(u64::from(slots)) < needed {
+                return Err(ConfigError::new(
+                    "revocation.slots",
+                    format!(
+                        "{slots} slots of {ways} ways hold {} revocations at a safe load \
+                         ({SAFE_LOAD_PERCENT}%), but `entries` and `poll.max_entries` may bring \
+                         {needed}; raise `slots` (or leave it out to size the table)",
+                        fits(u64::from(slots))
+                    ),
+                ));
+            }
+            Ok(slots)
+        }
+        None => {
+            let per_slot = (ways * SAFE_LOAD_PERCENT / 100).max(1);
+            let slots = needed.div_ceil(per_slot).max(u64::from(MIN_SLOTS));
+            u32::try_from(slots)
+                .ok()
+                .filter(|s| *s <= MAX_SLOTS)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "revocation.poll.max_entries",
+                        format!(
+                            "{needed} revocations need more than {MAX_SLOTS} slots of {ways} ways; \
+                             lower `poll.max_entries` or raise `ways`"
+                        ),
+                    )
+                })
+        }
     }
 }
 

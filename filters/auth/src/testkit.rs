@@ -51,7 +51,7 @@ fn jwk_key(jwk: &str, alg: Alg, kid: &str) -> Key {
     let mut v: Value = serde_json::from_str(jwk).unwrap();
     v["alg"] = json!(alg.name());
     v["kid"] = json!(kid);
-    Key::from_jwk(&v).unwrap()
+    Key::from_jwk(&v, &Alg::ASYMMETRIC).unwrap().remove(0)
 }
 
 /// `other` picks a second, different key of the same algorithm.
@@ -93,6 +93,7 @@ pub fn signer(alg: Alg, kid: &str, other: bool) -> Signer {
         Alg::PS512 => asym!(PS512KeyPair::from_pem(pem).unwrap()),
         Alg::ES256 => asym!(ES256KeyPair::generate()),
         Alg::ES384 => asym!(ES384KeyPair::generate()),
+        Alg::ES512 => panic!("jwt-simple has no ES512: see es512_signer"),
         Alg::EdDSA => asym!(Ed25519KeyPair::generate()),
     }
 }
@@ -102,6 +103,10 @@ pub fn provider(keys: Vec<Key>) -> Provider {
         name: "test".into(),
         issuer: ISS.into(),
         audiences: vec![AUD.into(), "other-api".into()],
+        algorithms: Alg::ASYMMETRIC.to_vec(),
+        kidless_tokens_any_key: false,
+        role_prefix: None,
+        scopes_claim: None,
         static_keys: keys,
         remote: false,
         leeway_secs: 60,

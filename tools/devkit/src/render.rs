@@ -47,6 +47,12 @@ pub struct Settings {
     /// revocation list) points.
     pub auth_idp_host: String,
     pub auth_idp_port: u16,
+    /// TLS to `auth_idp` (default on); off only for a plain-HTTP test IdP.
+    pub auth_idp_tls: bool,
+    /// The name sent as SNI and required in the IdP's certificate; default `auth_idp_host`.
+    pub auth_idp_sni: Option<String>,
+    /// CA bundle the IdP's certificate is checked against.
+    pub auth_idp_ca_file: PathBuf,
     /// The audit collector (cluster `audit_collector`) for the audit filter's HTTP sink.
     pub audit_collector_host: String,
     pub audit_collector_port: u16,
@@ -87,6 +93,9 @@ impl Settings {
             wasm_env_keys: AUTH_ENV_KEYS.iter().map(|k| k.to_string()).collect(),
             auth_idp_host: "127.0.0.1".into(),
             auth_idp_port: 8001,
+            auth_idp_tls: true,
+            auth_idp_sni: None,
+            auth_idp_ca_file: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             audit_collector_host: "127.0.0.1".into(),
             audit_collector_port: 8099,
             layout: Layout::Filters,
@@ -132,6 +141,19 @@ impl Settings {
             "REQUEST_HEADERS_TIMEOUT" => self.request_headers_timeout = value.into(),
             "AUTH_IDP_HOST" => self.auth_idp_host = value.into(),
             "AUTH_IDP_PORT" => self.auth_idp_port = port(value)?,
+            "AUTH_IDP_TLS" => {
+                self.auth_idp_tls = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err(RenderError(format!(
+                            "--set AUTH_IDP_TLS: `{value}` is not `on` or `off`"
+                        )))
+                    }
+                }
+            }
+            "AUTH_IDP_SNI" => self.auth_idp_sni = Some(value.into()),
+            "AUTH_IDP_CA_FILE" => self.auth_idp_ca_file = value.into(),
             "AUDIT_COLLECTOR_HOST" => self.audit_collector_host = value.into(),
             "AUDIT_COLLECTOR_PORT" => self.audit_collector_port = port(value)?,
             "LAYOUT" => {
@@ -156,6 +178,23 @@ impl Settings {
             _ => return Err(RenderError(format!("--set {name}: unknown setting"))),
         }
         Ok(())
+    }
+
+    /// The `auth_idp` cluster's `transport_socket` line: TLS with SNI, the certificate's DNS
+    /// name checked, under the CA bundle; or a comment saying TLS is off.
+    fn auth_idp_transport_socket(&self) -> String {
+        if !self.auth_idp_tls {
+            return "# AUTH_IDP_TLS=off: keys and revocations travel in plain text (tests only)"
+                .into();
+        }
+        let sni = yaml_string(self.auth_idp_sni.as_deref().unwrap_or(&self.auth_idp_host));
+        let ca = yaml_string(&self.auth_idp_ca_file.display().to_string());
+        format!(
+            "transport_socket: {{ name: envoy.transport_sockets.tls, typed_config: {{ \
+             \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, \
+             sni: {sni}, common_tls_context: {{ validation_context: {{ trusted_ca: {{ filename: {ca} }}, \
+             match_typed_subject_alt_names: [{{ san_type: DNS, matcher: {{ exact: {sni} }} }}] }} }} }} }}"
+        )
     }
 
     fn values(&self) -> Vec<(&'static str, String)> {
@@ -189,6 +228,10 @@ impl Settings {
             ("CORS_ALLOWED_ORIGINS", matchers(origins.collect())),
             ("AUTH_IDP_HOST", self.auth_idp_host.clone()),
             ("AUTH_IDP_PORT", self.auth_idp_port.to_string()),
+            (
+                "AUTH_IDP_TRANSPORT_SOCKET",
+                self.auth_idp_transport_socket(),
+            ),
             ("CSRF_ALLOWED_HOSTS", matchers(hosts.collect())),
             ("AUDIT_COLLECTOR_HOST", self.audit_collector_host.clone()),
             (
@@ -494,6 +537,21 @@ mod tests {
             6
         );
         assert!(yaml.contains("name: auth_idp"));
+        // TLS to the IdP by default: SNI, the name checked, the system CA bundle.
+        let idp = &yaml[yaml.find("- name: auth_idp").unwrap()..];
+        let idp = &idp[..idp.find("load_assignment").unwrap()];
+        assert!(idp.contains("UpstreamTlsContext"), "{idp}");
+        assert!(idp.contains(r#"sni: "127.0.0.1""#), "{idp}");
+        assert!(idp.contains(r#"matcher: { exact: "127.0.0.1" }"#), "{idp}");
+        assert!(idp.contains(r#"filename: "/etc/ssl/certs/ca-certificates.crt""#));
+        let mut plain = Settings::local(&repo());
+        plain.set("AUTH_IDP_TLS=off").unwrap();
+        plain.set("AUTH_IDP_SNI=login.example.com").unwrap();
+        let yaml = render(&plain).unwrap();
+        let idp = &yaml[yaml.find("- name: auth_idp").unwrap()..];
+        let idp = &idp[..idp.find("load_assignment").unwrap()];
+        assert!(!idp.contains("UpstreamTlsContext"), "{idp}");
+        assert!(plain.set("AUTH_IDP_TLS=maybe").is_err());
         // Each instance carries its envoy/filters/INSTANCE.json, byte for byte.
         for instance in ["audit", "auth", "cache", "ratelimit-client", "sanitizer"] {
             let json = fs::read_to_string(repo().join(format!("envoy/filters/{instance}.json")));
