@@ -1,6 +1,6 @@
 //! Which requests a rule applies to: a path pattern, optional methods and an optional host,
-//! (reference for operators: `docs/routes.md`)
-//! compiled once at configure time and matched on every request.
+//! compiled once at configure time and matched on every request (reference for operators:
+//! `docs/routes.md`).
 //!
 //! Path patterns work on `/`-separated segments:
 //! - a literal segment matches itself (how exactly depends on the route's [`Kind`], below);
