@@ -168,6 +168,9 @@ struct Lookup {
     may_store: bool,
     /// Keyed by the verified user: the entry is that user's private cache.
     per_user: bool,
+    /// Auth verified a caller: the request bore credentials even when auth removed them
+    /// before this filter (its `remove_token` default), so the Authorization rule applies.
+    authenticated: bool,
     head: bool,
     content_types: Vec<String>,
     /// The stale entry being revalidated (304 merge, stale-if-error).
@@ -431,6 +434,7 @@ impl Engine {
             request_headers: headers.clone(),
             may_store: !rd.no_store,
             per_user: user.is_some(),
+            authenticated: req.identity.is_some(),
             head: req.method == "HEAD",
             content_types: rule.content_types.clone(),
             stale: None,
@@ -1042,7 +1046,7 @@ impl Engine {
             return Err("private");
         }
         if !l.per_user
-            && first(&l.request_headers, "authorization").is_some()
+            && (l.authenticated || first(&l.request_headers, "authorization").is_some())
             && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
         {
             return Err("authorization");
