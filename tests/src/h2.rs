@@ -40,11 +40,6 @@ pub fn post_with_trailers(
     body: &[u8],
     trailers: &[(&str, &str)],
 ) -> Result<H2Reply, String> {
-    let config = client_config(&chain.certs, &[&rustls::version::TLS13], &[b"h2"]);
-    let mut tls = handshake(chain.https_port, config)?;
-    tls.sock
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     frame(&mut out, SETTINGS, 0, 0, &[]);
     let mut head = vec![
@@ -65,6 +60,43 @@ pub fn post_with_trailers(
         1,
         &literals(trailers),
     );
+    exchange(chain, out)
+}
+
+/// Sends one request without a body (`method` verbatim, e.g. a lower-case `delete`, which an
+/// HTTP/1 client library would not send) over HTTP/2 and returns the response body.
+pub fn request(
+    chain: &Chain,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<H2Reply, String> {
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frame(&mut out, SETTINGS, 0, 0, &[]);
+    let mut head = vec![
+        (":method", method),
+        (":scheme", "https"),
+        (":path", path),
+        (":authority", "localhost"),
+    ];
+    head.extend_from_slice(headers);
+    frame(
+        &mut out,
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &literals(&head),
+    );
+    exchange(chain, out)
+}
+
+/// Opens a connection, writes `out` (preface, settings, stream 1) and reads stream 1's body.
+fn exchange(chain: &Chain, out: Vec<u8>) -> Result<H2Reply, String> {
+    let config = client_config(&chain.certs, &[&rustls::version::TLS13], &[b"h2"]);
+    let mut tls = handshake(chain.https_port, config)?;
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     tls.write_all(&out).map_err(|e| e.to_string())?;
     tls.flush().map_err(|e| e.to_string())?;
 

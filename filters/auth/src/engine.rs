@@ -7,6 +7,7 @@ use portcullis_common::decision::{
     append_would_deny, Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER,
 };
 use portcullis_common::identity::{AuthMethod, Identity};
+use portcullis_common::route::{method_is_canonical, RequestPath};
 use portcullis_common::slots::SharedData;
 use std::rc::Rc;
 
@@ -21,6 +22,22 @@ use crate::settings::{Policy, Unmatched};
 
 /// Name under which this filter publishes its decision.
 pub const INSTANCE: &str = "auth";
+
+/// Headers some upstreams act on after auth decided about another path or method (IIS and
+/// Symfony read `X-Original-URL`/`X-Rewrite-URL`; Laravel, Express method-override and others
+/// the method overrides). Removed from every request, whatever else the front does.
+pub const OVERRIDE_HEADERS: [&str; 5] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Headers only Portcullis may set. A client's copies are removed from every request (the
+/// template's front also does, but a layout without it, like Istio, must not depend on that);
+/// `x-portcullis-would-deny` is kept, as earlier filters append their shadow signals to it.
+const RESERVED_PREFIX: &str = "x-portcullis-";
 
 /// The request as the core needs it; header names lower-case.
 #[derive(Debug, Clone, Copy)]
@@ -157,21 +174,39 @@ impl Engine {
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Verdict {
-        // Whatever the client sent under our identity headers never goes on.
+        // Whatever the client sent under our identity headers, the override headers and our
+        // reserved prefix never goes on.
         let mut remove: Vec<Rc<str>> = self.names.all().into_iter().cloned().collect();
-
-        let is_preflight = req.method == "OPTIONS"
-            && header(req.headers, "origin").is_some()
-            && header(req.headers, "access-control-request-method").is_some();
-        if is_preflight && self.policy.allow_cors_preflight {
-            return self.pass(
-                None,
-                remove,
-                Removal::default(),
-                Decision::allow().with("rule", "cors_preflight"),
-            );
+        for (name, _) in req.headers {
+            // No allocation unless the header is to go.
+            let reserved = name
+                .get(..RESERVED_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_PREFIX))
+                && !name.eq_ignore_ascii_case(WOULD_DENY_HEADER);
+            let overrides = OVERRIDE_HEADERS
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h));
+            if (reserved || overrides) && !remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                remove.push(Rc::from(name.to_ascii_lowercase()));
+            }
         }
-        let requirement = self.policy.rules.find(req.method, req.authority, req.path);
+
+        // A request that looks like a CORS preflight gets no exemption: anyone can send one,
+        // and Envoy's CORS filter forwards those of origins it does not allow.
+        //
+        // The request line first: a method or path that upstreams read differently from the
+        // rules is refused before any rule is consulted.
+        if !method_is_canonical(req.method) {
+            return self.refuse(req, Reject::MethodInvalid, None, remove);
+        }
+        let path = RequestPath::parse(req.path, self.policy.path_parameters);
+        if let Some(ambiguity) = path.as_ref().and_then(RequestPath::ambiguity) {
+            return self.refuse(req, Reject::PathAmbiguous(ambiguity), None, remove);
+        }
+        // A path no rule can match (`*`) needs a caller, like any unmatched request.
+        let requirement = path
+            .as_ref()
+            .and_then(|p| self.policy.rules.find_path(req.method, req.authority, p));
         if requirement.as_deref() == Some(&Requirement::Public) {
             return self.pass(
                 None,
@@ -310,9 +345,14 @@ impl Engine {
         may_fetch: bool,
         tally: &mut Tally,
     ) -> Result<Caller, Stop> {
-        if let Some(found) = credentials::find(&self.policy.token_sources, req.headers, req.path) {
+        let ambiguous = |_| Stop::Refused(Reject::CredentialsAmbiguous);
+        let token = credentials::find(&self.policy.token_sources, req.headers, req.path)
+            .map_err(ambiguous)?;
+        let api_key = credentials::find(&self.policy.api_key_sources, req.headers, req.path)
+            .map_err(ambiguous)?;
+        if let Some(found) = token {
             let removal = if self.policy.remove_token {
-                credentials::removal(&found, req.headers, req.path)
+                credentials::removal(&self.policy.token_sources, req.headers, req.path)
             } else {
                 Removal::default()
             };
@@ -324,8 +364,7 @@ impl Engine {
                 removal,
             });
         }
-        if let Some(found) = credentials::find(&self.policy.api_key_sources, req.headers, req.path)
-        {
+        if let Some(found) = api_key {
             let key = apikey::authenticate(
                 &self.policy.api_keys,
                 &self.policy.pepper,
@@ -342,7 +381,8 @@ impl Engine {
                 issuer: None,
             });
             // The key itself never goes upstream.
-            let removal = credentials::removal(&found, req.headers, req.path);
+            let removal =
+                credentials::removal(std::slice::from_ref(found.source), req.headers, req.path);
             return Ok(Caller {
                 identity,
                 permissions: key.permissions.clone(),

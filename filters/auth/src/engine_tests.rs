@@ -14,11 +14,11 @@ use crate::settings::load;
 use crate::testkit::*;
 use portcullis_common::slots::{HashKey, MemoryStore};
 
-const TEST_SLOT_KEY: HashKey = HashKey::from_bytes([5; 16]);
+pub(crate) const TEST_SLOT_KEY: HashKey = HashKey::from_bytes([5; 16]);
 
 const PEPPER: &str = "pepper-pepper-pepper-pepper";
 
-fn env(name: &str) -> Option<Vec<u8>> {
+pub(crate) fn env(name: &str) -> Option<Vec<u8>> {
     match name {
         "JWT_SECRET" => Some(HMAC_SECRET.to_vec()),
         "PEPPER" => Some(PEPPER.as_bytes().to_vec()),
@@ -26,7 +26,7 @@ fn env(name: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn config(extra: Value) -> Value {
+pub(crate) fn config(extra: Value) -> Value {
     let mut c = json!({
         "providers": [{
             "name": "test", "issuer": ISS, "audiences": [AUD],
@@ -59,21 +59,21 @@ fn config(extra: Value) -> Value {
     c
 }
 
-fn engine(extra: Value) -> Engine {
+pub(crate) fn engine(extra: Value) -> Engine {
     Engine::new(load(config(extra).to_string().as_bytes(), &env, TEST_SLOT_KEY).unwrap())
 }
 
-fn token(sub: &str, roles: &[&str]) -> String {
+pub(crate) fn token(sub: &str, roles: &[&str]) -> String {
     signer(Alg::HS256, "k", false).token(claims(sub, json!({ "roles": roles })))
 }
 
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     method: &'a str,
     path: &'a str,
     headers: Vec<(String, String)>,
 }
 
-fn get(path: &str) -> Call<'_> {
+pub(crate) fn get(path: &str) -> Call<'_> {
     Call {
         method: "GET",
         path,
@@ -82,20 +82,20 @@ fn get(path: &str) -> Call<'_> {
 }
 
 impl<'a> Call<'a> {
-    fn method(mut self, m: &'a str) -> Self {
+    pub(crate) fn method(mut self, m: &'a str) -> Self {
         self.method = m;
         self
     }
-    fn header(mut self, n: &str, v: &str) -> Self {
+    pub(crate) fn header(mut self, n: &str, v: &str) -> Self {
         self.headers.push((n.into(), v.into()));
         self
     }
-    fn bearer(self, t: &str) -> Self {
+    pub(crate) fn bearer(self, t: &str) -> Self {
         self.header("authorization", &format!("Bearer {t}"))
     }
 }
 
-fn run(e: &mut Engine, store: &MemoryStore, c: &Call<'_>, now: u64) -> (Verdict, Tally) {
+pub(crate) fn run(e: &mut Engine, store: &MemoryStore, c: &Call<'_>, now: u64) -> (Verdict, Tally) {
     let mut tally = Tally::default();
     let req = Request {
         method: c.method,
@@ -106,14 +106,14 @@ fn run(e: &mut Engine, store: &MemoryStore, c: &Call<'_>, now: u64) -> (Verdict,
     (e.decide(&req, now, store, true, &mut tally), tally)
 }
 
-fn status(v: &Verdict) -> Option<u16> {
+pub(crate) fn status(v: &Verdict) -> Option<u16> {
     match v {
         Verdict::Deny { status, .. } => Some(*status),
         _ => None,
     }
 }
 
-fn reason(v: &Verdict) -> &str {
+pub(crate) fn reason(v: &Verdict) -> &str {
     match v {
         Verdict::Deny { reason, .. } => reason,
         Verdict::Pass { decision, .. } => decision.reason.as_deref().unwrap_or("allow"),
@@ -121,7 +121,7 @@ fn reason(v: &Verdict) -> &str {
     }
 }
 
-fn set_header<'v>(v: &'v Verdict, name: &str) -> Option<&'v str> {
+pub(crate) fn set_header<'v>(v: &'v Verdict, name: &str) -> Option<&'v str> {
     match v {
         Verdict::Pass { set_headers, .. } => set_headers
             .iter()
@@ -132,7 +132,7 @@ fn set_header<'v>(v: &'v Verdict, name: &str) -> Option<&'v str> {
 }
 
 #[test]
-fn public_routes_and_preflights_need_no_credentials() {
+fn public_routes_need_no_credentials_and_preflights_do() {
     let mut e = engine(json!({}));
     let s = MemoryStore::new();
     for c in [
@@ -147,12 +147,15 @@ fn public_routes_and_preflights_need_no_credentials() {
             c.path
         );
     }
-    let pre = get("/admin/x")
-        .method("OPTIONS")
-        .header("origin", "https://app.example.com")
-        .header("access-control-request-method", "DELETE");
-    assert!(matches!(run(&mut e, &s, &pre, NOW).0, Verdict::Pass { .. }));
-    // An OPTIONS without the preflight headers is an ordinary request.
+    // Anything that looks like a CORS preflight is an ordinary request: anyone can send one
+    // (finding 1 of issue 13); Envoy's CORS filter answers real ones before auth.
+    for origin in ["https://app.example.com", "https://evil.example"] {
+        let pre = get("/admin/x")
+            .method("OPTIONS")
+            .header("origin", origin)
+            .header("access-control-request-method", "DELETE");
+        assert_eq!(reason(&run(&mut e, &s, &pre, NOW).0), "credentials_missing");
+    }
     let plain = get("/admin/x").method("OPTIONS");
     assert_eq!(status(&run(&mut e, &s, &plain, NOW).0), Some(401));
 }

@@ -18,6 +18,8 @@ pub mod revocation;
 pub mod settings;
 
 #[cfg(test)]
+mod engine_routing_tests;
+#[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
 mod jwt_tests;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use portcullis_common::config::ConfigError;
-use portcullis_common::route::{compile, Route, RouteSpec, RouteTable};
+use portcullis_common::route::{compile_as, Kind, RequestPath, Route, RouteSpec, RouteTable};
 use serde::Deserialize;
 
 /// A role as configured.
@@ -28,6 +28,10 @@ pub struct RuleSpec {
     pub methods: Vec<String>,
     #[serde(default)]
     pub host: Option<String>,
+    /// For a rule that requires permissions: match the path with exact case, for an upstream
+    /// that routes by exact case (by default any case matches, so `/ADMIN` cannot dodge it).
+    #[serde(default)]
+    pub case_sensitive: bool,
     /// No credentials needed.
     #[serde(default)]
     pub public: bool,
@@ -163,11 +167,29 @@ impl Rules {
         let mut table = RouteTable::new();
         for (i, spec) in specs.iter().enumerate() {
             let at = format!("rules[{i}]");
-            let route: Route = compile(&RouteSpec {
-                path: spec.path.clone(),
-                methods: spec.methods.clone(),
-                host: spec.host.clone(),
-            })
+            // A public rule exempts, so it matches only the path and method exactly as sent
+            // (never widened); a rule requiring permissions guards, so it cannot be dodged by
+            // case, encoding or `HEAD` (see `portcullis_common::route`).
+            let kind = if spec.public {
+                Kind::Exempt
+            } else {
+                Kind::Guard
+            };
+            if spec.public && spec.case_sensitive {
+                return Err(ConfigError::new(
+                    format!("{at}.case_sensitive"),
+                    "a public rule always matches exact case; `case_sensitive` is for rules that require permissions",
+                ));
+            }
+            let route: Route = compile_as(
+                &RouteSpec {
+                    path: spec.path.clone(),
+                    methods: spec.methods.clone(),
+                    host: spec.host.clone(),
+                    case_sensitive: spec.case_sensitive,
+                },
+                kind,
+            )
             .map_err(|e| e.within(&at))?;
             for (list, name) in [(&spec.any_of, "any_of"), (&spec.all_of, "all_of")] {
                 for (j, p) in list.iter().enumerate() {
@@ -194,6 +216,19 @@ impl Rules {
         Ok(Rules { table })
     }
 
+    /// The requirement of the first rule matching; `path` was read once by the caller.
+    pub fn find_path(
+        &self,
+        method: &str,
+        host: &str,
+        path: &RequestPath<'_>,
+    ) -> Option<Rc<Requirement>> {
+        self.table
+            .first_match_path(method, host, path)
+            .map(|(r, _)| Rc::clone(r))
+    }
+
+    /// As [`Rules::find_path`], reading `path` with `;` parameters treated as ambiguous.
     pub fn find(&self, method: &str, host: &str, path: &str) -> Option<Rc<Requirement>> {
         self.table
             .first_match(method, host, path)

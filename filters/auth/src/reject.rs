@@ -1,9 +1,19 @@
 //! Why a request was refused: one machine code per cause (the problem+json `reason`), the status
 //! it maps to, and the RFC 6750 error code for `WWW-Authenticate`.
 
+use portcullis_common::route::Ambiguity;
+
 /// A refusal. Descriptions name the rule that failed, never the credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reject {
+    /// The path means different things to different upstreams (`;` parameters, encoded
+    /// dot-segments or separators, ...): 400, before any rule is consulted.
+    PathAmbiguous(Ambiguity),
+    /// The method is not an upper-case token (`delete`): upstreams that fold case would run
+    /// what a rule did not see.
+    MethodInvalid,
+    /// A credential was sent twice (RFC 6750 §3.1 `invalid_request`).
+    CredentialsAmbiguous,
     /// No credential on a protected route.
     CredentialsMissing,
     TokenMalformed(&'static str),
@@ -38,6 +48,9 @@ pub enum Reject {
 impl Reject {
     pub fn code(&self) -> &'static str {
         match self {
+            Reject::PathAmbiguous(a) => a.reason(),
+            Reject::MethodInvalid => "method_invalid",
+            Reject::CredentialsAmbiguous => "credentials_ambiguous",
             Reject::CredentialsMissing => "credentials_missing",
             Reject::TokenMalformed(_) => "token_malformed",
             Reject::TokenTooLarge => "token_too_large",
@@ -67,6 +80,7 @@ impl Reject {
     pub fn status(&self) -> u16 {
         match self {
             Reject::KeysUnavailable | Reject::RevocationTableFull => 503,
+            Reject::PathAmbiguous(_) | Reject::MethodInvalid | Reject::CredentialsAmbiguous => 400,
             Reject::Forbidden | Reject::NoMatchingRule => 403,
             _ => 401,
         }
@@ -74,6 +88,9 @@ impl Reject {
 
     pub fn detail(&self) -> String {
         match self {
+            Reject::PathAmbiguous(a) => a.detail().into(),
+            Reject::MethodInvalid => "the method must be an upper-case token".into(),
+            Reject::CredentialsAmbiguous => "the request carries more than one credential".into(),
             Reject::CredentialsMissing => "this route requires credentials".into(),
             Reject::TokenMalformed(why) => format!("the token is malformed: {why}"),
             Reject::TokenTooLarge => "the token is larger than allowed".into(),
@@ -110,13 +127,16 @@ impl Reject {
                 None
             }
             Reject::Forbidden | Reject::NoMatchingRule => Some("insufficient_scope"),
+            Reject::CredentialsAmbiguous => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
     }
 
     /// `WWW-Authenticate` for this refusal (RFC 6750 §3), or none for a 503.
     pub fn www_authenticate(&self, realm: &str, scheme: &str) -> Option<String> {
-        if self.status() == 503 {
+        // A bad request line is not about credentials: no challenge.
+        if self.status() == 503 || matches!(self, Reject::PathAmbiguous(_) | Reject::MethodInvalid)
+        {
             return None;
         }
         let realm = quoted(realm);
@@ -179,6 +199,25 @@ mod tests {
             Reject::KeysUnavailable.www_authenticate("a", "Bearer"),
             None
         );
+    }
+
+    #[test]
+    fn bad_requests_are_400_and_only_credentials_get_a_challenge() {
+        let p = Reject::PathAmbiguous(Ambiguity::Parameters);
+        assert_eq!((p.status(), p.code()), (400, "path_parameters"));
+        assert_eq!(p.www_authenticate("a", "Bearer"), None);
+        let d = Reject::PathAmbiguous(Ambiguity::DotSegment);
+        assert_eq!((d.status(), d.code()), (400, "path_ambiguous"));
+        assert!(d.detail().contains("'.'"));
+        let m = Reject::MethodInvalid;
+        assert_eq!((m.status(), m.code()), (400, "method_invalid"));
+        assert_eq!(m.www_authenticate("a", "Bearer"), None);
+        let c = Reject::CredentialsAmbiguous;
+        assert_eq!((c.status(), c.code()), (400, "credentials_ambiguous"));
+        assert!(c
+            .www_authenticate("a", "Bearer")
+            .unwrap()
+            .contains("error=\"invalid_request\""));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use portcullis_common::config::{ConfigError, Mode};
+use portcullis_common::route::PathParameters;
 use portcullis_common::slots::HashKey;
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,8 +25,9 @@ pub struct Config {
     pub providers: Vec<ProviderSpec>,
     #[serde(default = "default_token_sources")]
     pub token_sources: Vec<Source>,
-    /// Remove the token from the request before it goes upstream.
-    #[serde(default)]
+    /// Remove the token (every configured token source) from the request before it goes
+    /// upstream. On by default: an upstream never needs the bearer credential auth checked.
+    #[serde(default = "yes")]
     pub remove_token: bool,
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
@@ -38,9 +40,14 @@ pub struct Config {
     /// What an authenticated request matching no rule gets: `deny` (default) or `allow`.
     #[serde(default)]
     pub unmatched: Unmatched,
-    /// CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) pass.
-    #[serde(default = "yes")]
-    pub allow_cors_preflight: bool,
+    /// Removed: a request that looks like a CORS preflight is decided like any other. Kept as a
+    /// field only to refuse old configurations with a message saying what to do instead.
+    #[serde(default)]
+    pub allow_cors_preflight: Option<Value>,
+    /// `;` path parameters: `refuse` (400 `path_parameters`, default) or `strip` (cut per
+    /// segment before matching, for upstreams known to strip them).
+    #[serde(default)]
+    pub path_parameters: PathParameters,
     #[serde(default)]
     pub identity_headers: IdentityHeaders,
     #[serde(default = "default_realm")]
@@ -324,7 +331,7 @@ pub struct Policy {
     pub roles: Roles,
     pub rules: Rules,
     pub unmatched: Unmatched,
-    pub allow_cors_preflight: bool,
+    pub path_parameters: PathParameters,
     pub identity_headers: IdentityHeaders,
     pub realm: String,
     pub cache_capacity: usize,
@@ -616,6 +623,14 @@ impl Config {
                 (a.sources.clone(), apikey::compile(&a.keys)?, pepper)
             }
         };
+        if self.allow_cors_preflight.is_some() {
+            return Err(ConfigError::new(
+                "allow_cors_preflight",
+                "removed: a request that looks like a CORS preflight is no longer let through \
+                 without credentials (anyone can send one); let Envoy's CORS filter answer \
+                 preflights (`forward_not_matching_preflights: false`), or make the route public",
+            ));
+        }
         let roles = Roles::compile(&self.roles).map_err(|e| e.within("roles"))?;
         let rules = Rules::compile(&self.rules)?;
         for (name, value) in [
@@ -673,7 +688,7 @@ impl Config {
             roles,
             rules,
             unmatched: self.unmatched,
-            allow_cors_preflight: self.allow_cors_preflight,
+            path_parameters: self.path_parameters,
             identity_headers: self.identity_headers,
             realm: self.realm,
             cache_capacity: self.token_cache.capacity,

@@ -2,7 +2,7 @@
 //! compiled form used per request. Every error names its field.
 
 use portcullis_common::config::{ConfigError, Mode};
-use portcullis_common::route::{compile, RouteSpec, RouteTable};
+use portcullis_common::route::{compile_as, Kind, RouteSpec, RouteTable};
 use serde::Deserialize;
 
 use crate::freshness::Heuristic;
@@ -283,6 +283,7 @@ impl CacheConfig {
                 path: r.path.clone(),
                 methods: r.methods.clone(),
                 host: r.host.clone(),
+                case_sensitive: false,
             };
             if spec.methods.is_empty() {
                 spec.methods = vec!["GET".into(), "HEAD".into()];
@@ -296,7 +297,8 @@ impl CacheConfig {
                     .within(&at));
                 }
             }
-            let route = compile(&spec).map_err(|e| e.within(&at))?;
+            // Caching is opt-in: the route matches exactly as sent, never an ambiguous path.
+            let route = compile_as(&spec, Kind::Exempt).map_err(|e| e.within(&at))?;
             if r.content_types.is_empty() {
                 return Err(ConfigError::new(
                     "content_types",

@@ -1,17 +1,37 @@
 //! Which requests a rule applies to: a path pattern, optional methods and an optional host,
-//! compiled once at configure time and matched on every request.
+//! compiled once at configure time and matched on every request (reference for operators:
+//! `docs/routes.md`).
 //!
 //! Path patterns work on `/`-separated segments:
-//! - a literal segment matches itself exactly (case-sensitive, no decoding);
+//! - a literal segment matches itself (how exactly depends on the route's [`Kind`], below);
 //! - `*` matches exactly one non-empty segment;
 //! - `{name}` matches one non-empty segment and captures it as parameter `name`;
 //! - `**` matches zero or more segments, so `/api/**` matches `/api`, `/api/` and `/api/x/y`.
 //!
 //! A trailing slash is a segment of its own (an empty one): `/a/` does not match `/a`, nor the
-//! other way round, unless the pattern ends with `/**`. The request path is matched as Envoy hands
-//! it over, so Envoy should normalise it (`normalize_path`, `merge_slashes`) or `/a//b` and
-//! `/a/%62` will not match `/a/b`.
+//! other way round, unless the pattern ends with `/**`.
+//!
+//! **One normalisation for every filter.** The upstream, not this matcher, decides what a path
+//! means, and upstreams disagree: servlet containers strip `;params` per segment (and read `..;`
+//! as `..`), ASP.NET and IIS route case-insensitively and drop trailing dots, some decode `%2F`
+//! or `\` into separators, ASP.NET Core and Django fold method case. A request path is therefore
+//! read once into a [`RequestPath`] with two views, and each route matches the view its
+//! [`Kind`] calls for, so that a route that guards cannot be dodged and a route that exempts
+//! cannot be widened:
+//! - the exact view: the path as sent, `;params` cut off each segment, `.` and `..` segments
+//!   resolved (RFC 3986 §5.2.4);
+//! - the guard view: each segment also percent-decoded, split again at a decoded `/` or `\`,
+//!   dot-segments resolved after decoding, empty segments between others dropped (`//`).
+//!
+//! A path whose meaning depends on the upstream is *ambiguous* ([`Ambiguity`]): `;` parameters
+//! (unless the filter strips them, [`PathParameters::Strip`]), percent-encoded dot-segments,
+//! encoded or backslash separators, control characters, a `#`. An ambiguous path never matches
+//! an exempting route, and matches guarding routes through the guard view; auth refuses it with
+//! a 400 before any rule is consulted.
 
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
@@ -27,6 +47,207 @@ pub struct RouteSpec {
     /// `api.example.com` or `*.example.com`; absent means any host.
     #[serde(default)]
     pub host: Option<String>,
+    /// A guarding route matches the path with exact case (still percent-decoded), for an
+    /// upstream that routes by exact case. Exempting routes always match exact case.
+    #[serde(default)]
+    pub case_sensitive: bool,
+}
+
+/// What a route does to the requests it matches, which decides how it matches them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// It guards (permissions required, a rate limit, closer inspection, a purge): it must not
+    /// be dodged. The path matches percent-decoded, case-insensitively (unless
+    /// `case_sensitive`) and with a segment's trailing dots and spaces ignored; the method in any
+    /// case, and `GET` also covers `HEAD`.
+    #[default]
+    Guard,
+    /// It exempts or opts in (a public route, no inspection, caching): it must not be widened.
+    /// The path matches exactly as sent, the method exactly, and an ambiguous path never.
+    Exempt,
+}
+
+/// What a filter does with `;` path parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathParameters {
+    /// A path with a `;` (raw or `%3B`) in a segment is ambiguous.
+    #[default]
+    Refuse,
+    /// Cut `;...` off each segment, as servlet containers do, and match what remains (`..;` is
+    /// then `..`). For an upstream known to strip them.
+    Strip,
+}
+
+/// Why a request path means different things to different upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ambiguity {
+    /// A `;` (raw or percent-encoded) in a segment.
+    Parameters,
+    /// A `.` or `..` segment spelled with percent-encoding.
+    DotSegment,
+    /// A percent-encoded `/` or `\`, or a raw `\`.
+    Separator,
+    /// A NUL or other control character, raw or percent-encoded.
+    Control,
+    /// A percent-encoded `%` that makes another escape (`%252e`): an upstream that decodes
+    /// twice reads what a single decoding did not show.
+    DoubleEncoding,
+    /// A `#` in the request target.
+    Fragment,
+}
+
+impl Ambiguity {
+    /// The problem+json `reason` of a refusal.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ambiguity::Parameters => "path_parameters",
+            _ => "path_ambiguous",
+        }
+    }
+
+    /// A `detail` for the refusal, naming what was found (never echoing the path).
+    pub fn detail(self) -> &'static str {
+        match self {
+            Ambiguity::Parameters => {
+                "the path has a ';' parameter in a segment, which upstreams read differently"
+            }
+            Ambiguity::DotSegment => "the path has a percent-encoded '.' or '..' segment",
+            Ambiguity::Separator => "the path has an encoded '/' or a '\\'",
+            Ambiguity::Control => "the path has a control character",
+            Ambiguity::DoubleEncoding => "the path has a percent-encoded '%' escape",
+            Ambiguity::Fragment => "the request target has a '#'",
+        }
+    }
+}
+
+/// Whether `method` is an upper-case token (RFC 9110 §9.1 token, without lower-case letters):
+/// the only spelling a filter matches methods against; anything else is refused by auth.
+pub fn method_is_canonical(method: &str) -> bool {
+    !method.is_empty()
+        && method.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// A request path read once for every route of a filter (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPath<'a> {
+    /// As sent, `;params` cut, dot-segments resolved.
+    exact: Vec<&'a str>,
+    /// Decoded, re-split, dot-segments resolved, inner empty segments dropped.
+    guard: Vec<Cow<'a, str>>,
+    ambiguity: Option<Ambiguity>,
+}
+
+/// `segment` without its `;...` (raw or `%3B`), and whether it had one.
+fn strip_parameters(segment: &str) -> (&str, bool) {
+    let raw = segment.find(';');
+    let encoded = segment
+        .as_bytes()
+        .windows(3)
+        .position(|w| w[0] == b'%' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'b'));
+    match (raw, encoded) {
+        (None, None) => (segment, false),
+        (a, b) => {
+            let cut = a.unwrap_or(usize::MAX).min(b.unwrap_or(usize::MAX));
+            (segment.get(..cut).unwrap_or(segment), true)
+        }
+    }
+}
+
+/// Whether `text` holds a percent-escape (`%` and two hex digits).
+fn has_escape(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+impl<'a> RequestPath<'a> {
+    /// Reads `path` (a `:path`, with any query string). `None` if it does not start with '/'
+    /// (e.g. `OPTIONS *`), which no route matches.
+    pub fn parse(path: &'a str, parameters: PathParameters) -> Option<RequestPath<'a>> {
+        let mut ambiguity = None;
+        let mut note = |a: Ambiguity| {
+            ambiguity.get_or_insert(a);
+        };
+        let target = path.split('?').next().unwrap_or_default();
+        let target = match target.split_once('#') {
+            Some((before, _)) => {
+                note(Ambiguity::Fragment);
+                before
+            }
+            None => target,
+        };
+        let rest = target.strip_prefix('/')?;
+        let mut exact: Vec<&'a str> = Vec::new();
+        let mut guard: Vec<Cow<'a, str>> = Vec::new();
+        let count = rest.split('/').count();
+        for (i, raw) in rest.split('/').enumerate() {
+            let last = i + 1 == count;
+            let (segment, had_parameters) = strip_parameters(raw);
+            if had_parameters && parameters == PathParameters::Refuse {
+                note(Ambiguity::Parameters);
+            }
+            match segment {
+                "." => {}
+                ".." => {
+                    exact.pop();
+                }
+                _ => exact.push(segment),
+            }
+            if last && matches!(segment, "." | "..") {
+                exact.push("");
+            }
+
+            let decoded = percent_decode_str(segment).decode_utf8_lossy();
+            if decoded.chars().any(char::is_control) {
+                note(Ambiguity::Control);
+            }
+            if segment.contains('%') && has_escape(&decoded) {
+                note(Ambiguity::DoubleEncoding);
+            }
+            let pieces: Vec<Cow<'a, str>> = if decoded.contains(['/', '\\']) {
+                note(Ambiguity::Separator);
+                decoded
+                    .split(['/', '\\'])
+                    .map(|p| Cow::Owned(p.to_string()))
+                    .collect()
+            } else {
+                vec![decoded]
+            };
+            let n = pieces.len();
+            for (j, piece) in pieces.into_iter().enumerate() {
+                let end = last && j + 1 == n;
+                match piece.as_ref() {
+                    "." | ".." => {
+                        if segment.contains('%') {
+                            note(Ambiguity::DotSegment);
+                        }
+                        if piece == ".." {
+                            guard.pop();
+                        }
+                        if end {
+                            guard.push(Cow::Borrowed(""));
+                        }
+                    }
+                    // `//` inside a path: most upstreams merge it.
+                    "" if !end => {}
+                    _ => guard.push(piece),
+                }
+            }
+        }
+        Some(RequestPath {
+            exact,
+            guard,
+            ambiguity,
+        })
+    }
+
+    /// Why the path is ambiguous, if it is.
+    pub fn ambiguity(&self) -> Option<Ambiguity> {
+        self.ambiguity
+    }
 }
 
 /// The methods a route may name. A typo such as `GTE` would otherwise make a rule silently never
@@ -37,7 +258,12 @@ const METHODS: [&str; 10] = [
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
-    Literal(String),
+    /// As configured, percent-decoded, and folded for a case-insensitive match.
+    Literal {
+        exact: String,
+        decoded: String,
+        folded: String,
+    },
     /// `*`
     One,
     /// `{name}`
@@ -46,11 +272,38 @@ enum Segment {
     Rest,
 }
 
+/// How a literal segment is compared with a request's segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// Exact view, byte for byte.
+    Exact,
+    /// Guard view, decoded, exact case.
+    Decoded,
+    /// Guard view, decoded, folded (see [`fold`]).
+    Folded,
+}
+
+/// A decoded segment as a case-insensitive guard compares it: lower-case (Unicode), without
+/// trailing dots and spaces (Windows drops them), unless nothing would be left.
+fn fold(decoded: &str) -> impl Iterator<Item = char> + '_ {
+    let trimmed = decoded.trim_end_matches(['.', ' ']);
+    let kept = if trimmed.is_empty() { decoded } else { trimmed };
+    kept.chars().flat_map(char::to_lowercase)
+}
+
 impl Segment {
     /// Whether this single-segment element matches `text` (`Rest` is handled by the matcher).
-    fn matches(&self, text: &str) -> bool {
+    fn matches(&self, text: &str, compare: Compare) -> bool {
         match self {
-            Segment::Literal(lit) => lit == text,
+            Segment::Literal {
+                exact,
+                decoded,
+                folded,
+            } => match compare {
+                Compare::Exact => exact == text,
+                Compare::Decoded => decoded == text,
+                Compare::Folded => fold(text).eq(folded.chars()),
+            },
             Segment::One | Segment::Param(_) => !text.is_empty(),
             Segment::Rest => true,
         }
@@ -93,26 +346,28 @@ pub struct Route {
     /// Empty means any method.
     methods: Vec<&'static str>,
     host: Option<HostMatch>,
+    kind: Kind,
+    case_sensitive: bool,
 }
 
-/// Parameters captured by `{name}` segments, in pattern order. Values are borrowed from the
-/// request path and are not percent-decoded.
+/// Parameters captured by `{name}` segments, in pattern order. An exempting route captures
+/// from the path as sent (not decoded); a guarding route the decoded segment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
+    pairs: Vec<(&'a str, Cow<'a, str>)>,
 }
 
 impl<'a> Params<'a> {
-    pub fn get(&self, name: &str) -> Option<&'a str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, value)| *value)
+            .map(|(_, value)| value.as_ref())
     }
 
     /// `(name, value)` pairs in pattern order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.pairs.iter().copied()
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &str)> + '_ {
+        self.pairs.iter().map(|(n, v)| (*n, v.as_ref()))
     }
 
     pub fn len(&self) -> usize {
@@ -124,8 +379,14 @@ impl<'a> Params<'a> {
     }
 }
 
-/// Compiles a route; an error's field (`path`, `methods[1]`, `host`) is relative to the spec.
+/// Compiles a guarding route ([`Kind::Guard`]); an error's field (`path`, `methods[1]`,
+/// `host`) is relative to the spec.
 pub fn compile(spec: &RouteSpec) -> Result<Route, ConfigError> {
+    compile_as(spec, Kind::Guard)
+}
+
+/// Compiles a route that guards or exempts.
+pub fn compile_as(spec: &RouteSpec, kind: Kind) -> Result<Route, ConfigError> {
     let segments = compile_path(&spec.path).map_err(|message| ConfigError::new("path", message))?;
 
     let mut methods: Vec<&'static str> = Vec::new();
@@ -158,6 +419,8 @@ pub fn compile(spec: &RouteSpec) -> Result<Route, ConfigError> {
         segments,
         methods,
         host,
+        kind,
+        case_sensitive: spec.case_sensitive,
     })
 }
 
@@ -178,7 +441,11 @@ fn compile_path(path: &str) -> Result<Vec<Segment>, String> {
     for (i, part) in parts.into_iter().enumerate() {
         let segment = match part {
             // A trailing slash is meaningful; an empty segment anywhere else is a typo.
-            "" if i == last => Segment::Literal(String::new()),
+            "" if i == last => Segment::Literal {
+                exact: String::new(),
+                decoded: String::new(),
+                folded: String::new(),
+            },
             "" => return Err(format!("`{path}` has an empty segment ('//')")),
             "**" => Segment::Rest,
             "*" => Segment::One,
@@ -201,7 +468,19 @@ fn compile_path(path: &str) -> Result<Vec<Segment>, String> {
             _ if part.contains('*') => {
                 return Err(format!("`*` must be a whole segment, got `{part}`"))
             }
-            _ => Segment::Literal(part.to_string()),
+            _ if strip_parameters(part).1 => {
+                return Err(format!(
+                    "`{path}` has a ';' (or %3B): path parameters are refused or stripped before matching, so it would never match"
+                ))
+            }
+            _ => {
+                let decoded = percent_decode_str(part).decode_utf8_lossy().into_owned();
+                Segment::Literal {
+                    exact: part.to_string(),
+                    folded: fold(&decoded).collect(),
+                    decoded,
+                }
+            }
         };
         segments.push(segment);
     }
@@ -287,14 +566,6 @@ fn compile_host(host: &str) -> Result<HostMatch, String> {
     })
 }
 
-/// The request path's segments, without the query string (or a fragment, which clients should
-/// not send but a deny rule must not be dodged by). `None` if the path does not start with '/'
-/// (e.g. `OPTIONS *`), which no pattern matches.
-fn split_path(path: &str) -> Option<Vec<&str>> {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    Some(path.strip_prefix('/')?.split('/').collect())
-}
-
 /// The host part of an authority: without `:port` and without a trailing dot.
 fn host_of(authority: &str) -> &str {
     let host = if authority.starts_with('[') {
@@ -309,28 +580,33 @@ fn host_of(authority: &str) -> &str {
     host.strip_suffix('.').unwrap_or(host)
 }
 
-/// Matches pattern segments against path segments, returning the captured parameters.
+/// Matches pattern segments against path segments, returning the captured parameters as
+/// (name, index of the path segment).
 ///
 /// Every element but `**` consumes exactly one segment, so this is classic wildcard matching:
 /// on a mismatch, only the most recent `**` needs to swallow one more segment and matching
 /// resumes after it. Earlier `**`s never need revisiting (whatever they would take, the latest one
 /// can take instead), which keeps the cost at O(pattern × path) with no exponential backtracking.
 /// Where several matches are possible, each `**` takes as few segments as it can.
-fn match_segments<'a>(pattern: &'a [Segment], text: &[&'a str]) -> Option<Vec<(&'a str, &'a str)>> {
+fn match_segments<'p, S: AsRef<str>>(
+    pattern: &'p [Segment],
+    text: &[S],
+    compare: Compare,
+) -> Option<Vec<(&'p str, usize)>> {
     let mut params = Vec::new();
     let (mut p, mut t) = (0, 0);
     // The latest `**`: its index, where the text after it starts, and the captures before it.
     let mut retry: Option<(usize, usize, usize)> = None;
-    while let Some(&segment) = text.get(t) {
+    while let Some(segment) = text.get(t) {
         match pattern.get(p) {
             Some(Segment::Rest) => {
                 retry = Some((p, t, params.len()));
                 p += 1;
                 continue;
             }
-            Some(element) if element.matches(segment) => {
+            Some(element) if element.matches(segment.as_ref(), compare) => {
                 if let Segment::Param(name) = element {
-                    params.push((name.as_str(), segment));
+                    params.push((name.as_str(), t));
                 }
                 p += 1;
                 t += 1;
@@ -355,22 +631,50 @@ impl Route {
         &self.pattern
     }
 
-    /// Matches a request. `method` is compared case-sensitively (HTTP methods are), `host` is the
-    /// `:authority` (a port is ignored) and `path` may carry a query string.
-    pub fn matches<'a>(&'a self, method: &str, host: &str, path: &'a str) -> Option<Params<'a>> {
-        let segments = split_path(path)?;
-        self.matches_split(method, host_of(host), &segments)
+    /// Whether the route guards or exempts.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
-    /// Matches a request whose host and path are already split (see `RouteTable::first_match`).
+    /// Matches a request. `host` is the `:authority` (a port is ignored) and `path` may carry a
+    /// query string; `;` parameters are treated as ambiguous ([`PathParameters::Refuse`]).
+    pub fn matches<'a>(&'a self, method: &str, host: &str, path: &'a str) -> Option<Params<'a>> {
+        let path = RequestPath::parse(path, PathParameters::Refuse)?;
+        self.matches_path(method, host, &path)
+    }
+
+    /// Matches a request whose path is already read (one [`RequestPath`] for every route).
+    pub fn matches_path<'a>(
+        &'a self,
+        method: &str,
+        host: &str,
+        path: &RequestPath<'a>,
+    ) -> Option<Params<'a>> {
+        self.matches_split(method, host_of(host), path)
+    }
+
+    fn method_matches(&self, method: &str) -> bool {
+        if self.methods.is_empty() {
+            return true;
+        }
+        match self.kind {
+            Kind::Exempt => self.methods.contains(&method),
+            Kind::Guard => {
+                self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+                    || (method.eq_ignore_ascii_case("HEAD") && self.methods.contains(&"GET"))
+            }
+        }
+    }
+
+    /// Matches a request whose host is already split off its port.
     fn matches_split<'a>(
         &'a self,
         method: &str,
         host: &str,
-        segments: &[&'a str],
+        path: &RequestPath<'a>,
     ) -> Option<Params<'a>> {
         // Cheap checks first.
-        if !self.methods.is_empty() && !self.methods.contains(&method) {
+        if !self.method_matches(method) {
             return None;
         }
         if let Some(expected) = &self.host {
@@ -378,7 +682,32 @@ impl Route {
                 return None;
             }
         }
-        match_segments(&self.segments, segments).map(|pairs| Params { pairs })
+        let pairs = match self.kind {
+            Kind::Exempt => {
+                if path.ambiguity.is_some() {
+                    return None;
+                }
+                match_segments(&self.segments, &path.exact, Compare::Exact)?
+                    .into_iter()
+                    .map(|(name, i)| {
+                        let value = path.exact.get(i).copied().unwrap_or_default();
+                        (name, Cow::Borrowed(value))
+                    })
+                    .collect()
+            }
+            Kind::Guard => {
+                let compare = if self.case_sensitive {
+                    Compare::Decoded
+                } else {
+                    Compare::Folded
+                };
+                match_segments(&self.segments, &path.guard, compare)?
+                    .into_iter()
+                    .map(|(name, i)| (name, path.guard.get(i).cloned().unwrap_or_default()))
+                    .collect()
+            }
+        };
+        Some(Params { pairs })
     }
 }
 
@@ -422,19 +751,30 @@ impl<T> RouteTable<T> {
         self.entries.is_empty()
     }
 
-    /// The value of the first route matching the request, with that route's parameters.
+    /// The value of the first route matching the request, with that route's parameters; `;`
+    /// parameters are treated as ambiguous ([`PathParameters::Refuse`]).
     pub fn first_match<'a>(
         &'a self,
         method: &str,
         host: &str,
         path: &'a str,
     ) -> Option<(&'a T, Params<'a>)> {
-        // Split once, not once per route.
-        let segments = split_path(path)?;
+        // Read once, not once per route.
+        let path = RequestPath::parse(path, PathParameters::Refuse)?;
+        self.first_match_path(method, host, &path)
+    }
+
+    /// As [`RouteTable::first_match`], for a path already read.
+    pub fn first_match_path<'a>(
+        &'a self,
+        method: &str,
+        host: &str,
+        path: &RequestPath<'a>,
+    ) -> Option<(&'a T, Params<'a>)> {
         let host = host_of(host);
         self.entries.iter().find_map(|(route, value)| {
             route
-                .matches_split(method, host, &segments)
+                .matches_split(method, host, path)
                 .map(|params| (value, params))
         })
     }
@@ -480,9 +820,204 @@ mod tests {
         e
     }
 
-    /// Whether `pattern` matches `path` for any method and host.
+    /// Whether `pattern`, as a guard, matches `path` for any method and host.
     fn hit(pattern: &str, path: &str) -> bool {
         route(pattern).matches("GET", "h", path).is_some()
+    }
+
+    /// Whether `pattern`, as an exemption, matches `path`.
+    fn exempt_hit(pattern: &str, path: &str) -> bool {
+        compile_as(&spec(pattern), Kind::Exempt)
+            .unwrap()
+            .matches("GET", "h", path)
+            .is_some()
+    }
+
+    fn ambiguity(path: &str) -> Option<Ambiguity> {
+        RequestPath::parse(path, PathParameters::Refuse)
+            .unwrap()
+            .ambiguity()
+    }
+
+    #[test]
+    fn path_parameters_are_ambiguous_and_never_exempt() {
+        for path in [
+            "/admin;x/users",
+            "/admin%3Bx/users",
+            "/admin%3bx/users",
+            "/admin;/users",
+            "/admin/users;jsessionid=1",
+            "/api/products/..;/..;/admin/users",
+            "/a/.;/admin",
+        ] {
+            assert_eq!(ambiguity(path), Some(Ambiguity::Parameters), "{path}");
+            assert_eq!(Ambiguity::Parameters.reason(), "path_parameters");
+        }
+        // Guards see what a servlet container serves: parameters cut, `..;` as `..`.
+        assert!(hit("/admin/**", "/admin;x/users"));
+        assert!(hit("/admin/users", "/ADMIN%3Bx/users"));
+        assert!(hit("/admin/**", "/api/products/..;/..;/admin/users"));
+        assert!(hit("/admin", "/a/.;/..;/admin"));
+        // Exemptions never match an ambiguous path, even one that looks like theirs.
+        assert!(!exempt_hit(
+            "/api/products/**",
+            "/api/products/..;/..;/admin/users"
+        ));
+        assert!(!exempt_hit("/api/products/**", "/api/products;x/1"));
+        assert!(exempt_hit("/api/products/**", "/api/products/1"));
+        // Stripping, for an upstream known to strip: the stripped path is unambiguous.
+        let p = RequestPath::parse("/api/products/..;/..;/admin/users;x", PathParameters::Strip)
+            .unwrap();
+        assert_eq!(p.ambiguity(), None);
+        assert_eq!(p.exact, vec!["admin", "users"]);
+        let exempt = compile_as(&spec("/api/products/**"), Kind::Exempt).unwrap();
+        assert!(exempt.matches_path("GET", "h", &p).is_none());
+        let admin = compile_as(&spec("/admin/users"), Kind::Exempt).unwrap();
+        assert!(admin.matches_path("GET", "h", &p).is_some());
+        let p = RequestPath::parse("/a;x/b%3B/c", PathParameters::Strip).unwrap();
+        assert_eq!(p.exact, vec!["a", "b", "c"]);
+        // A query's `;` is not a path parameter.
+        assert_eq!(ambiguity("/a?x=1;y=2"), None);
+    }
+
+    #[test]
+    fn encodings_that_upstreams_read_differently_are_ambiguous() {
+        for (path, wanted) in [
+            ("/api/%2e%2e/admin", Ambiguity::DotSegment),
+            ("/api/.%2E/admin", Ambiguity::DotSegment),
+            ("/api/%2e/admin", Ambiguity::DotSegment),
+            ("/api/..%2fadmin", Ambiguity::Separator),
+            ("/api/..%2Fadmin", Ambiguity::Separator),
+            ("/api/..%5cadmin", Ambiguity::Separator),
+            ("/api/..\\admin", Ambiguity::Separator),
+            ("/admin%00/users", Ambiguity::Control),
+            ("/admin%0a/users", Ambiguity::Control),
+            ("/static/%252e%252e/admin", Ambiguity::DoubleEncoding),
+            ("/static/%255c", Ambiguity::DoubleEncoding),
+            ("/public#/../admin", Ambiguity::Fragment),
+        ] {
+            assert_eq!(ambiguity(path), Some(wanted), "{path}");
+            assert_eq!(wanted.reason(), "path_ambiguous");
+            assert!(!wanted.detail().is_empty());
+        }
+        // Guards read them as a decoding upstream would.
+        assert!(hit("/admin/**", "/api/products/%2e%2e/%2e%2e/admin/users"));
+        assert!(hit("/admin", "/api/..%2fadmin"));
+        assert!(hit("/admin", "/api/..%5Cadmin"));
+        assert!(!exempt_hit("/api/**", "/api/%2e%2e/admin"));
+        assert!(!exempt_hit("/static/**", "/static/%252e%252e/admin"));
+        // Ordinary escapes are not ambiguous: an exemption matches them as sent.
+        assert_eq!(ambiguity("/caf%C3%A9/a%20b/100%25"), None);
+        assert!(exempt_hit("/caf%C3%A9", "/caf%C3%A9"));
+        assert!(!exempt_hit("/café", "/caf%C3%A9"));
+        assert!(hit("/café", "/caf%C3%A9"));
+    }
+
+    #[test]
+    fn raw_dot_segments_and_empty_segments() {
+        // Raw dot-segments (a proxy that did not normalise) are resolved in both views.
+        assert_eq!(ambiguity("/api/products/../../admin"), None);
+        assert!(!exempt_hit("/api/products/**", "/api/products/../../admin"));
+        assert!(exempt_hit("/admin", "/api/products/../../admin"));
+        assert!(hit("/admin/", "/admin/x/.."));
+        assert!(hit("/admin/", "/admin/."));
+        assert!(hit("/", "/.."));
+        // `//`: a guard ignores the empty segment, an exemption does not.
+        assert!(hit("/admin/users", "/admin//users"));
+        assert!(hit("/admin/users", "//admin/users"));
+        assert!(!exempt_hit("/admin/users", "/admin//users"));
+        assert!(!exempt_hit("/api/products/**", "/api//products/1"));
+    }
+
+    #[test]
+    fn guards_fold_case_and_trailing_dots() {
+        for path in [
+            "/ADMIN/users",
+            "/Admin/Users",
+            "/%41DMIN/users",
+            "/adm%69n/users",
+            "/admin./users",
+            "/admin%2e/users",
+            "/admin%20/users",
+            "/admin. ./users",
+        ] {
+            assert!(hit("/admin/users", path), "{path}");
+            assert!(!exempt_hit("/admin/users", path), "{path}");
+        }
+        // Unicode case folds too; a trailing-dot-only segment keeps its dots.
+        assert!(hit("/Ärger", "/äRGER"));
+        assert!(hit("/...", "/..."));
+        assert!(!hit("/admin/users", "/admins/users"));
+        // The switch for an upstream that routes by exact case.
+        let exact_case = compile(&RouteSpec {
+            case_sensitive: true,
+            ..spec("/admin/**")
+        })
+        .unwrap();
+        assert!(exact_case.matches("GET", "h", "/ADMIN/users").is_none());
+        assert!(exact_case.matches("GET", "h", "/adm%69n/users").is_some());
+        assert!(exact_case.matches("GET", "h", "/admin;x/users").is_some());
+        assert_eq!(exact_case.kind(), Kind::Guard);
+    }
+
+    #[test]
+    fn exempt_methods_are_exact() {
+        let r = compile_as(
+            &RouteSpec {
+                methods: vec!["GET".into()],
+                ..spec("/a")
+            },
+            Kind::Exempt,
+        )
+        .unwrap();
+        assert_eq!(r.kind(), Kind::Exempt);
+        assert!(r.matches("GET", "h", "/a").is_some());
+        assert!(r.matches("get", "h", "/a").is_none());
+        assert!(r.matches("HEAD", "h", "/a").is_none());
+        // A guard over DELETE catches every spelling (finding 3).
+        let d = compile(&RouteSpec {
+            methods: vec!["DELETE".into()],
+            ..spec("/api/**")
+        })
+        .unwrap();
+        for m in ["DELETE", "delete", "Delete"] {
+            assert!(d.matches(m, "h", "/api/orders/1").is_some(), "{m}");
+        }
+        assert!(d.matches("HEAD", "h", "/api/orders/1").is_none());
+    }
+
+    #[test]
+    fn canonical_methods() {
+        for m in ["GET", "DELETE", "M-SEARCH", "BREW", "X1"] {
+            assert!(method_is_canonical(m), "{m}");
+        }
+        for m in ["", "get", "Delete", "GET ", "G\u{e9}T", "GE(T", "GET\r"] {
+            assert!(!method_is_canonical(m), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn table_matches_a_path_read_once() {
+        let table: RouteTable<u32> = [
+            (
+                compile_as(&spec("/api/products/**"), Kind::Exempt).unwrap(),
+                1,
+            ),
+            (route("/admin/**"), 2),
+            (route("/**"), 3),
+        ]
+        .into_iter()
+        .collect();
+        let at = |path: &str| table.first_match("GET", "h", path).map(|m| *m.0);
+        assert_eq!(at("/api/products/1"), Some(1));
+        assert_eq!(at("/API/products/1"), Some(3));
+        assert_eq!(at("/api/products/..;/..;/admin/users"), Some(2));
+        assert_eq!(at("/ADMIN;x"), Some(2));
+        let p = RequestPath::parse("/api/products/1", PathParameters::Refuse).unwrap();
+        assert_eq!(
+            table.first_match_path("GET", "h", &p).map(|m| *m.0),
+            Some(1)
+        );
     }
 
     #[test]
@@ -496,6 +1031,7 @@ mod tests {
                 path: "/a".into(),
                 methods: vec!["get".into()],
                 host: Some("*.example.com".into()),
+                case_sensitive: false,
             }
         );
         let s: RouteSpec = crate::config::parse(br#"{"path":"/a"}"#).unwrap();
@@ -514,7 +1050,10 @@ mod tests {
     #[test]
     fn exact_paths() {
         assert!(hit("/login", "/login"));
-        assert!(!hit("/login", "/Login"));
+        // A guard matches any case; an exemption only the exact one.
+        assert!(hit("/login", "/Login"));
+        assert!(!exempt_hit("/login", "/Login"));
+        assert!(exempt_hit("/login", "/login"));
         assert!(!hit("/login", "/login/x"));
         assert!(!hit("/login", "/logins"));
         assert!(!hit("/login", "/"));
@@ -618,9 +1157,12 @@ mod tests {
             p.iter().collect::<Vec<_>>(),
             vec![("id", "42"), ("post_id", "abc-1")]
         );
-        // Values are raw: not decoded.
-        let p = r.matches("GET", "h", "/users/a%2Fb/posts/x").unwrap();
-        assert_eq!(p.get("id"), Some("a%2Fb"));
+        // A guard captures the decoded segment, an exemption the segment as sent.
+        let p = r.matches("GET", "h", "/users/caf%C3%A9/posts/x").unwrap();
+        assert_eq!(p.get("id"), Some("café"));
+        let e = compile_as(&spec("/users/{id}/posts/{post_id}"), Kind::Exempt).unwrap();
+        let p = e.matches("GET", "h", "/users/caf%C3%A9/posts/x").unwrap();
+        assert_eq!(p.get("id"), Some("caf%C3%A9"));
         // A parameter never captures an empty segment.
         assert!(r.matches("GET", "h", "/users//posts/x").is_none());
 
@@ -697,6 +1239,8 @@ mod tests {
             ("/{a.b}", "parameter name `a.b` may only contain"),
             ("/{*}", "parameter name `*` may only contain"),
             ("/{é}", "parameter name `é` may only contain"),
+            ("/a;b", "has a ';'"),
+            ("/a%3Bb/c", "has a ';'"),
         ] {
             let e = path_err(path);
             assert!(e.message.contains(wanted), "{path}: {e}");
@@ -730,9 +1274,11 @@ mod tests {
         assert!(r.matches("GET", "h", "/a").is_some());
         assert!(r.matches("POST", "h", "/a").is_some());
         assert!(r.matches("PUT", "h", "/a").is_none());
-        assert!(r.matches("HEAD", "h", "/a").is_none());
-        // Request methods are case-sensitive.
-        assert!(r.matches("get", "h", "/a").is_none());
+        // A guard's GET covers HEAD, and any spelling of the method matches it.
+        assert!(r.matches("HEAD", "h", "/a").is_some());
+        assert!(r.matches("get", "h", "/a").is_some());
+        assert!(r.matches("pOsT", "h", "/a").is_some());
+        assert!(r.matches("put", "h", "/a").is_none());
         // Method matches but path does not.
         assert!(r.matches("GET", "h", "/b").is_none());
 

@@ -381,7 +381,15 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
     let mut routes = RouteTable::new();
     for (i, r) in cfg.routes.iter().enumerate() {
         let at = format!("routes[{i}]");
-        let compiled = route::compile(&r.route).map_err(|e| e.within(&format!("{at}.match")))?;
+        // A route that turns inspection off exempts: it matches exactly as sent, never an
+        // ambiguous path. Every other route guards: it cannot be dodged by case or encoding.
+        let kind = if r.inspect {
+            route::Kind::Guard
+        } else {
+            route::Kind::Exempt
+        };
+        let compiled =
+            route::compile_as(&r.route, kind).map_err(|e| e.within(&format!("{at}.match")))?;
         let mut p = default.clone();
         p.route = r.route.path.clone();
         p.inspect = r.inspect;

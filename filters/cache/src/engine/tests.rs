@@ -516,6 +516,20 @@ fn authorization_only_where_the_rfc_allows() {
     }
 }
 
+/// Auth removes the token before the cache by default (`remove_token`): a verified identity
+/// counts as an Authorization-bearing request, so one user's response is not stored for all.
+#[test]
+fn an_authenticated_request_counts_as_authorization_bearing() {
+    for (cc, stored) in [("max-age=60", false), ("public, max-age=60", true)] {
+        let mut sim = Sim::products();
+        let up = json_ok(cc, T0);
+        let id = user("alice", &["viewer"]);
+        sim.send("GET", "/api/products", &[], Some(&id), T0, &up);
+        sim.get("/api/products", T0 + 1, &up);
+        assert_eq!(sim.calls() == 1, stored, "{cc}");
+    }
+}
+
 #[test]
 fn set_cookie_is_stored_only_when_configured() {
     let up = |_: &Headers| {
