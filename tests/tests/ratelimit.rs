@@ -364,6 +364,10 @@ fn bad_configs_are_refused_naming_the_field() {
             r#"{"penalties":{"status":500}}"#,
             "ratelimit: penalties.status: 500 must be 429 or 403",
         ),
+        (
+            r#"{"client_prefix":{"ipv6":8}}"#,
+            "ratelimit: client_prefix.ipv6: 8 is out of range 16..=128",
+        ),
     ] {
         let (status, log) = envoy_refuses(Options::default().filter_config(CLIENT, config));
         assert!(!status.success());
