@@ -29,7 +29,8 @@ help:
 
 # --- set-up ---------------------------------------------------------------------------------
 
-setup: $(DEV)/toolchain.stamp $(VENV)/installed.stamp $(DEV)/certs/server.crt $(DEV)/demo-jwt-secret
+setup: $(DEV)/toolchain.stamp $(VENV)/installed.stamp $(DEV)/certs/server.crt $(DEV)/demo-jwt-secret \
+       $(DEV)/demo-audit-key
 
 $(DEV)/toolchain.stamp:
 	rustup target add $(WASM)
@@ -49,6 +50,13 @@ $(DEV)/demo-jwt-secret:
 	@mkdir -p $(DEV)
 	@umask 077 && openssl rand -hex 32 | tr -d '\n' > $@
 	@echo "demo JWT secret written to $@"
+
+# DEMO ONLY: the key that seals audit records (HMAC-SHA-256, docs/audit.md); generated here,
+# never committed. Verify a log with it: portcullis-audit-verify --key-env PORTCULLIS_AUDIT_KEY.
+$(DEV)/demo-audit-key:
+	@mkdir -p $(DEV)
+	@umask 077 && openssl rand -hex 32 | tr -d '\n' > $@
+	@echo "demo audit key written to $@"
 
 # --- build ----------------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ envoy=$1 upstream=$2 config=$3
 # (vm_config.environment_variables); it never appears in the Envoy YAML.
 PORTCULLIS_JWT_SECRET=$(cat .dev/demo-jwt-secret)
 export PORTCULLIS_JWT_SECRET
+# The key that seals audit records (HMAC-SHA-256), passed the same way.
+PORTCULLIS_AUDIT_KEY=$(cat .dev/demo-audit-key)
+export PORTCULLIS_AUDIT_KEY
 
 "$upstream" --listen 127.0.0.1:8000 &
 upstream_pid=$!

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_demo_upstream::Upstream;
-use portcullis_devkit::render::{render, Settings};
+use portcullis_devkit::render::{render, Settings, AUDIT_KEY_ENV};
 
 pub mod auth;
 pub mod h2;
@@ -22,6 +22,19 @@ pub mod server;
 pub mod tls;
 
 pub const FILTERS: [&str; 5] = ["auth", "ratelimit", "sanitizer", "cache", "audit"];
+
+/// The audit filter's sealing key in this test process (random, never the developer's `.dev`
+/// key), passed to Envoy as `PORTCULLIS_AUDIT_KEY`; tests verify records with it.
+pub fn audit_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut buf = [0u8; 32];
+        fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut buf))
+            .unwrap_or_else(|e| panic!("/dev/urandom: {e}"));
+        buf.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
 
 /// Repository root (the parent of this crate).
 pub fn repo() -> PathBuf {
@@ -44,9 +57,13 @@ pub fn envoy_binary() -> PathBuf {
     path
 }
 
-/// `dist/`, checked to hold the suite's module (`make build` writes it).
+/// `dist/`, checked to hold the suite's module (`make build` writes it), or
+/// `$PORTCULLIS_TEST_WASM_DIR` (to run the tests against another build, e.g. an older commit's,
+/// and see a test fail where a fix is missing).
 pub fn wasm_dir() -> PathBuf {
-    let dist = repo().join("dist");
+    let dist = std::env::var_os("PORTCULLIS_TEST_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("dist"));
     let wasm = dist.join("portcullis.wasm");
     assert!(
         wasm.exists(),
@@ -117,6 +134,10 @@ pub struct Options {
     /// Text replaced in the rendered YAML: a config written by hand, which the renderer would
     /// refuse.
     pub yaml_edits: Vec<(String, String)>,
+    /// Envoy's log level for the `wasm` component (`info` unless set).
+    pub wasm_log_level: Option<String>,
+    /// Extra environment variables for Envoy, each also passed to the VM (`host_env_keys`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -128,6 +149,18 @@ impl Options {
     /// Replaces `from` (which must occur) with `to` in the rendered YAML.
     pub fn edit_yaml(mut self, from: &str, to: &str) -> Self {
         self.yaml_edits.push((from.to_string(), to.to_string()));
+        self
+    }
+
+    /// Gives Envoy and the filters' VM the environment variable `name`.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Starts Envoy with `--component-log-level wasm:LEVEL` instead of `wasm:info`.
+    pub fn wasm_log_level(mut self, level: &str) -> Self {
+        self.wasm_log_level = Some(level.to_string());
         self
     }
 
@@ -278,6 +311,8 @@ struct Launch {
     https_port: u16,
     http_port: u16,
     admin_port: u16,
+    wasm_log_level: String,
+    env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -306,6 +341,9 @@ impl Launch {
         for s in &options.settings {
             settings.set(s).unwrap_or_else(|e| panic!("{e}"));
         }
+        for (name, _) in &options.env {
+            settings.wasm_env_keys.push(name.clone());
+        }
         for (instance, json) in &options.filter_configs {
             settings
                 .filter_configs
@@ -330,16 +368,32 @@ impl Launch {
             https_port,
             http_port,
             admin_port,
+            wasm_log_level: options
+                .wasm_log_level
+                .clone()
+                .unwrap_or_else(|| "info".into()),
+            env: options.env.clone(),
         }
     }
 
     fn spawn(&self) -> Child {
-        spawn_envoy(&self.config, &self.log, 2)
+        spawn_envoy_with(&self.config, &self.log, 2, &self.wasm_log_level, &self.env)
     }
 }
 
 /// Starts Envoy on `config` with `concurrency` workers, its output in `log`.
 pub fn spawn_envoy(config: &Path, log: &Path, concurrency: u32) -> Child {
+    spawn_envoy_with(config, log, concurrency, "info", &[])
+}
+
+/// [`spawn_envoy`] with the `wasm` component logging at `wasm_level` and `env` added.
+pub fn spawn_envoy_with(
+    config: &Path,
+    log: &Path,
+    concurrency: u32,
+    wasm_level: &str,
+    env: &[(String, String)],
+) -> Child {
     let out = fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
     let mut cmd = Command::new(envoy_binary());
@@ -347,8 +401,11 @@ pub fn spawn_envoy(config: &Path, log: &Path, concurrency: u32) -> Child {
         .arg(config)
         .arg("--disable-hot-restart")
         .args(["--concurrency", &concurrency.to_string()])
-        .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+        .args(["--log-level", "info", "--component-log-level"])
+        .arg(format!("wasm:{wasm_level}"))
         .envs(auth::envoy_env())
+        .env(AUDIT_KEY_ENV, audit_key())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);

@@ -6,12 +6,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_audit::chain::{verify, SCHEMA_MARK};
+use portcullis_audit::chain::{Keyring, Report, Seal, SealKey, Sealer, SCHEMA_MARK};
 use portcullis_tests::server::{Request, Response, TestServer};
-use portcullis_tests::{envoy_refuses, Chain, Options};
+use portcullis_tests::{audit_key, envoy_refuses, Chain, Options};
 use serde_json::Value;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The harness's sealing key, under the filter's default key id.
+fn keys() -> Keyring {
+    Keyring::new(
+        vec![SealKey::new("1", audit_key().as_bytes()).unwrap()],
+        false,
+    )
+}
+
+/// Checks `text` with the harness's key, as `portcullis-audit-verify --key-env` does.
+fn verify(text: &str, partial: bool) -> Report {
+    portcullis_audit::chain::verify(text, partial, &keys())
+}
 
 /// Every record in `text` (Envoy's log, or NDJSON batches), in order.
 fn records(text: &str) -> Vec<Value> {
@@ -201,8 +214,8 @@ fn sampling_keeps_denies_and_errors_and_health_is_excluded() {
         .call();
     wait_for("sampling counters", Duration::from_secs(10), || {
         stat(&chain, "sampled_out") >= 5
-            && stat(&chain, "excluded") >= 2
-            && stat(&chain, "records") >= 2
+            && stat(&chain, "excluded") >= 1
+            && stat(&chain, "records") >= 3
     });
     std::thread::sleep(Duration::from_millis(300));
     let all = records(&chain.log());
@@ -210,11 +223,15 @@ fn sampling_keeps_denies_and_errors_and_health_is_excluded() {
         .iter()
         .map(|r| r["http"]["path"].as_str().unwrap())
         .collect();
-    assert_eq!(all.len(), 2, "only the error and the deny: {paths:?}");
+    assert_eq!(all.len(), 3, "only the errors and the deny: {paths:?}");
     assert!(paths.contains(&"/status/500"));
+    assert!(
+        paths.contains(&"/internal/status/503"),
+        "an exclusion never hides an error"
+    );
     assert!(all.iter().any(|r| r["outcome"] == "denied"));
     assert_eq!(stat(&chain, "sampled_out"), 5);
-    assert_eq!(stat(&chain, "excluded"), 2, "/healthz and /internal/*");
+    assert_eq!(stat(&chain, "excluded"), 1, "/healthz");
 }
 
 const SECRETS: [&str; 9] = [
@@ -513,9 +530,219 @@ fn bad_audit_configs_are_refused_naming_the_field() {
             r#"{"hash_identifiers": ["subject"], "hash_key_env": "PORTCULLIS_NO_SUCH_VAR"}"#,
             "audit: hash_key_env: environment variable `PORTCULLIS_NO_SUCH_VAR` is not set",
         ),
+        (
+            r#"{"seal": {"key_env": "PORTCULLIS_NO_SUCH_VAR"}}"#,
+            "audit: seal.key_env: environment variable `PORTCULLIS_NO_SUCH_VAR` is not set for \
+             the VM",
+        ),
+        (
+            r#"{"seal": {"key_env": "SHORT_AUDIT_KEY"}}"#,
+            "audit: seal.key_env: `SHORT_AUDIT_KEY`: the key is 20 bytes; at least 32 are required",
+        ),
+        (
+            r#"{"seal": {"key_id": "key 1"}}"#,
+            "audit: seal.key_id: 1 to 64 of letters, digits, `.`, `_` and `-`",
+        ),
+        (
+            r#"{"seal": {"mode": "unkeyed_sha256", "key_id": "2"}}"#,
+            "audit: seal.key_id: only with \"mode\": \"hmac_sha256\"",
+        ),
     ] {
-        let (status, log) = envoy_refuses(Options::default().filter_config("audit", config));
+        let (status, log) = envoy_refuses(
+            Options::default()
+                .env("SHORT_AUDIT_KEY", "short-key-0123456789")
+                .filter_config("audit", config),
+        );
         assert!(!status.success());
         assert!(log.contains(message), "{config}: {log}");
+        assert!(
+            !log.contains("short-key-0123456789"),
+            "the key leaked: {log}"
+        );
     }
+}
+
+#[test]
+fn the_unkeyed_seal_is_an_explicit_choice_and_says_so() {
+    let chain = Chain::start_with(
+        Options::default().filter_config("audit", r#"{"seal": {"mode": "unkeyed_sha256"}}"#),
+    );
+    let _ = chain.client().get(&chain.url("/echo")).call().unwrap();
+    wait_for("a record", Duration::from_secs(10), || {
+        !records(&chain.log()).is_empty()
+    });
+    let log = chain.log();
+    assert!(log.contains("audit: records are sealed unkeyed"), "{log}");
+    assert!(records(&log)[0].get("key_id").is_none());
+    assert!(
+        verify(&log, false).first_break.is_some(),
+        "refused by default"
+    );
+    let r = portcullis_audit::chain::verify(&log, false, &Keyring::unkeyed());
+    assert_eq!((r.records, r.first_break), (1, None));
+}
+
+/// The records of `log` re-sealed by someone who can write the log but does not hold the key:
+/// every record edited by `edit`, every chain recomputed with `seal` by the audit crate's own
+/// sealer.
+fn forge(log: &str, edit: (&str, &str), seal: &Seal) -> String {
+    let mut sealers: std::collections::HashMap<String, Sealer> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Some(at) = line.find(SCHEMA_MARK) else {
+            continue;
+        };
+        let line = &line[at..];
+        let r: Value = serde_json::from_str(line).unwrap();
+        let stream = r["stream"].as_str().unwrap().to_string();
+        // The seal is appended to the record: cut it off, keep the record's own fields.
+        let body = format!("{}}}", &line[..line.rfind(",\"stream\":").unwrap()]);
+        let sealer = sealers
+            .entry(stream.clone())
+            .or_insert_with(|| Sealer::new(stream.clone(), seal.clone()));
+        out.push(
+            sealer
+                .seal(body.replace(edit.0, edit.1).into_bytes())
+                .unwrap(),
+        );
+    }
+    out.join("\n")
+}
+
+#[test]
+fn a_log_rewritten_and_resealed_by_its_writer_does_not_verify() {
+    let chain = Chain::start();
+    let client = chain.client();
+    for i in 0..3 {
+        let _ = client.get(&chain.url(&format!("/status/50{i}"))).call();
+    }
+    wait_for("3 records", Duration::from_secs(10), || {
+        records(&chain.log()).len() >= 3
+    });
+    let log = chain.log();
+    assert!(
+        records(&log).iter().all(|r| r["key_id"] == "1"),
+        "every record names its key"
+    );
+    let report = verify(&log, false);
+    assert_eq!((report.records, report.first_break), (3, None));
+    // Whoever can write the log hides the errors: every record rewritten, every chain resealed,
+    // unkeyed (what the seal was) or under a key of their own with the same id.
+    let edit = ("\"outcome\":\"error\"", "\"outcome\":\"allowed\"");
+    let guessed = Seal::Keyed(SealKey::new("1", &[b'g'; 32]).unwrap());
+    for seal in [Seal::Unkeyed, guessed] {
+        let forged = forge(&log, edit, &seal);
+        assert!(forged.contains("\"outcome\":\"allowed\""));
+        assert_eq!(
+            portcullis_audit::chain::verify(&forged, false, &Keyring::new(Vec::new(), true))
+                .first_break
+                .is_none(),
+            matches!(seal, Seal::Unkeyed),
+            "only an unkeyed forgery passes a verifier that accepts unkeyed records"
+        );
+        let b = verify(&forged, false).first_break;
+        assert!(b.is_some(), "a resealed forgery verified: {forged}");
+    }
+    // No part of the key reaches Envoy's log.
+    assert!(!log.contains(audit_key()));
+    assert!(!log.contains(&audit_key()[..16]));
+}
+
+#[test]
+fn a_log_level_that_hides_records_is_flagged_at_start() {
+    let chain = Chain::start_with(Options::default().wasm_log_level("warning"));
+    let log = chain.log();
+    assert!(
+        log.contains("audit: records are written to Envoy's log at info"),
+        "no warning at start: {log}"
+    );
+    assert_eq!(
+        chain.stat("wasmcustom.portcullis_audit_records_hidden_by_log_level"),
+        Some(1)
+    );
+    let ok = Chain::start();
+    assert_eq!(
+        ok.stat("wasmcustom.portcullis_audit_records_hidden_by_log_level"),
+        Some(0)
+    );
+    assert!(!ok
+        .log()
+        .contains("audit: records are written to Envoy's log at info"));
+}
+
+#[test]
+fn public_routes_are_recorded_and_an_exclusion_never_hides_a_refusal() {
+    // One request per client address: the second is refused by the client rate limit.
+    let one_per_client =
+        r#"{"limits":[{"name":"per-ip","limit":1,"window":3600,"key":["client_ip"]}]}"#;
+    let chain =
+        Chain::start_with(Options::default().filter_config("ratelimit-client", one_per_client));
+    let client = chain.client();
+    assert_eq!(
+        client
+            .get(&chain.url("/healthz?probe=1"))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = client.get(&chain.url("/healthz?probe=2")).call();
+    assert!(
+        matches!(refused, Err(ureq::Error::Status(429, _))),
+        "{refused:?}"
+    );
+    wait_for("2 records", Duration::from_secs(10), || {
+        records(&chain.log()).len() >= 2
+    });
+    let all = records(&chain.log());
+    assert_eq!(record_for(&all, "/healthz?probe=1")["outcome"], "allowed");
+    let r = record_for(&all, "/healthz?probe=2");
+    assert_eq!(r["outcome"], "denied");
+    assert_eq!(r["reason"], "ratelimit-client:rate_limited");
+    drop(chain);
+
+    // An operator's explicit exclusion drops routine requests only: not one with a query
+    // string, not a refusal. (`/healthz` itself Envoy's health check answers, excluded.)
+    let chain = Chain::start_with(
+        Options::default()
+            .filter_config(
+                "ratelimit-client",
+                r#"{"limits":[{"name":"per-ip","limit":2,"window":3600,"key":["client_ip"]}]}"#,
+            )
+            .filter_config("audit", r#"{"exclude_paths": ["/healthz", "/echo/probe"]}"#),
+    );
+    let client = chain.client();
+    let status = |path: &str| match client.get(&chain.url(path)).call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    assert_eq!(status("/healthz"), 200);
+    assert_eq!(status("/echo/probe"), 200);
+    assert_eq!(status("/echo/probe?q=1"), 200);
+    assert_eq!(status("/echo/probe"), 429);
+    wait_for("2 records", Duration::from_secs(10), || {
+        records(&chain.log()).len() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let all = records(&chain.log());
+    let kept: Vec<(&str, &str)> = all
+        .iter()
+        .map(|r| {
+            (
+                r["http"]["path"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        vec![("/echo/probe?q=1", "allowed"), ("/echo/probe", "denied")],
+        "{all:#?}"
+    );
+    assert_eq!(
+        stat(&chain, "excluded"),
+        2,
+        "/healthz and the first /echo/probe"
+    );
 }

@@ -364,6 +364,10 @@ fn bad_configs_are_refused_naming_the_field() {
             r#"{"penalties":{"status":500}}"#,
             "ratelimit: penalties.status: 500 must be 429 or 403",
         ),
+        (
+            r#"{"client_prefix":{"ipv6":8}}"#,
+            "ratelimit: client_prefix.ipv6: 8 is out of range 16..=128",
+        ),
     ] {
         let (status, log) = envoy_refuses(Options::default().filter_config(CLIENT, config));
         assert!(!status.success());
@@ -536,4 +540,94 @@ fn the_demo_configuration_limits_post_login_to_five_a_minute() {
     );
     // Other routes are only under the generous per-ip limit.
     assert_eq!(send(client.get(&chain.url("/echo"))).status, 200);
+}
+
+#[test]
+fn rotating_addresses_within_an_ipv6_64_shares_one_budget() {
+    // Behind one trusted hop, the client address is the one X-Forwarded-For names.
+    let chain = Chain::start_with(Options::default().set("XFF_TRUSTED_HOPS=1").filter_config(
+        CLIENT,
+        r#"{"limits":[{"name":"per-ip","limit":2,"window":3600,"key":["client_ip"]}]}"#,
+    ));
+    let client = chain.client();
+    let from =
+        |addr: &str| send(client.get(&chain.url("/echo")).set("x-forwarded-for", addr)).status;
+    // Every request from a new address of one /64, as a host rotating its privacy addresses does.
+    let statuses: Vec<u16> = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+        .iter()
+        .map(|a| from(a))
+        .collect();
+    assert_eq!(statuses, vec![200, 200, 429], "one budget per /64");
+    // The next /64 is another client; IPv4 addresses are still counted one by one.
+    assert_eq!(from("2001:db8:1:3::1"), 200);
+    assert_eq!(from("198.51.100.7"), 200);
+    assert_eq!(from("198.51.100.8"), 200);
+}
+
+#[test]
+fn a_ban_covers_the_whole_ipv6_64_and_the_prefix_is_configurable() {
+    let chain = Chain::start_with(Options::default().set("XFF_TRUSTED_HOPS=1").filter_config(
+        CLIENT,
+        r#"{"client_prefix":{"ipv6":48},
+            "penalties":{"strikes":2,"strike_window":60,"bans":[600],"from_statuses":[404]},
+            "limits":[{"name":"per-ip","limit":1000,"window":3600,"key":["client_ip"]}]}"#,
+    ));
+    let client = chain.client();
+    let get = |addr: &str, path: &str| {
+        send(client.get(&chain.url(path)).set("x-forwarded-for", addr)).status
+    };
+    // Two 404s from two addresses of one /48 are two strikes of one client: banned.
+    assert_eq!(get("2001:db8:5:1::1", "/status/404"), 404);
+    assert_eq!(get("2001:db8:5:2::1", "/status/404"), 404);
+    assert_eq!(get("2001:db8:5:ffff::9", "/echo"), 429, "the /48 is banned");
+    assert_eq!(get("2001:db8:6::1", "/echo"), 200, "another /48 is not");
+}
+
+/// The bucket the unkeyed hash of commit 21d46f8 (`DefaultHasher` over the table prefix, 0xff
+/// and the key, modulo the bucket count) gave a key: what a client could compute offline.
+fn unkeyed_bucket(table: &str, key: &[u8], buckets: u64) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(table.as_bytes());
+    h.write_u8(0xff);
+    h.write(key);
+    h.finish() % buckets
+}
+
+#[test]
+fn keys_aimed_at_one_bucket_of_the_unkeyed_hash_do_not_evict_a_victim() {
+    const BUCKETS: u64 = 1024;
+    let chain = chain_with(
+        r#"{"table":{"buckets":1024,"ways":2},
+            "limits":[{"name":"per-team","limit":2,"window":3600,"key":["header:x-team"]}]}"#,
+    );
+    let client = chain.client();
+    let team = |t: &str| send(client.get(&chain.url("/echo")).set("x-team", t)).status;
+    // The victim spends half its budget.
+    assert_eq!(team("victim"), 200);
+    // The attacker picks 24 team names that the unkeyed hash puts in the victim's bucket (two
+    // entries each) and spends each one's whole budget: the victim's entry, less spent, expires
+    // first, so on a full bucket it is the one evicted (when_full: evict).
+    let table = "portcullis.ratelimit.ratelimit-client.limits";
+    let aim = unkeyed_bucket(table, b"per-team\x1fvictim", BUCKETS);
+    let aimed: Vec<String> = (0u64..)
+        .map(|i| format!("a{i}"))
+        .filter(|t| unkeyed_bucket(table, format!("per-team\x1f{t}").as_bytes(), BUCKETS) == aim)
+        .take(24)
+        .collect();
+    for t in &aimed {
+        assert_eq!((team(t), team(t)), (200, 200), "{t}");
+    }
+    // Under the secret key the names spread over the table: the victim's state is still there,
+    // one request left. (Evicted, it would start afresh with two.)
+    assert_eq!(
+        (team("victim"), team("victim")),
+        (200, 429),
+        "the victim's limit state was evicted"
+    );
+    assert!(
+        metric(&chain, "per_team_evictions") <= 2,
+        "evictions: {}",
+        metric(&chain, "per_team_evictions")
+    );
 }

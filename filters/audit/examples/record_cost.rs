@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use portcullis_audit::auditor::{Auditor, Observed};
-use portcullis_audit::chain::Sealer;
+use portcullis_audit::chain::{Seal, SealKey, Sealer};
 use portcullis_audit::config::AuditConfig;
 use portcullis_audit::record::Facts;
 use portcullis_common::decision::Decision;
@@ -123,7 +123,7 @@ fn chain() -> Facts {
 fn inputs(facts: &Facts) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut line = Vec::new();
     if let Observed::Keep(built) = auditor().observe(facts) {
-        line = Sealer::new(STREAM.into())
+        line = Sealer::new(STREAM.into(), seal())
             .seal(built.json)
             .unwrap_or_default()
             .into_bytes();
@@ -139,6 +139,13 @@ fn inputs(facts: &Facts) -> (Vec<u8>, Vec<Vec<u8>>) {
 
 const STREAM: &str = "log-1-19ab2c3d4e5";
 
+/// HMAC-SHA-256 under a demo key, as the filter seals by default.
+fn seal() -> Seal {
+    SealKey::new("1", &[0x5a; 32])
+        .map(Seal::Keyed)
+        .unwrap_or_else(|_| std::process::abort())
+}
+
 fn auditor() -> Auditor {
     Auditor::new(
         AuditConfig::parse(b"").unwrap_or_else(|_| std::process::abort()),
@@ -151,7 +158,7 @@ fn auditor() -> Auditor {
 fn run(stage: &str, facts: &Facts, n: u32) {
     let (line, published) = inputs(facts);
     let mut auditor = auditor();
-    let mut sealer = Sealer::new(STREAM.into());
+    let mut sealer = Sealer::new(STREAM.into(), seal());
     for _ in 0..n {
         match stage {
             "record" => {

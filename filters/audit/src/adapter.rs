@@ -13,8 +13,8 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
 use crate::auditor::{Auditor, Observed};
-use crate::chain::Sealer;
-use crate::config::{AuditConfig, HttpSink, Sink};
+use crate::chain::{Seal, Sealer};
+use crate::config::{AuditConfig, HttpSink, SealConfig, Sink};
 use crate::record::{Facts, RecordOutcome};
 use crate::ship::{self, CasMismatch, Offer, SharedState, Shipper, Tick};
 
@@ -212,6 +212,27 @@ impl RootContext for Root {
                 }
             },
         };
+        // The sealing key: read here, checked by the core; only its id is ever printed.
+        let key_value = match &config.seal {
+            SealConfig::Hmac { key_env, .. } => std::env::var_os(key_env),
+            SealConfig::Unkeyed => None,
+        };
+        let seal = match config
+            .seal
+            .load(key_value.as_ref().map(|v| v.as_encoded_bytes()))
+        {
+            Ok(seal) => seal,
+            Err(e) => {
+                log::error!("audit: {e}");
+                return false;
+            }
+        };
+        if matches!(seal, Seal::Unkeyed) {
+            log::warn!(
+                "audit: records are sealed unkeyed (seal.mode unkeyed_sha256): whoever can \
+                 write the log can rewrite it with a valid chain"
+            );
+        }
         let mut host = Host { queue: None };
         let id = format!("{}-{:x}", ship::instance_number(&host), host::now_ms());
         let (queue_capacity, http) = match &config.sink {
@@ -228,7 +249,16 @@ impl RootContext for Root {
             },
         };
         // A reconfiguration replaces the shipper (or removes it with the log sink).
-        self.shipper = http.as_ref().map(|h| Shipper::new(id.clone(), h.clone()));
+        self.shipper = http
+            .as_ref()
+            .map(|h| Shipper::new(id.clone(), h.clone(), seal.clone()));
+        // The log sink writes at info: a higher level for the wasm component drops every record
+        // silently. Checked at start (Envoy can change it later through its admin interface).
+        let hidden = matches!(config.sink, Sink::Log) && records_hidden_by_log_level();
+        set_gauge(
+            "portcullis_audit_records_hidden_by_log_level",
+            u64::from(hidden),
+        );
         if let Some(h) = &http {
             stage::set_tick_period(Duration::from_millis(Shipper::tick_period_ms(h)));
         }
@@ -237,7 +267,7 @@ impl RootContext for Root {
             auditor: Auditor::new(config, hash_key),
             metrics: Metrics::define(),
             host,
-            log_sealer: Sealer::new(format!("log-{id}")),
+            log_sealer: Sealer::new(format!("log-{id}"), seal),
             queue_capacity,
         });
         set_gauge("portcullis_audit_config_loaded", 1);
@@ -258,6 +288,28 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// Whether Envoy's log level for this VM is above info, where the log sink writes: if so, says
+/// so at the most severe level that still shows (a `critical` level shows nothing else).
+fn records_hidden_by_log_level() -> bool {
+    let level = match hostcalls::get_log_level() {
+        Ok(level) => level,
+        Err(_) => return false,
+    };
+    let shown = match level {
+        LogLevel::Trace | LogLevel::Debug | LogLevel::Info => return false,
+        LogLevel::Warn => LogLevel::Warn,
+        LogLevel::Error => LogLevel::Error,
+        LogLevel::Critical => LogLevel::Critical,
+    };
+    let _ = hostcalls::log(
+        shown,
+        "audit: records are written to Envoy's log at info, but its log level for wasm is \
+         higher: every record is dropped. Run Envoy with --component-log-level wasm:info, or \
+         use the http sink (docs/audit.md)",
+    );
+    true
 }
 
 /// Set by the chain's front (`header_mutation`, from `%DOWNSTREAM_TLS_CIPHER%`, over any client
@@ -286,16 +338,9 @@ impl HttpContext for Stream {
         let mut guard = self.state.borrow_mut();
         let Some(state) = guard.as_mut() else { return };
         let m = &state.metrics;
-        // An excluded path (health checks) costs one header read, not the two dozen host calls
-        // a record's facts take.
+        // Every fact is read even for an excluded path: whether its record may be dropped
+        // depends on how the request ended (a refusal or a security event never is).
         let path = host::header(MapType::HttpRequestHeaders, ":path");
-        if path
-            .as_deref()
-            .is_some_and(|p| state.auditor.config.is_excluded(p))
-        {
-            m.excluded.inc();
-            return;
-        }
         let facts = self.facts(path, &state.auditor.config.decisions);
         let built = match state.auditor.observe(&facts) {
             Observed::Excluded => {

@@ -10,7 +10,8 @@ use crate::security::AuthFailures;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
-    /// The path is excluded (health checks): nothing is built.
+    /// An allowed request on a path the operator excluded, with no security event: nothing is
+    /// written.
     Excluded,
     /// An allowed request not picked by the sample rate: nothing is written.
     SampledOut,
@@ -41,18 +42,21 @@ impl Auditor {
     }
 
     pub fn observe(&mut self, facts: &Facts) -> Observed {
-        if facts
-            .path
-            .as_deref()
-            .is_some_and(|p| self.config.is_excluded(p))
-        {
-            return Observed::Excluded;
-        }
+        // Judged before the exclusion is looked at: an excluded path still counts towards
+        // repeated auth failures, and its refusals and security events are still recorded.
         let repeated = match (&facts.client_address, self.is_auth_failure(facts)) {
             (Some(client), true) => self.auth_failures.failure(client, facts.now_ms),
             _ => None,
         };
         let mut built = judge(facts, repeated);
+        if facts
+            .path
+            .as_deref()
+            .is_some_and(|p| self.config.is_excluded(p))
+            && is_routine(&built)
+        {
+            return Observed::Excluded;
+        }
         self.counter = self.counter.wrapping_add(1);
         if keep(
             &built,
@@ -82,11 +86,19 @@ impl Auditor {
     }
 }
 
+/// Allowed, with no security event and no shadow deny: the only kind of record an exclusion
+/// may drop (sampling keeps the same ones, `record::keep`).
+fn is_routine(built: &crate::record::Built) -> bool {
+    built.outcome == crate::record::RecordOutcome::Allowed
+        && built.security_events.is_empty()
+        && !built.shadow_denied
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::RecordOutcome;
-    use portcullis_common::decision::Decision;
+    use portcullis_common::decision::{Decision, Outcome};
 
     fn auditor(json: &str) -> Auditor {
         Auditor::new(AuditConfig::parse(json.as_bytes()).unwrap(), None)
@@ -105,10 +117,71 @@ mod tests {
     }
 
     #[test]
-    fn health_paths_are_excluded() {
+    fn nothing_is_excluded_unless_the_operator_says_so() {
         let mut a = auditor("");
-        assert_eq!(a.observe(&facts("/healthz")), Observed::Excluded);
+        assert!(matches!(a.observe(&facts("/healthz")), Observed::Keep(_)));
+        assert!(matches!(
+            a.observe(&facts("/healthz?probe=1")),
+            Observed::Keep(_)
+        ));
         assert!(matches!(a.observe(&facts("/api")), Observed::Keep(_)));
+    }
+
+    #[test]
+    fn an_exclusion_drops_only_routine_allowed_requests() {
+        let mut a = auditor(r#"{"exclude_paths":["/healthz"]}"#);
+        assert_eq!(a.observe(&facts("/healthz")), Observed::Excluded);
+        assert!(
+            matches!(a.observe(&facts("/healthz?probe=1")), Observed::Keep(_)),
+            "a query is where a payload travels"
+        );
+        let outcome = |o: Observed| match o {
+            Observed::Keep(b) => b.outcome,
+            other => panic!("kept expected, got {other:?}"),
+        };
+        // A refusal by a filter, and one by Envoy itself.
+        let mut denied = facts("/healthz?probe=2");
+        denied.decisions = vec![(
+            "ratelimit-client".into(),
+            Decision::deny(429, "rate_limited"),
+        )];
+        assert_eq!(outcome(a.observe(&denied)), RecordOutcome::Denied);
+        let mut local = facts("/healthz");
+        local.status = Some(403);
+        local.code_details = Some("csrf_origin_mismatch".into());
+        assert_eq!(outcome(a.observe(&local)), RecordOutcome::Denied);
+        // An error.
+        let mut error = facts("/healthz");
+        error.status = Some(503);
+        assert_eq!(outcome(a.observe(&error)), RecordOutcome::Error);
+        // A security event on an allowed request.
+        let mut event = facts("/healthz?q=<script>");
+        let mut flagged = Decision::allow();
+        flagged.security_event = true;
+        flagged.reason = Some("suspicious_input".into());
+        event.decisions = vec![("sanitizer".into(), flagged)];
+        let Observed::Keep(b) = a.observe(&event) else {
+            panic!("security events are always kept")
+        };
+        assert_eq!(b.security_events, vec!["sanitizer:suspicious_input"]);
+        // A shadow deny.
+        let mut shadow = facts("/healthz");
+        let mut would = Decision::deny(401, "missing_token");
+        would.outcome = Outcome::ShadowDeny;
+        shadow.decisions = vec![("auth".into(), would)];
+        assert!(matches!(a.observe(&shadow), Observed::Keep(_)));
+    }
+
+    #[test]
+    fn auth_failures_on_an_excluded_path_still_count() {
+        let mut a = auditor(r#"{"exclude_paths":["/healthz"],"auth_failure_threshold":2}"#);
+        let mut f = facts("/healthz");
+        f.decisions = vec![("auth".into(), Decision::deny(401, "invalid_token"))];
+        a.observe(&f);
+        let Observed::Keep(b) = a.observe(&f) else {
+            panic!("a deny is kept")
+        };
+        assert_eq!(b.security_events, vec!["repeated_auth_failures:2"]);
     }
 
     #[test]

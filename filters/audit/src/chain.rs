@@ -1,10 +1,15 @@
 //! Tamper evidence: each record of a stream carries its sequence number, the hash of the
-//! previous record, and its own hash, so an edited, deleted, inserted or reordered record breaks
+//! previous record, and its own seal, so an edited, deleted, inserted or reordered record breaks
 //! the chain. A stream is one writer: a worker's log, or the HTTP shipper.
 //!
-//! The hash is SHA-256 over the exact bytes of the record up to and including `prev` (the line
-//! without its final `,"hash":"…"}`, closed with `}`), so verification needs no canonical JSON:
-//! it re-hashes the bytes it reads.
+//! The seal is HMAC-SHA-256 under a secret key named by `key_id` in the record: whoever can write
+//! the log but does not hold the key cannot reseal it. The unkeyed mode (plain SHA-256, no
+//! `key_id`) only catches accidents, since anyone can recompute it; it is an explicit choice, and
+//! the verifier accepts such records only when told to.
+//!
+//! The seal covers the exact bytes of the record up to and including `key_id` (the line without
+//! its final `,"hash":"…"}`, closed with `}`), so verification needs no canonical JSON: it
+//! re-hashes the bytes it reads.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -33,6 +38,71 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
     }
 }
 
+/// The shortest key accepted (bytes): 256 bits, the HMAC-SHA-256 output size (RFC 2104 §3).
+pub const MIN_KEY_LEN: usize = 32;
+
+/// A key id: what a verifier looks the key up by. Letters, digits, `.`, `_` and `-`, so it
+/// needs no escaping in JSON and cannot contain the `=` of a key file.
+pub fn is_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A sealing key: an id and the secret. Its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct SealKey {
+    id: String,
+    /// The HMAC state after the key, cloned for each record (saves two compressions).
+    mac: hmac_sha256::HMAC,
+}
+
+impl SealKey {
+    /// `id` must pass [`is_key_id`] and `secret` be at least [`MIN_KEY_LEN`] bytes; the error
+    /// says which, never what the secret is.
+    pub fn new(id: &str, secret: &[u8]) -> Result<SealKey, String> {
+        if !is_key_id(id) {
+            return Err("a key id is 1 to 64 of letters, digits, `.`, `_` and `-`".into());
+        }
+        if secret.len() < MIN_KEY_LEN {
+            return Err(format!(
+                "the key is {} bytes; at least {MIN_KEY_LEN} are required",
+                secret.len()
+            ));
+        }
+        Ok(SealKey {
+            id: id.to_string(),
+            mac: hmac_sha256::HMAC::new(secret),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn seal(&self, bytes: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(bytes);
+        mac.finalize()
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealKey({})", self.id)
+    }
+}
+
+/// How a writer seals its records.
+#[derive(Debug, Clone)]
+pub enum Seal {
+    Keyed(SealKey),
+    /// Plain SHA-256: the explicit choice of `"seal": {"mode": "unkeyed_sha256"}`.
+    Unkeyed,
+}
+
 /// The writer's end of a stream.
 #[derive(Debug, Clone)]
 pub struct Sealer {
@@ -42,16 +112,18 @@ pub struct Sealer {
     seq: u64,
     /// Hex hash of the last record sealed.
     prev: String,
+    seal: Seal,
 }
 
 impl Sealer {
     /// `stream` must be unique per writer and per start (e.g. worker number and start time).
-    pub fn new(stream: String) -> Sealer {
+    pub fn new(stream: String, seal: Seal) -> Sealer {
         Sealer {
             stream_json: serde_json::to_string(&stream).unwrap_or_else(|_| "\"\"".into()),
             stream,
             seq: 0,
             prev: GENESIS.to_string(),
+            seal,
         }
     }
 
@@ -64,11 +136,11 @@ impl Sealer {
         self.seq + 1
     }
 
-    /// Appends `stream`, `seq`, `prev` and `hash` to a record (a JSON object) and returns the
-    /// line. `None` if `record` is not an object.
+    /// Appends `stream`, `seq`, `prev`, `key_id` (keyed seals) and `hash` to a record (a JSON
+    /// object) and returns the line. `None` if `record` is not an object.
     ///
-    /// The line is the record's own buffer, extended: the record up to `prev` and a closing `}`
-    /// is hashed (SHA-256, once per record), then the `}` gives way to `hash`.
+    /// The line is the record's own buffer, extended: the record up to `key_id` and a closing
+    /// `}` is sealed (HMAC-SHA-256, or SHA-256 unkeyed), then the `}` gives way to `hash`.
     pub fn seal(&mut self, record: Vec<u8>) -> Option<String> {
         let mut line = String::from_utf8(record).ok()?;
         line.truncate(line.trim_end().len());
@@ -86,8 +158,18 @@ impl Sealer {
         let _ = write!(line, ",\"seq\":{seq}");
         line.push_str(",\"prev\":\"");
         line.push_str(&self.prev);
-        line.push_str("\"}");
-        let hash = hmac_sha256::Hash::hash(line.as_bytes());
+        let hash = match &self.seal {
+            Seal::Keyed(key) => {
+                line.push_str("\",\"key_id\":\"");
+                line.push_str(key.id());
+                line.push_str("\"}");
+                key.seal(line.as_bytes())
+            }
+            Seal::Unkeyed => {
+                line.push_str("\"}");
+                hmac_sha256::Hash::hash(line.as_bytes())
+            }
+        };
         line.pop();
         line.push_str(",\"hash\":\"");
         let start = line.len();
@@ -98,6 +180,32 @@ impl Sealer {
         self.seq = seq;
         Some(line)
     }
+}
+
+/// Reads a key file for the verifier: one `KEY_ID=KEY` per line (the key is every byte after the
+/// first `=`, as the filter reads its environment variable); blank lines and `#` comments are
+/// skipped. Errors name the line, never its content.
+pub fn parse_key_file(text: &str) -> Result<Vec<SealKey>, String> {
+    let mut keys: Vec<SealKey> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let (id, secret) = line
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: expected KEY_ID=KEY", i + 1))?;
+        let key = SealKey::new(id.trim(), secret.as_bytes())
+            .map_err(|why| format!("line {}: {why}", i + 1))?;
+        if keys.iter().any(|k| k.id == key.id) {
+            return Err(format!("line {}: key id `{}` given twice", i + 1, key.id));
+        }
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err("no key in the file".into());
+    }
+    Ok(keys)
 }
 
 /// Why verification stopped.
@@ -124,7 +232,63 @@ struct Link {
     stream: String,
     seq: u64,
     prev: String,
+    #[serde(default)]
+    key_id: Option<String>,
     hash: String,
+}
+
+/// The keys a verifier checks seals with, by id, and whether it accepts unkeyed records.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<SealKey>,
+    /// Accept records sealed without a key (plain SHA-256). Off by default: otherwise anyone
+    /// could reseal a keyed log unkeyed.
+    pub accept_unkeyed: bool,
+}
+
+impl Keyring {
+    pub fn new(keys: Vec<SealKey>, accept_unkeyed: bool) -> Keyring {
+        Keyring {
+            keys,
+            accept_unkeyed,
+        }
+    }
+
+    /// Only unkeyed records verify.
+    pub fn unkeyed() -> Keyring {
+        Keyring::new(Vec::new(), true)
+    }
+
+    /// Adds a key; a second key with the same id is refused.
+    pub fn add(&mut self, key: SealKey) -> Result<(), String> {
+        if self.keys.iter().any(|k| k.id == key.id) {
+            return Err(format!("key id `{}` given twice", key.id));
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && !self.accept_unkeyed
+    }
+
+    /// The seal `bytes` should carry under `key_id`, or why it cannot be checked.
+    fn seal(&self, key_id: Option<&str>, bytes: &[u8]) -> Result<[u8; 32], String> {
+        match key_id {
+            Some(id) => self
+                .keys
+                .iter()
+                .find(|k| k.id == id)
+                .map(|k| k.seal(bytes))
+                .ok_or_else(|| format!("sealed under key id `{id}`, which was not given")),
+            None if self.accept_unkeyed => Ok(hmac_sha256::Hash::hash(bytes)),
+            None => Err(
+                "sealed without a key (unkeyed SHA-256): anyone can forge such a \
+                 record; accept it only by choice (--unkeyed)"
+                    .into(),
+            ),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -135,8 +299,9 @@ struct StreamState {
 }
 
 /// Checks every record in `input` (NDJSON, or Envoy's log with one record per line; other
-/// lines are skipped). With `partial`, a stream may start after seq 1 (a rotated log).
-pub fn verify(input: &str, partial: bool) -> Report {
+/// lines are skipped) against the seals `keys` compute. With `partial`, a stream may start after
+/// seq 1 (a rotated log).
+pub fn verify(input: &str, partial: bool, keys: &Keyring) -> Report {
     let mut report = Report::default();
     let mut streams: HashMap<String, StreamState> = HashMap::new();
     for (i, raw) in input.lines().enumerate() {
@@ -170,11 +335,18 @@ pub fn verify(input: &str, partial: bool) -> Report {
             report.first_break = Some(fail(&link.stream, link.seq, "hash is not the last field"));
             break;
         };
-        if hex(&hmac_sha256::Hash::hash(linked.as_bytes())) != link.hash {
+        let expected = match keys.seal(link.key_id.as_deref(), linked.as_bytes()) {
+            Ok(seal) => seal,
+            Err(why) => {
+                report.first_break = Some(fail(&link.stream, link.seq, &why));
+                break;
+            }
+        };
+        if hex(&expected) != link.hash {
             report.first_break = Some(fail(
                 &link.stream,
                 link.seq,
-                "hash mismatch: the record was edited",
+                "hash mismatch: the record was edited (or sealed under another key)",
             ));
             break;
         }
@@ -229,8 +401,26 @@ mod tests {
         format!("{{\"schema\":\"portcullis.audit/1\",\"path\":\"/r/{n}\"}}").into_bytes()
     }
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn key() -> SealKey {
+        SealKey::new("k1", SECRET).unwrap()
+    }
+
+    fn keyed(name: &str) -> Sealer {
+        Sealer::new(name.into(), Seal::Keyed(key()))
+    }
+
+    fn ring() -> Keyring {
+        Keyring::new(vec![key()], false)
+    }
+
+    fn verify(input: &str, partial: bool) -> Report {
+        super::verify(input, partial, &ring())
+    }
+
     fn stream(name: &str, n: u32) -> Vec<String> {
-        let mut s = Sealer::new(name.into());
+        let mut s = keyed(name);
         (1..=n).map(|i| s.seal(record(i)).unwrap()).collect()
     }
 
@@ -282,7 +472,7 @@ mod tests {
         let rehashed = format!(
             "{},\"hash\":\"{}\"}}",
             &linked[..linked.len() - 1],
-            hex(&hmac_sha256::Hash::hash(linked.as_bytes()))
+            hex(&key().seal(linked.as_bytes()))
         );
         assert_eq!(v["seq"], 2);
         let b = verify(&[lines[0].clone(), rehashed].join("\n"), false)
@@ -324,7 +514,7 @@ mod tests {
         let a = stream("w1", 2);
         let other = stream("w1", 1)[0].clone();
         assert_eq!(other, a[0], "sealing is deterministic");
-        let mut forged = Sealer::new("w1".into());
+        let mut forged = keyed("w1");
         let forged = forged
             .seal(b"{\"schema\":\"portcullis.audit/1\",\"path\":\"/forged\"}".to_vec())
             .unwrap();
@@ -344,7 +534,7 @@ mod tests {
 
     #[test]
     fn seal_refuses_non_objects() {
-        let mut s = Sealer::new("w".into());
+        let mut s = keyed("w");
         assert_eq!(s.seal(b"[1]".to_vec()), None);
         assert_eq!(s.seal(b"\xff}".to_vec()), None);
         assert_eq!(s.seal(b"}".to_vec()), None);
@@ -352,5 +542,145 @@ mod tests {
         assert_eq!(s.next_seq(), 1, "a refused record takes no number");
         let line = s.seal(b"{}\n".to_vec()).unwrap();
         assert!(line.starts_with("{\"stream\":\"w\",\"seq\":1,"));
+    }
+
+    #[test]
+    fn keyed_records_name_their_key() {
+        let lines = stream("w1", 2);
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["key_id"], "k1");
+        assert!(lines[0].contains("\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"key_id\":\"k1\",\"hash\":\""));
+        // The seal is the HMAC of the line up to key_id, closed.
+        let cut = lines[0].len() - HASH_SUFFIX_LEN;
+        let linked = format!("{}}}", &lines[0][..cut]);
+        assert_eq!(
+            v["hash"],
+            hex(&hmac_sha256::HMAC::mac(linked.as_bytes(), SECRET))
+        );
+    }
+
+    /// Re-seals every record of `lines` after `edit`, as someone who can write the log would.
+    fn reseal(lines: &[String], edit: (&str, &str), seal: Seal) -> Vec<String> {
+        let mut s = Sealer::new("w1".into(), seal);
+        lines
+            .iter()
+            .map(|l| {
+                let body = format!("{}}}", &l[..l.rfind(",\"stream\":").unwrap()]);
+                s.seal(body.replace(edit.0, edit.1).into_bytes()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resealed_forgery_needs_the_key() {
+        let lines = stream("w1", 3);
+        let edit = ("/r/2", "/r/X");
+        // Resealed unkeyed: refused unless unkeyed records are accepted by choice.
+        let unkeyed = reseal(&lines, edit, Seal::Unkeyed);
+        let b = verify(&unkeyed.join("\n"), false).first_break.unwrap();
+        assert_eq!((b.line, b.seq), (1, 1));
+        assert!(b.problem.contains("sealed without a key"), "{b:?}");
+        // Resealed under another key with the same id: a mismatch.
+        let other = SealKey::new("k1", &[b'x'; 32]).unwrap();
+        let wrong = reseal(&lines, edit, Seal::Keyed(other));
+        let b = verify(&wrong.join("\n"), false).first_break.unwrap();
+        assert!(b.problem.starts_with("hash mismatch"), "{b:?}");
+        // Under an id the verifier was not given.
+        let k9 = SealKey::new("k9", &[b'x'; 32]).unwrap();
+        let unknown = reseal(&lines, edit, Seal::Keyed(k9));
+        let b = verify(&unknown.join("\n"), false).first_break.unwrap();
+        assert_eq!(b.problem, "sealed under key id `k9`, which was not given");
+        // The key holder's own reseal verifies (which is why the key stays secret).
+        let honest = reseal(&lines, edit, Seal::Keyed(key()));
+        assert_eq!(verify(&honest.join("\n"), false).first_break, None);
+    }
+
+    #[test]
+    fn rotation_verifies_each_stream_under_its_key() {
+        let old = stream("w1", 2);
+        let new_key = SealKey::new("k2", &[b'n'; 40]).unwrap();
+        let mut s = Sealer::new("w1-after".into(), Seal::Keyed(new_key.clone()));
+        let new: Vec<String> = (1..=2).map(|i| s.seal(record(i)).unwrap()).collect();
+        let all = [old, new].concat().join("\n");
+        let both = Keyring::new(vec![key(), new_key.clone()], false);
+        let r = super::verify(&all, false, &both);
+        assert_eq!((r.records, r.streams, r.first_break), (4, 2, None));
+        let only_new = Keyring::new(vec![new_key], false);
+        let b = super::verify(&all, false, &only_new).first_break.unwrap();
+        assert_eq!(b.problem, "sealed under key id `k1`, which was not given");
+    }
+
+    #[test]
+    fn unkeyed_records_verify_only_by_choice() {
+        let mut s = Sealer::new("u".into(), Seal::Unkeyed);
+        let lines: Vec<String> = (1..=2).map(|i| s.seal(record(i)).unwrap()).collect();
+        assert!(!lines[0].contains("key_id"));
+        let text = lines.join("\n");
+        let r = super::verify(&text, false, &Keyring::unkeyed());
+        assert_eq!((r.records, r.first_break), (2, None));
+        assert!(verify(&text, false).first_break.is_some());
+        // Accepting unkeyed records never waives the check of keyed ones.
+        let mut mixed = Keyring::new(vec![key()], true);
+        let keyed_lines = stream("w1", 1);
+        assert_eq!(
+            super::verify(&keyed_lines[0], false, &mixed).first_break,
+            None
+        );
+        let tampered = keyed_lines[0].replace("/r/1", "/r/X");
+        assert!(super::verify(&tampered, false, &mixed)
+            .first_break
+            .is_some());
+        assert!(mixed.add(key()).unwrap_err().contains("`k1` given twice"));
+    }
+
+    #[test]
+    fn short_keys_and_bad_ids_are_refused_without_showing_the_key() {
+        let e = SealKey::new("k1", b"short-secret-value").unwrap_err();
+        assert_eq!(e, "the key is 18 bytes; at least 32 are required");
+        assert!(!e.contains("short-secret-value"));
+        for bad in ["", "a b", "k=1", "k\"", &"x".repeat(65)] {
+            assert!(SealKey::new(bad, SECRET).is_err(), "{bad:?}");
+        }
+        let debug = format!("{:?}", Seal::Keyed(key()));
+        assert_eq!(debug, "Keyed(SealKey(k1))");
+        assert!(!debug.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn key_files_hold_one_key_per_id() {
+        let text = format!(
+            "# rotated 2026-12\nk1={}\r\n\nk2={}=with=equals\n",
+            std::str::from_utf8(SECRET).unwrap(),
+            "n".repeat(30)
+        );
+        let keys = parse_key_file(&text).unwrap();
+        assert_eq!(
+            keys.iter().map(SealKey::id).collect::<Vec<_>>(),
+            ["k1", "k2"]
+        );
+        let ring = Keyring::new(keys, false);
+        assert_eq!(
+            super::verify(&stream("w1", 2).join("\n"), false, &ring).first_break,
+            None
+        );
+        let short = "k1=short-secret\n";
+        let e = parse_key_file(short).err().unwrap();
+        assert_eq!(e, "line 1: the key is 12 bytes; at least 32 are required");
+        assert!(!e.contains("short-secret"));
+        assert_eq!(
+            parse_key_file("just-a-key-without-an-id-at-all-000000")
+                .err()
+                .unwrap(),
+            "line 1: expected KEY_ID=KEY"
+        );
+        let twice = format!("a={0}\na={0}\n", "s".repeat(32));
+        assert_eq!(
+            parse_key_file(&twice).err().unwrap(),
+            "line 2: key id `a` given twice"
+        );
+        assert_eq!(
+            parse_key_file("# none\n").err().unwrap(),
+            "no key in the file"
+        );
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use portcullis_common::config::{self, ConfigError, Mode};
+
+use crate::chain::{is_key_id, Seal, SealKey, MIN_KEY_LEN};
 use serde::Deserialize;
 
 /// Decision instances read by default, in chain order.
@@ -71,8 +73,10 @@ pub struct RawConfig {
     /// Fraction of allowed requests recorded; denies, errors and security events always are.
     #[serde(default = "one")]
     pub sample_rate: f64,
-    /// Paths never recorded: exact, or a prefix ending in `*`.
-    #[serde(default = "default_excluded")]
+    /// Paths whose routine requests are not recorded: exact, or a prefix ending in `*`. None by
+    /// default; a request with a query string, a denial, an error, a shadow deny or a security
+    /// event on them always is.
+    #[serde(default)]
     pub exclude_paths: Vec<String>,
     /// Filter instances whose published decision goes into the record.
     #[serde(default = "default_decisions")]
@@ -102,6 +106,37 @@ pub struct RawConfig {
     /// Client addresses tracked for repeated auth failures (per worker; oldest evicted).
     #[serde(default = "default_tracked_clients")]
     pub auth_failure_tracked_clients: usize,
+    /// How records are sealed: HMAC-SHA-256 under a key from an environment variable by default.
+    #[serde(default)]
+    pub seal: RawSeal,
+}
+
+/// The environment variable holding the sealing key unless `seal.key_env` names another.
+pub const DEFAULT_KEY_ENV: &str = "PORTCULLIS_AUDIT_KEY";
+/// The key id written into records unless `seal.key_id` names another.
+pub const DEFAULT_KEY_ID: &str = "1";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealMode {
+    #[default]
+    HmacSha256,
+    /// Plain SHA-256: anyone who can write the log can reseal it. Only by explicit choice.
+    UnkeyedSha256,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeal {
+    #[serde(default)]
+    pub mode: SealMode,
+    /// Environment variable (passed to the VM by `vm_config.environment_variables`) holding the
+    /// key: at least 32 bytes, used as they are.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Written into every record so a verifier knows which key to use: change it with the key.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -152,9 +187,6 @@ pub struct RawHttpSink {
 
 fn one() -> f64 {
     1.0
-}
-fn default_excluded() -> Vec<String> {
-    vec!["/healthz".into(), "/ready".into()]
 }
 fn default_decisions() -> Vec<String> {
     DEFAULT_DECISIONS.iter().map(|s| s.to_string()).collect()
@@ -214,6 +246,72 @@ pub struct AuditConfig {
     pub auth_failure_threshold: u32,
     pub auth_failure_window_ms: u64,
     pub auth_failure_tracked_clients: usize,
+    pub seal: SealConfig,
+}
+
+/// The compiled `seal`: where the key comes from, not the key (read by the adapter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealConfig {
+    Hmac { key_env: String, key_id: String },
+    Unkeyed,
+}
+
+impl SealConfig {
+    /// The sealing key from the value of the environment variable (`None`: not set), or an
+    /// error naming the field and the variable, never the value.
+    pub fn load(&self, value: Option<&[u8]>) -> Result<Seal, ConfigError> {
+        let (key_env, key_id) = match self {
+            SealConfig::Unkeyed => return Ok(Seal::Unkeyed),
+            SealConfig::Hmac { key_env, key_id } => (key_env, key_id),
+        };
+        let value = value.filter(|v| !v.is_empty()).ok_or_else(|| {
+            ConfigError::new(
+                "seal.key_env",
+                format!(
+                    "environment variable `{key_env}` is not set for the VM \
+                     (vm_config.environment_variables); set it to a key of at least \
+                     {MIN_KEY_LEN} bytes, or choose \"seal\": {{\"mode\": \"unkeyed_sha256\"}}"
+                ),
+            )
+        })?;
+        SealKey::new(key_id, value)
+            .map(Seal::Keyed)
+            .map_err(|why| ConfigError::new("seal.key_env", format!("`{key_env}`: {why}")))
+    }
+}
+
+fn compile_seal(raw: RawSeal) -> Result<SealConfig, ConfigError> {
+    match raw.mode {
+        SealMode::UnkeyedSha256 => {
+            if raw.key_env.is_some() {
+                return Err(ConfigError::new(
+                    "key_env",
+                    "only with \"mode\": \"hmac_sha256\"",
+                ));
+            }
+            if raw.key_id.is_some() {
+                return Err(ConfigError::new(
+                    "key_id",
+                    "only with \"mode\": \"hmac_sha256\"",
+                ));
+            }
+            Ok(SealConfig::Unkeyed)
+        }
+        SealMode::HmacSha256 => {
+            let key_env = raw.key_env.unwrap_or_else(|| DEFAULT_KEY_ENV.into());
+            if key_env.trim().is_empty() {
+                return Err(ConfigError::new("key_env", "empty variable name"));
+            }
+            let key_id = raw.key_id.unwrap_or_else(|| DEFAULT_KEY_ID.into());
+            if !is_key_id(&key_id) {
+                return Err(ConfigError::new(
+                    "key_id",
+                    "1 to 64 of letters, digits, `.`, `_` and `-`",
+                ));
+            }
+            Ok(SealConfig::Hmac { key_env, key_id })
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,9 +340,12 @@ pub enum PathPattern {
 }
 
 impl PathPattern {
+    /// A request with a query string is never excluded: a probe sends none, and a query is
+    /// where a payload travels (`/healthz?q=...` must not pass unrecorded).
     pub fn matches(&self, path: &str) -> bool {
-        // The query never decides an exclusion.
-        let path = path.split('?').next().unwrap_or(path);
+        if path.contains('?') {
+            return false;
+        }
         match self {
             PathPattern::Exact(p) => path == p,
             PathPattern::Prefix(p) => path.starts_with(p.as_str()),
@@ -336,7 +437,9 @@ impl AuditConfig {
                 return Err(ConfigError::new("hash_key_env", "empty variable name"));
             }
         }
+        let seal = compile_seal(raw.seal).map_err(|e| e.within("seal"))?;
         Ok(AuditConfig {
+            seal,
             mode: raw.mode,
             sink,
             sample_rate: raw.sample_rate,
@@ -432,9 +535,11 @@ mod tests {
         assert_eq!(c.sink, Sink::Log);
         assert_eq!(c.sample_rate, 1.0);
         assert_eq!(c.decisions, DEFAULT_DECISIONS);
-        assert!(c.is_excluded("/healthz"));
-        assert!(c.is_excluded("/healthz?verbose=1"));
-        assert!(!c.is_excluded("/healthz/deep"));
+        assert!(
+            c.exclude.is_empty(),
+            "every request is recorded unless excluded"
+        );
+        assert!(!c.is_excluded("/healthz"));
         assert!(c.redact_query_params.contains("access_token"));
         assert!(c.redact_query_params.contains("card_number"));
         assert!(c.redact_fields.contains("password"));
@@ -470,7 +575,14 @@ mod tests {
         let c = AuditConfig::parse(br#"{"exclude_paths":["/internal/*","/ping"]}"#).unwrap();
         assert!(c.is_excluded("/internal/metrics"));
         assert!(c.is_excluded("/ping"));
-        assert!(!c.is_excluded("/healthz"), "the list replaces the default");
+        assert!(
+            !c.is_excluded("/ping?verbose=1"),
+            "a query is never excluded"
+        );
+        assert!(!c.is_excluded("/internal/metrics?x=1"));
+        assert!(!c.is_excluded("/ping?"));
+        assert!(!c.is_excluded("/ping/deep"));
+        assert!(!c.is_excluded("/healthz"));
     }
 
     #[test]
@@ -528,8 +640,67 @@ mod tests {
             "auth_failure_threshold: must be at least 1"
         );
         assert_eq!(
+            err(r#"{"seal":{"mode":"unkeyed_sha256","key_env":"X"}}"#),
+            "seal.key_env: only with \"mode\": \"hmac_sha256\""
+        );
+        assert_eq!(
+            err(r#"{"seal":{"mode":"unkeyed_sha256","key_id":"2"}}"#),
+            "seal.key_id: only with \"mode\": \"hmac_sha256\""
+        );
+        assert_eq!(
+            err(r#"{"seal":{"key_env":" "}}"#),
+            "seal.key_env: empty variable name"
+        );
+        assert_eq!(
+            err(r#"{"seal":{"key_id":"2026 01"}}"#),
+            "seal.key_id: 1 to 64 of letters, digits, `.`, `_` and `-`"
+        );
+        assert!(err(r#"{"seal":{"mode":"sha1"}}"#).starts_with("seal.mode: unknown variant `sha1`"));
+        assert!(err(r#"{"seal":{"key":"x"}}"#).starts_with("seal.key: unknown field `key`"));
+        assert_eq!(
             err(r#"{"sink":"file"}"#),
             "sink: unknown variant `file`, expected `log` or `http`"
         );
+    }
+
+    #[test]
+    fn the_seal_is_keyed_by_default_and_the_key_is_checked_at_load() {
+        let c = AuditConfig::parse(b"").unwrap();
+        assert_eq!(
+            c.seal,
+            SealConfig::Hmac {
+                key_env: "PORTCULLIS_AUDIT_KEY".into(),
+                key_id: "1".into()
+            }
+        );
+        let e = c.seal.load(None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("seal.key_env: environment variable `PORTCULLIS_AUDIT_KEY` is not set"),
+            "{e}"
+        );
+        assert!(c.seal.load(Some(b"")).is_err(), "empty is not set");
+        let short = b"a-secret-too-short";
+        let e = c.seal.load(Some(short)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "seal.key_env: `PORTCULLIS_AUDIT_KEY`: the key is 18 bytes; at least 32 are required"
+        );
+        let Ok(Seal::Keyed(key)) = c.seal.load(Some(&[b'k'; 32])) else {
+            panic!("a 32-byte key loads")
+        };
+        assert_eq!(key.id(), "1");
+
+        let c =
+            AuditConfig::parse(br#"{"seal":{"key_env":"AUDIT_K","key_id":"2026-12.a"}}"#).unwrap();
+        let Ok(Seal::Keyed(key)) = c.seal.load(Some(&[b'k'; 64])) else {
+            panic!("a 64-byte key loads")
+        };
+        assert_eq!(key.id(), "2026-12.a");
+        let e = c.seal.load(None).unwrap_err().to_string();
+        assert!(e.contains("`AUDIT_K` is not set"), "{e}");
+
+        let c = AuditConfig::parse(br#"{"seal":{"mode":"unkeyed_sha256"}}"#).unwrap();
+        assert_eq!(c.seal, SealConfig::Unkeyed);
+        assert!(matches!(c.seal.load(None), Ok(Seal::Unkeyed)));
     }
 }

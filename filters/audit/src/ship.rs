@@ -8,7 +8,7 @@
 //! counted (metric, and `dropped` in the next batch's header line): a request never waits for
 //! the sink.
 
-use crate::chain::Sealer;
+use crate::chain::{Seal, Sealer};
 use crate::config::HttpSink;
 use crate::time::rfc3339_millis;
 
@@ -170,11 +170,11 @@ pub struct Shipper {
 
 impl Shipper {
     /// `id` is unique per VM and start; it names the lease holder and the HTTP stream.
-    pub fn new(id: String, sink: HttpSink) -> Shipper {
+    pub fn new(id: String, sink: HttpSink, seal: Seal) -> Shipper {
         // Long enough to outlive a slow POST and a missed tick, short enough to fail over.
         let lease_ttl_ms = (sink.timeout_ms + 2 * sink.flush_interval_ms).max(2_000);
         Shipper {
-            sealer: Sealer::new(format!("http-{id}")),
+            sealer: Sealer::new(format!("http-{id}"), seal),
             id,
             sink,
             lease_ttl_ms,
@@ -448,7 +448,7 @@ mod tests {
             assert_eq!(offer(&h, 100, &rec(i)), Offer::Queued);
         }
         assert_eq!(h.counter(PENDING_KEY), 5);
-        let mut s = Shipper::new("w1".into(), sink(3, 100));
+        let mut s = Shipper::new("w1".into(), sink(3, 100), Seal::Unkeyed);
         let Tick::Send(b) = s.tick(&h, 1000) else {
             panic!("a full batch is sent at once")
         };
@@ -470,7 +470,11 @@ mod tests {
         assert_eq!(b2.records, 2);
         assert_eq!(h.counter(PENDING_KEY), 0);
         let all = [b.body, b2.body].concat();
-        let report = verify(&String::from_utf8(all).unwrap(), false);
+        let report = verify(
+            &String::from_utf8(all).unwrap(),
+            false,
+            &crate::chain::Keyring::unkeyed(),
+        );
         assert_eq!((report.records, report.first_break), (5, None));
     }
 
@@ -490,7 +494,7 @@ mod tests {
         );
         assert_eq!(h.queue.borrow().len(), 3);
         assert_eq!(h.counter(DROPPED_KEY), 2);
-        let mut s = Shipper::new("w1".into(), sink(10, 3));
+        let mut s = Shipper::new("w1".into(), sink(10, 3), Seal::Unkeyed);
         assert_eq!(s.tick(&h, 100), Tick::Idle, "taken, not yet due");
         let Tick::Send(b) = s.tick(&h, 600) else {
             panic!()
@@ -506,7 +510,7 @@ mod tests {
     fn failures_retry_the_same_batch_with_growing_backoff() {
         let h = FakeHost::default();
         offer(&h, 100, &rec(0));
-        let mut s = Shipper::new("w1".into(), sink(1, 100));
+        let mut s = Shipper::new("w1".into(), sink(1, 100), Seal::Unkeyed);
         let Tick::Send(first) = s.tick(&h, 0) else {
             panic!()
         };
@@ -559,8 +563,8 @@ mod tests {
     #[test]
     fn one_worker_ships_and_another_takes_over_when_its_lease_expires() {
         let h = FakeHost::default();
-        let mut a = Shipper::new("w1".into(), sink(1, 100));
-        let mut b = Shipper::new("w2".into(), sink(1, 100));
+        let mut a = Shipper::new("w1".into(), sink(1, 100), Seal::Unkeyed);
+        let mut b = Shipper::new("w2".into(), sink(1, 100), Seal::Unkeyed);
         offer(&h, 100, &rec(0));
         offer(&h, 100, &rec(1));
         assert!(matches!(a.tick(&h, 0), Tick::Send(_)));
@@ -602,7 +606,7 @@ mod tests {
     fn a_debt_left_by_contention_is_paid_later() {
         let h = FakeHost::default();
         offer(&h, 100, &rec(0));
-        let mut s = Shipper::new("w1".into(), sink(10, 100));
+        let mut s = Shipper::new("w1".into(), sink(10, 100), Seal::Unkeyed);
         *h.race_key.borrow_mut() = Some(PENDING_KEY);
         *h.lose_races.borrow_mut() = CAS_RETRIES;
         assert_eq!(s.tick(&h, 1), Tick::Idle);

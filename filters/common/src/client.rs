@@ -188,6 +188,16 @@ fn mask_v6(prefix: u8) -> u128 {
         .unwrap_or(0)
 }
 
+/// The network address of `ip` with `v4_prefix` / `v6_prefix` bits kept (host bits cleared),
+/// after IPv4-mapped normalisation: the client a per-address policy counts. A host given a whole
+/// IPv6 /64 can rotate through 2^64 addresses, so counting per /128 counts nothing.
+pub fn masked(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpAddr {
+    match normalise(ip) {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask_v4(v4_prefix))),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask_v6(v6_prefix))),
+    }
+}
+
 /// A list of networks; an address matches if any of them contains it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CidrSet {
@@ -467,5 +477,22 @@ mod tests {
         assert_eq!(e.field, "[1]");
         assert!(e.message.contains("host bits"), "{e}");
         assert_eq!(e.within("allow").field, "allow[1]");
+    }
+
+    #[test]
+    fn masked_keeps_the_prefix_of_each_family() {
+        let m = |ip: &str, v4: u8, v6: u8| masked(ip.parse().unwrap(), v4, v6).to_string();
+        assert_eq!(
+            m("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 64),
+            "2001:db8:1:2::"
+        );
+        assert_eq!(m("2001:db8:1:2::1", 32, 48), "2001:db8:1::");
+        assert_eq!(m("2001:db8::1", 32, 128), "2001:db8::1");
+        assert_eq!(m("2001:db8::1", 32, 0), "::");
+        assert_eq!(m("203.0.113.9", 32, 64), "203.0.113.9");
+        assert_eq!(m("203.0.113.9", 24, 64), "203.0.113.0");
+        assert_eq!(m("203.0.113.9", 0, 64), "0.0.0.0");
+        // An IPv4-mapped address is the IPv4 client, masked by the IPv4 prefix.
+        assert_eq!(m("::ffff:203.0.113.9", 24, 64), "203.0.113.0");
     }
 }

@@ -40,6 +40,37 @@ pub struct RawConfig {
     pub fleet_size: u32,
     #[serde(default)]
     pub headers: RawHeaders,
+    /// How much of the client address `client_ip` keys (limits and bans) count by.
+    #[serde(default)]
+    pub client_prefix: ClientPrefix,
+}
+
+/// The network prefix of the client address that `client_ip` stands for, per family. A host
+/// is usually given a whole IPv6 /64 and can rotate through it at will, so the default counts
+/// the /64; IPv4 addresses count one by one (/32). The allow-list still sees the full address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPrefix {
+    #[serde(default = "default_ipv4_prefix")]
+    pub ipv4: u8,
+    #[serde(default = "default_ipv6_prefix")]
+    pub ipv6: u8,
+}
+
+impl Default for ClientPrefix {
+    fn default() -> Self {
+        ClientPrefix {
+            ipv4: default_ipv4_prefix(),
+            ipv6: default_ipv6_prefix(),
+        }
+    }
+}
+
+fn default_ipv4_prefix() -> u8 {
+    32
+}
+fn default_ipv6_prefix() -> u8 {
+    64
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -303,6 +334,7 @@ pub struct Policy {
     pub when_full: WhenFullMode,
     pub fleet_size: u32,
     pub headers: RawHeaders,
+    pub client_prefix: ClientPrefix,
 }
 
 impl Policy {
@@ -583,7 +615,17 @@ fn compile_config(raw: RawConfig) -> Result<Policy, ConfigError> {
         when_full: raw.when_full,
         fleet_size: raw.fleet_size,
         headers: raw.headers,
+        client_prefix: compile_client_prefix(raw.client_prefix)
+            .map_err(|e| e.within("client_prefix"))?,
     })
+}
+
+/// A prefix shorter than /8 or /16 would put unrelated networks (whole providers) under one
+/// budget and one ban: refused as a likely typo.
+fn compile_client_prefix(p: ClientPrefix) -> Result<ClientPrefix, ConfigError> {
+    check_range("ipv4", u64::from(p.ipv4), 8, 32)?;
+    check_range("ipv6", u64::from(p.ipv6), 16, 128)?;
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -603,6 +645,7 @@ mod tests {
         assert!(p.limits.is_empty());
         assert!(p.penalties.is_none());
         assert_eq!((p.table.buckets, p.table.ways), (8192, 8));
+        assert_eq!((p.client_prefix.ipv4, p.client_prefix.ipv6), (32, 64));
         assert_eq!(p.cas_attempts, 16);
         assert_eq!(p.on_contention, FailMode::Deny);
         assert_eq!(p.when_full, WhenFullMode::Evict);
@@ -713,6 +756,16 @@ mod tests {
             ),
             "limits[0].limit: 2 (burst 2) cannot be shared by a fleet of 3 instances"
         );
+        assert_eq!(
+            err(r#"{"client_prefix":{"ipv6":8}}"#),
+            "client_prefix.ipv6: 8 is out of range 16..=128"
+        );
+        assert_eq!(
+            err(r#"{"client_prefix":{"ipv4":33}}"#),
+            "client_prefix.ipv4: 33 is out of range 8..=32"
+        );
+        assert!(err(r#"{"client_prefix":{"v6":64}}"#)
+            .starts_with("client_prefix.v6: unknown field `v6`"));
         assert!(err(r#"{"limts":[]}"#).starts_with("limts: unknown field `limts`"));
         assert!(err(r#"{"on_contention":"maybe"}"#).starts_with("on_contention: unknown variant"));
     }

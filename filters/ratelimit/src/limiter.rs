@@ -2,6 +2,7 @@
 //! state in shared data reached through [`SharedData`]; and, when the response comes back, the
 //! strikes it earns. The adapter only carries out the [`Verdict`].
 
+use portcullis_common::client::masked;
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
@@ -286,16 +287,24 @@ impl Limiter {
     /// Decides a request.
     pub fn check<S: SharedData>(&self, req: &RequestView<'_>, store: &mut S, now: u64) -> Verdict {
         let mut events = Vec::new();
+        // The allow-list sees the full address; keys (limits and bans) count the client's
+        // network, so rotating addresses within it escapes nothing.
+        let allowlisted = req
+            .client_ip
+            .is_some_and(|ip| self.policy.allow.contains(ip));
+        let prefix = self.policy.client_prefix;
+        let keyed = RequestView {
+            client_ip: req.client_ip.map(|ip| masked(ip, prefix.ipv4, prefix.ipv6)),
+            ..req.clone()
+        };
+        let req = &keyed;
         let penalty_key = self
             .policy
             .penalties
             .as_ref()
             .and_then(|p| key::build("penalty", &p.key, None, req));
 
-        if req
-            .client_ip
-            .is_some_and(|ip| self.policy.allow.contains(ip))
-        {
+        if allowlisted {
             events.push(Event::Instance(InstanceMetric::Allowlisted));
             return Verdict {
                 action: Action::Allow,
@@ -983,6 +992,68 @@ mod tests {
         assert!(matches!(&v.action, Action::Deny(d) if d.reason == "banned"));
         let v = l.check(&req, &mut s, 70_000);
         assert!(matches!(&v.action, Action::Deny(d) if d.reason == "rate_limited"));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_and_banned_by_its_network() {
+        // Default: the /64. Every address of it shares the budget, the next /64 does not.
+        let (l, mut s) = limiter(PER_IP);
+        for i in 0..5 {
+            let addr = format!("2001:db8:0:1::{i:x}");
+            assert!(allowed(&l.check(&get(&addr, "/"), &mut s, 0)), "{addr}");
+        }
+        assert!(!allowed(&l.check(
+            &get("2001:db8:0:1:ffff::9", "/"),
+            &mut s,
+            0
+        )));
+        assert!(allowed(&l.check(&get("2001:db8:0:2::1", "/"), &mut s, 0)));
+        // IPv4 addresses are still one client each (and a mapped one is the same client).
+        for i in 0..5 {
+            assert!(
+                allowed(&l.check(&get("198.51.100.1", "/"), &mut s, 0)),
+                "{i}"
+            );
+        }
+        assert!(!allowed(&l.check(
+            &get("::ffff:198.51.100.1", "/"),
+            &mut s,
+            0
+        )));
+        assert!(allowed(&l.check(&get("198.51.100.2", "/"), &mut s, 0)));
+
+        // Configured: a /48 and a /24; bans follow the same keys.
+        let (l, mut s) = limiter(
+            r#"{"client_prefix":{"ipv4":24,"ipv6":48},
+                "penalties":{"strikes":1,"bans":[60]},
+                "limits":[{"name":"per-ip","limit":1,"window":3600,"key":["client_ip"]}]}"#,
+        );
+        assert!(allowed(&l.check(&get("2001:db8:7:1::1", "/"), &mut s, 0)));
+        let v = l.check(&get("2001:db8:7:2::1", "/"), &mut s, 0);
+        assert!(v.events.contains(&Event::Instance(InstanceMetric::Bans)));
+        let v = l.check(&get("2001:db8:7:ffff::1", "/"), &mut s, 1_000);
+        assert!(matches!(&v.action, Action::Deny(d) if d.reason == "banned"));
+        assert!(allowed(&l.check(&get("2001:db8:8::1", "/"), &mut s, 1_000)));
+        assert!(allowed(&l.check(&get("10.1.2.3", "/"), &mut s, 1_000)));
+        let v = l.check(&get("10.1.2.200", "/"), &mut s, 1_000);
+        assert!(!allowed(&v), "the /24 shares one budget");
+        assert!(allowed(&l.check(&get("10.1.3.1", "/"), &mut s, 1_000)));
+    }
+
+    #[test]
+    fn the_allow_list_sees_the_full_address() {
+        let (l, mut s) = limiter(
+            r#"{"allow_cidrs":["2001:db8::5/128"],
+                "limits":[{"name":"per-ip","limit":1,"window":3600,"key":["client_ip"]}]}"#,
+        );
+        assert!(allowed(&l.check(&get("2001:db8::1", "/"), &mut s, 0)));
+        assert!(!allowed(&l.check(&get("2001:db8::2", "/"), &mut s, 0)));
+        for _ in 0..3 {
+            let v = l.check(&get("2001:db8::5", "/"), &mut s, 0);
+            assert!(v
+                .events
+                .contains(&Event::Instance(InstanceMetric::Allowlisted)));
+        }
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub enum Layout {
 /// Environment variables the auth filter reads: the demo HMAC secret and the API-key pepper.
 pub const AUTH_ENV_KEYS: [&str; 2] = ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"];
 
+/// Environment variable holding the audit filter's sealing key (its `seal.key_env` default).
+pub const AUDIT_KEY_ENV: &str = "PORTCULLIS_AUDIT_KEY";
+
 impl Settings {
     /// `make run` on this machine: loopback listeners on the documented ports.
     pub fn local(repo: &Path) -> Settings {
@@ -90,7 +93,11 @@ impl Settings {
             request_headers_timeout: "10s".into(),
             cors_allowed_origins: vec!["https://localhost:8443".into()],
             filter_configs: BTreeMap::new(),
-            wasm_env_keys: AUTH_ENV_KEYS.iter().map(|k| k.to_string()).collect(),
+            wasm_env_keys: AUTH_ENV_KEYS
+                .iter()
+                .chain([&AUDIT_KEY_ENV])
+                .map(|k| k.to_string())
+                .collect(),
             auth_idp_host: "127.0.0.1".into(),
             auth_idp_port: 8001,
             auth_idp_tls: true,
@@ -531,7 +538,7 @@ mod tests {
         assert_eq!(yaml.matches("vm_id: portcullis\n").count(), 6);
         assert_eq!(
             yaml.matches(
-                r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER"]"#
+                r#"host_env_keys: ["PORTCULLIS_JWT_SECRET", "PORTCULLIS_API_KEY_PEPPER", "PORTCULLIS_AUDIT_KEY"]"#
             )
             .count(),
             6
