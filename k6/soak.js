@@ -25,8 +25,8 @@ export const options = Object.assign({}, baseOptions, {
       duration: __ENV.DURATION || '15s',
       // Enough for 200 ms a request at the offered rate; k6 counts what it could not start as
       // dropped_iterations (the chain is past saturation).
-      preAllocatedVUs: Math.max(10, Math.ceil(rate / 10)),
-      maxVUs: Math.max(50, Math.ceil(rate / 2)),
+      preAllocatedVUs: Math.max(20, Math.ceil(rate / 5)),
+      maxVUs: Math.max(100, rate),
     },
   },
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],

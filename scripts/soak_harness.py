@@ -348,6 +348,13 @@ def verify_records(report, prefix, chain):
 
 # --- soak -----------------------------------------------------------------------------------
 
+def k6_seconds(text):
+    m = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not m or not text:
+        sys.exit(f"{text!r}: expected a k6 duration such as 15s, 10m or 1m30s")
+    return 60 * int(m.group(1) or 0) + int(m.group(2) or 0)
+
+
 def saturation(out, report):
     """Stepped constant arrival rates: the highest one the chain sustains (p99 < 250 ms, no
     failed request, every iteration started, 95 % of the offered rate achieved)."""
@@ -356,16 +363,20 @@ def saturation(out, report):
     ceiling = env_int("SOAK_MAX_RATE", 20000)
     steps, good, bad = [], 0, None
 
+    seconds = k6_seconds(step)
+
     def sustained(s, r):
-        return (s["p99_ms"] < 250 and s["failed"] == 0 and s["dropped_iterations"] == 0
-                and s["rps"] >= 0.9 * r)
+        # k6 drops an iteration when no VU is free at its start time: a few while it allocates
+        # VUs on a loaded machine, many once the chain cannot keep up.
+        return (s["p99_ms"] < 250 and s["failed"] == 0
+                and s["dropped_iterations"] <= 0.01 * r * seconds and s["rps"] >= 0.9 * r)
 
     while rate <= ceiling:
         s = k6(out, f"step-{rate}", rate, step)
         ok = sustained(s, rate)
         steps.append(dict(rate=rate, ok=ok, **s))
         log(f"step {rate}/s: {s['rps']} req/s, p99 {s['p99_ms']} ms, failed {s['failed']}, "
-            f"dropped iterations {s['dropped_iterations']}: {'sustained' if ok else 'not sustained'}")
+            f"iterations not started {s['dropped_iterations']}: {'sustained' if ok else 'not sustained'}")
         if not ok:
             bad = rate
             break
@@ -436,7 +447,8 @@ def soak(out, report):
         report.check("soak: no unintended 5xx", s["server_5xx"] == 0, f"{s['server_5xx']} 5xx")
         report.check("soak: no failed request", s["failed"] == 0,
                      f"{s['failed']} of {s['requests']}")
-        report.check("soak: offered rate achieved", s["dropped_iterations"] == 0,
+        report.check("soak: offered rate achieved (under 0.5 % of iterations not started)",
+                     s["dropped_iterations"] <= 0.005 * rate * minutes * 60,
                      f"{s['rps']} req/s, {s['dropped_iterations']} iterations not started")
         growth = (rss_end - rss_1min) / rss_1min if rss_1min else 1.0
         report.check("soak: Envoy RSS at the end within 5 % of after the first minute",
@@ -631,6 +643,7 @@ def faults(out, report):
         log("fault: JWKS endpoint down")
         auth = {"authorization": f"Bearer {idp_token}"}
         first = https_get("/api/orders?jwks=up", auth)
+        fetches_before = chain.stats()
         chain.stop("jwks", signal.SIGKILL)
         results = []
         for i in range(20):
@@ -641,9 +654,15 @@ def faults(out, report):
         unknown_status = https_get("/api/orders?jwks=unknown", {"authorization": f"Bearer {unknown}"})
         after_unknown = https_get("/api/orders?jwks=after", auth)[0]
         served += 23
+        fetches = chain.stats()
+        failed_fetches = int(fetches.get("portcullis_auth_jwks_fetch_failed", 0)
+                             - fetches_before.get("portcullis_auth_jwks_fetch_failed", 0))
         chain.start_jwks(jwks_path)
         report.figures["jwks_down"] = {"before": first[0], "while_down": results,
-                                       "unknown_kid": unknown_status[0], "after_unknown_kid": after_unknown}
+                                       "unknown_kid": unknown_status[0], "after_unknown_kid": after_unknown,
+                                       "failed_fetches_while_down": failed_fetches}
+        report.check("JWKS down: the filter did try to refresh (and failed)", failed_fetches > 0,
+                     f"{failed_fetches} failed fetches")
         report.check("JWKS up: the remote key verifies", first[0] == 200, f"{first[0]}")
         report.check("JWKS down 10 s (refresh every 2 s): last good keys keep working",
                      all(r == 200 for r in results) and after_unknown == 200, f"{results}, then {after_unknown}")
