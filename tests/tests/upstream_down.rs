@@ -23,15 +23,17 @@ fn an_unreachable_upstream_gets_a_problem_json_503() {
             "{path}"
         );
         let request_id = resp.header("x-request-id").map(str::to_string);
-        let body: serde_json::Value =
-            serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
         assert_eq!(body["status"], 503, "{path}: {body}");
         assert_eq!(body["reason"], "upstream_unavailable", "{path}: {body}");
         assert_eq!(
             body["type"], "https://portcullis.dev/problems/upstream_unavailable",
             "{body}"
         );
-        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+        assert!(
+            body["title"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
         assert!(body["request_id"].is_string(), "{body}");
         if let Some(id) = request_id {
             assert_eq!(body["request_id"], id.as_str(), "{body}");
@@ -44,4 +46,31 @@ fn an_unreachable_upstream_gets_a_problem_json_503() {
     assert_eq!(refused.status(), 401);
     let body: serde_json::Value = serde_json::from_str(&refused.into_string().unwrap()).unwrap();
     assert_ne!(body["reason"], "upstream_unavailable", "{body}");
+}
+
+#[test]
+fn an_upstream_timeout_gets_a_problem_json_504() {
+    let chain = Chain::start();
+    // Longer than the route's per-try timeout (5 s); a POST is not retried, so the answer comes
+    // after one try.
+    let token = portcullis_tests::auth::demo_token("editor");
+    let resp = match chain
+        .client()
+        .post(&chain.url("/slow?ms=8000"))
+        .set("authorization", &format!("Bearer {token}"))
+        .set("content-type", "application/json")
+        .send_string("{}")
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(resp.status(), 504);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/problem+json")
+    );
+    let body: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+    assert_eq!(body["status"], 504, "{body}");
+    assert_eq!(body["reason"], "upstream_timeout", "{body}");
+    assert!(body["request_id"].is_string(), "{body}");
 }
