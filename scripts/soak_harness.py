@@ -136,7 +136,7 @@ class Chain:
                              "--disable-hot-restart", "--concurrency", "2", "--log-level", "warn",
                              "--component-log-level", "wasm:info",
                              "--base-id", str(PORTS["ADMIN_PORT"])], env=env)
-        wait_for(lambda: http_status(f"{ADMIN}/ready") == 200, 60, "Envoy")
+        wait_for(lambda: http_status(f"{ADMIN}/ready") == 200, 180, "Envoy")
         wait_for(lambda: https_get("/healthz")[0] == 200, 30, "the chain")
 
     def envoy_pid(self):
