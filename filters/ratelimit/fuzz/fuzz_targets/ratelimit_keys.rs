@@ -28,7 +28,11 @@ static POLICY: OnceLock<Option<Policy>> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let _ = PenaltyState::decode(data);
-    let Some(policy) = POLICY.get_or_init(|| Policy::parse(CONFIG).ok()) else {
+    // A refused configuration would make every run a no-op: fail loudly instead.
+    let Some(policy) = POLICY.get_or_init(|| match Policy::parse(CONFIG) {
+        Ok(policy) => Some(policy),
+        Err(e) => panic!("the fuzz configuration is refused: {e:?}"),
+    }) else {
         return;
     };
     let limiter = Limiter::new(
@@ -37,8 +41,8 @@ fuzz_target!(|data: &[u8]| {
         HashKey::from_bytes([3; 16]),
     );
     let mut store = MemoryStore::new();
-    if limiter.prepare(&mut store).is_err() {
-        return;
+    if let Err(e) = limiter.prepare(&mut store) {
+        panic!("the limiter's tables cannot be made: {e:?}");
     }
     let text = String::from_utf8_lossy(data);
     let mut lines = text.split('\n');
