@@ -17,7 +17,7 @@ WASM_TESTED := common $(FILTERS) suite
 WASM_TEST_RUNNER := $(CURDIR)/$(VENV)/bin/python $(CURDIR)/scripts/wasi-run.py
 
 .PHONY: help setup build tools render run token test fmt-check clippy unit-test wasm-test \
-        validate integration-test docker-prep bench load fuzz clean
+        validate integration-test docker-prep bench load fuzz soak faults clean
 
 help:
 	@echo "make run     build, set up and start upstream + Envoy on https://localhost:8443"
@@ -26,6 +26,7 @@ help:
 	@echo "make token ROLE=admin   a DEMO-ONLY signed JWT for the demo config"
 	@echo "make render  write the rendered Envoy config to $(DEV)/envoy.yaml"
 	@echo "make load    k6 load scenarios against the chain (k6/README.md); not part of make test"
+	@echo "make soak    saturation ramp, then SOAK_MINUTES (10) at 70 % of it; make faults; make fuzz"
 
 # --- set-up ---------------------------------------------------------------------------------
 
@@ -156,15 +157,54 @@ load: setup build tools
 	LOAD_SCENARIOS="$(LOAD_SCENARIOS)" bash scripts/load.sh $(VENV)/bin/k6 $(ENVOY) $(UPSTREAM) \
 	  $(DEV)/load/envoy.yaml $(DEVKIT)
 
-# Fuzz the sanitizer's detectors and body parsers with cargo-fuzz (libFuzzer), bounded in time;
-# not part of `make test`. The stable toolchain accepts cargo-fuzz's nightly flags with
-# RUSTC_BOOTSTRAP=1. New interesting inputs land in filters/sanitizer/fuzz/corpus/.
-FUZZ_SECONDS ?= 60
+# Every crate's cargo-fuzz targets (libFuzzer), each for FUZZ_RUNS executions; not part of
+# `make test`. Crates and targets are discovered: every filters/*/fuzz, every `cargo fuzz list`
+# (docs/reliability.md lists what each covers). The stable toolchain accepts cargo-fuzz's
+# nightly flags with RUSTC_BOOTSTRAP=1. Built with debug assertions (integer overflow panics)
+# and without ASan by default (FUZZ_SANITIZER=address for it): the code is safe Rust, and the
+# runs are what finds panics. New inputs go to each crate's corpus/<target> (the sanitizer's is
+# committed; the others' are git-ignored, seeded from seeds/<target>). A crash fails the target
+# and stops `make fuzz`; libFuzzer leaves the input in <crate>/fuzz/artifacts/<target>/. E.g.
+#   make fuzz FUZZ_RUNS=100000 FUZZ_CRATES="auth cache"
+FUZZ_RUNS      ?= 1000000
+FUZZ_CRATES    ?= $(patsubst filters/%/fuzz,%,$(wildcard filters/*/fuzz))
+FUZZ_SANITIZER ?= none
+FUZZ_MAX_LEN   ?= 65536
+# One target directory for every fuzz crate: their dependencies are built once.
+FUZZ_BUILD     ?= --sanitizer $(FUZZ_SANITIZER) --debug-assertions --codegen-units 16 \
+                  --target-dir $(CURDIR)/target/fuzz
 fuzz: $(DEV)/toolchain.stamp
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd filters/sanitizer/fuzz && for t in detectors bodies; do \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	  || exit 1; done
+	@set -e; for c in $(FUZZ_CRATES); do \
+	  cd $(CURDIR)/filters/$$c/fuzz; \
+	  for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
+	    mkdir -p corpus/$$t; seeds=; [ -d seeds/$$t ] && seeds=seeds/$$t; \
+	    echo "=== fuzz $$c/$$t: $(FUZZ_RUNS) runs ==="; \
+	    RUSTC_BOOTSTRAP=1 cargo fuzz run $(FUZZ_BUILD) $$t \
+	      corpus/$$t $$seeds -- -runs=$(FUZZ_RUNS) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+	      2>&1 | tee $(CURDIR)/target/fuzz-$$c-$$t.log | { grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|thread)' || true; }; \
+	    [ $${PIPESTATUS[0]} -eq 0 ] || { echo "fuzz $$c/$$t FAILED (target/fuzz-$$c-$$t.log)"; exit 1; }; \
+	  done; \
+	done; echo "make fuzz: every target ran $(FUZZ_RUNS) times without a crash"
+
+# --- reliability (docs/reliability.md; not part of `make test`: minutes each) -----------------
+
+# The demo chain under load: a k6 ramp finds the highest rate it sustains (p99 < 250 ms, no
+# errors), then SOAK_MINUTES (10) at 70 % of it with the audit HTTP sink to a collector the
+# harness runs; fails on any unintended 5xx, Envoy RSS growth over 5 % after the first minute,
+# or an audit record missing (records == requests, shipped + dropped == records, dropped == 0).
+# SOAK_FAULTS=1 runs the faults below afterwards. Loopback only, its own ports (28xxx).
+SOAK_MINUTES ?= 10
+soak: setup build tools
+	cargo build -p portcullis-audit --bin portcullis-audit-verify
+	SOAK_MINUTES=$(SOAK_MINUTES) $(VENV)/bin/python scripts/soak_harness.py soak
+
+# Faults during a lighter load: upstream killed and restarted, audit collector down 30 s
+# (within and beyond the queue bound), JWKS endpoint down, slow clients, 10 000 distinct
+# clients twice. About 6 minutes.
+faults: setup build tools
+	cargo build -p portcullis-audit --bin portcullis-audit-verify
+	$(VENV)/bin/python scripts/soak_harness.py faults
 
 clean:
 	cargo clean
