@@ -7,9 +7,26 @@ pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRIT
 pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
 pub const SHELL_PATH: Rule = Rule::new("cmdi-shell-path", Category::Cmdi, CRITICAL, 1);
 pub const BARE_COMMAND: Rule = Rule::new("cmdi-bare-command", Category::Cmdi, ERROR, 2);
+/// PowerShell's download-and-run and encoded-command shapes: `IEX (…)`, `-EncodedCommand <b64>`,
+/// `(New-Object Net.WebClient).DownloadString(…)`.
+pub const POWERSHELL: Rule = Rule::new("cmdi-powershell", Category::Cmdi, CRITICAL, 1);
+/// Classic ASP / VBScript / WSH execution: `CreateObject("WScript.Shell")`,
+/// `Execute(Request(…))`.
+pub const SCRIPT_HOST: Rule = Rule::new("cmdi-script-host", Category::Cmdi, CRITICAL, 1);
 
 /// Commands an honest value hardly ever has right after a shell separator.
-const DISTINCT: [&str; 50] = [
+const DISTINCT: [&str; 61] = [
+    "ver",
+    "xxd",
+    "base32",
+    "hexdump",
+    "cscript",
+    "wscript",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "schtasks",
+    "iex",
     "whoami",
     "uname",
     "ifconfig",
@@ -88,6 +105,10 @@ fn deobfuscate(s: &str) -> String {
         if matches!(c, b'\'' | b'"') && prev.is_some_and(is_word) && next.is_some_and(is_word) {
             continue;
         }
+        // `c^a^l^c` is `calc` to cmd.exe, whose escape character is `^`.
+        if c == b'^' && prev.is_some_and(is_word) && next.is_some_and(is_word) {
+            continue;
+        }
         // `\i` is `i` to the shell; keep `C:\Windows` readable.
         if c == b'\\' && next.is_some_and(is_word) && prev != Some(b':') {
             continue;
@@ -135,6 +156,30 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
         return Some((w, true, end));
     }
+    // cmd.exe control syntax: `IF EXIST …`, `IF 1==1 (…)`, `FOR /F …`, `FOR %i …`, `SET /A …`.
+    // Only the forms prose does not have ("; if not, call me" and "; for 5 days" stay honest).
+    if matches!(word, "if" | "for" | "set") {
+        let k = skip_ws(b, end);
+        let rest = b.get(k..).unwrap_or_default();
+        let head = rest.get(..rest.len().min(24)).unwrap_or_default();
+        let control = match word {
+            "if" => {
+                ["exist ", "defined ", "errorlevel ", "/i "]
+                    .iter()
+                    .any(|w| rest.starts_with(w.as_bytes()))
+                    || head.windows(2).any(|w| w == b"==")
+            }
+            "for" => {
+                rest.first() == Some(&b'%')
+                    || (rest.first() == Some(&b'/')
+                        && matches!(rest.get(1), Some(b'f' | b'l' | b'd' | b'r')))
+            }
+            _ => rest.starts_with(b"/a ") || rest.starts_with(b"/p "),
+        };
+        if control && k > end {
+            return Some((word_static(word), true, end));
+        }
+    }
     // `net user`, `net localgroup …`: the Windows account and share subcommands.
     if word == "net" {
         let k = skip_ws(b, end);
@@ -157,6 +202,79 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
         .iter()
         .find(|w| **w == word)
         .map(|w| (*w, false, end))
+}
+
+fn word_static(w: &str) -> &'static str {
+    match w {
+        "if" => "if",
+        "for" => "for",
+        _ => "set",
+    }
+}
+
+const POWERSHELL_SHAPES: NeedleSet = NeedleSet::new(&[
+    "iex(",
+    "iex (",
+    "invoke-expression",
+    "downloadstring(",
+    "downloadfile(",
+    "net.webclient",
+    "frombase64string(",
+    "-nop -w hidden",
+    "-windowstyle hidden",
+    "-executionpolicy bypass",
+    "-ep bypass",
+]);
+
+const SCRIPT_HOST_SHAPES: NeedleSet = NeedleSet::new(&[
+    "wscript.shell",
+    "scripting.filesystemobject",
+    "shell.application",
+    "execute(request",
+    "eval(request",
+    "executeglobal(",
+    "execute request",
+    "eval request",
+]);
+
+/// `-enc <base64>` / `-encodedcommand <base64>`: the argument must look like base64.
+fn encoded_command(s: &str) -> bool {
+    for flag in ["-encodedcommand ", "-enc ", "-ec ", "-e "] {
+        for (at, _) in s.match_indices(flag) {
+            let arg = s.get(at + flag.len()..).unwrap_or_default().trim_start();
+            let run = arg
+                .bytes()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+                .count();
+            if run >= 12 && s.contains("powershell") || run >= 12 && s.contains("pwsh") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `c^a^l^c`: cmd.exe's escape character inside a word, twice or more. It changes nothing for
+/// cmd and exists only to hide a command name; prose and maths (`x^2`) do not write it.
+fn caret_obfuscated(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut in_word = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'^' {
+            let around = i > 0
+                && b.get(i - 1).is_some_and(u8::is_ascii_alphabetic)
+                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+            if around {
+                in_word += 1;
+                if in_word >= 2 {
+                    return true;
+                }
+            }
+        } else if !c.is_ascii_alphabetic() {
+            in_word = 0;
+        }
+    }
+    false
 }
 
 /// Whether what follows a command looks like a shell argument or the end of a command.
@@ -183,6 +301,15 @@ fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    if POWERSHELL_SHAPES.any_in(s) || s.contains("-e") && encoded_command(s) {
+        add_once(out, [POWERSHELL]);
+    }
+    if SCRIPT_HOST_SHAPES.any_in(s) {
+        add_once(out, [SCRIPT_HOST]);
+    }
+    if caret_obfuscated(s) {
+        add_once(out, [CHAINED]);
+    }
     let b0 = s.as_bytes();
     if !b0
         .iter()

@@ -2,10 +2,18 @@
 //! backtracking pattern: they are hand-written forward scanners, linear in the input.
 
 pub mod cmdi;
+pub mod java;
+pub mod jndi;
+pub mod ldap;
+pub mod lines;
+pub mod markup;
+pub mod names;
 mod needles;
 pub mod nosql;
+pub mod php;
 pub mod scanner;
 pub mod sqli;
+pub mod ssrf;
 pub mod ssti;
 pub mod traversal;
 pub mod xss;
@@ -21,6 +29,25 @@ pub enum Category {
     Traversal,
     Nosql,
     Ssti,
+    /// XML external entities, entity expansion, XInclude.
+    Xxe,
+    /// HTTP response splitting / header injection.
+    Crlf,
+    Ldap,
+    /// Server-side includes.
+    Ssi,
+    /// Mail header, SMTP and IMAP command injection.
+    Mail,
+    /// JNDI lookups (Log4Shell).
+    Jndi,
+    /// Java expression languages and serialised objects.
+    Java,
+    Php,
+    Ssrf,
+    /// Remote file inclusion.
+    Rfi,
+    Prototype,
+    Session,
     Scanner,
     /// Evasion visible in the encoding itself (overlong UTF-8, stacked encodings, NUL).
     Protocol,
@@ -29,13 +56,25 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 21] = [
         Category::Sqli,
         Category::Xss,
         Category::Cmdi,
         Category::Traversal,
         Category::Nosql,
         Category::Ssti,
+        Category::Xxe,
+        Category::Crlf,
+        Category::Ldap,
+        Category::Ssi,
+        Category::Mail,
+        Category::Jndi,
+        Category::Java,
+        Category::Php,
+        Category::Ssrf,
+        Category::Rfi,
+        Category::Prototype,
+        Category::Session,
         Category::Scanner,
         Category::Protocol,
         Category::Upload,
@@ -49,6 +88,18 @@ impl Category {
             Category::Traversal => "traversal",
             Category::Nosql => "nosql",
             Category::Ssti => "ssti",
+            Category::Xxe => "xxe",
+            Category::Crlf => "crlf",
+            Category::Ldap => "ldap",
+            Category::Ssi => "ssi",
+            Category::Mail => "mail",
+            Category::Jndi => "jndi",
+            Category::Java => "java",
+            Category::Php => "php",
+            Category::Ssrf => "ssrf",
+            Category::Rfi => "rfi",
+            Category::Prototype => "prototype_pollution",
+            Category::Session => "session_fixation",
             Category::Scanner => "scanner",
             Category::Protocol => "protocol",
             Category::Upload => "upload",
@@ -113,6 +164,15 @@ pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
     cmdi::detect(&value.lower, out);
     traversal::detect(&value.lower, out);
     ssti::detect(&value.lower, out);
+    nosql::detect(&value.lower, out);
+    markup::detect(&value.lower, out);
+    lines::detect(&value.lower, out);
+    ldap::detect(&value.lower, out);
+    jndi::detect(&value.lower, out);
+    java::detect(&value.lower, out);
+    php::detect(&value.lower, out);
+    ssrf::detect(&value.lower, out);
+    names::detect(&value.lower, out);
 }
 
 pub const OVERLONG_UTF8: Rule =
