@@ -437,6 +437,15 @@ for t in ["SELECT a plan: basic, pro or team", "Don't forget to drop by", "user+
           "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.sig", "Ünïcödé 😀 日本語 한국어 עברית"]:
     good("query", t)
     good("json", json.dumps({"body": t}, ensure_ascii=False))
+# Developer-forum content (development part): shell pipelines and commands in inline code,
+# dunder methods, React handlers, fetch chains.
+for t in ["To count lines: grep -c error app.log | sort -n | head", "Try `wget -qO- https://example.com/install.sh` first",
+          "Python calls __init__ when the object is created", "Override __repr__ and __eq__ for nicer output",
+          "<input onChange={(e) => setName(e.target.value)} />", "<a onClick={() => navigate('/home')}>Home</a>",
+          "fetch(url).then(res => res.text())", "atob(token.split('.')[1]) decodes a JWT payload",
+          "Run `ls -la | less` to page through", "Use `nc -zv host 443` to test the port"]:
+    good("json", json.dumps({"post": {"body": t, "votes": r14.randint(0, 99)}}))
+    good("form", t)
 for n, v in [("url", "https://example.com/a?b=c"), ("callback_url", "https://hooks.example.com/x"), ("page", "3"),
              ("file", "report.pdf"), ("template", "invoice"), ("redirect_uri", "https://app.example.com/cb"), ("sid", "42"),
              ("session_id", "cs_test_a1b2c3")]:

@@ -254,6 +254,21 @@ fn encoded_command(s: &str) -> bool {
     false
 }
 
+/// Whether the backtick at `i` opens markdown inline code in prose: preceded by spaces, and
+/// before them a letter, `:` or `,` (the end of a word of the sentence).
+fn inline_code(b: &[u8], i: usize) -> bool {
+    let mut j = i;
+    let mut spaces = 0;
+    while j > 0 && b.get(j - 1) == Some(&b' ') && spaces < 4 {
+        j -= 1;
+        spaces += 1;
+    }
+    spaces > 0
+        && j > 0
+        && b.get(j - 1)
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b':' | b','))
+}
+
 /// `c^a^l^c`: cmd.exe's escape character inside a word, twice or more. It changes nothing for
 /// cmd and exists only to hide a command name; prose and maths (`x^2`) do not write it.
 fn caret_obfuscated(s: &str) -> bool {
@@ -281,14 +296,18 @@ fn caret_obfuscated(s: &str) -> bool {
 fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
     match b.get(end) {
         None => true,
-        Some(b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$') => true,
+        // `… | sort | uniq -c` in documentation: a common word between two separators is a
+        // filter in someone's pipeline, not a command an attacker chose.
+        Some(b';' | b'|' | b'&') => distinct,
+        Some(b'`' | b')' | b'<' | b'>' | b'\n' | b'$') => true,
         Some(b' ' | b'\t') => {
             let k = skip_ws(b, end);
             match b.get(k) {
                 None => distinct,
+                Some(b'|' | b';' | b'&') => distinct,
                 Some(
-                    b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'|'
-                    | b';' | b'&' | b'*' | b'{',
+                    b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'*'
+                    | b'{',
                 ) => true,
                 // `sleep 10`, `ping 10.0.0.1`
                 Some(c) if c.is_ascii_digit() => true,
@@ -330,8 +349,12 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             } else {
                 i + 1
             }),
-            // A markdown code fence (```) is not a substitution.
-            b'`' if b.get(i + 1) != Some(&b'`') && (i == 0 || b.get(i - 1) != Some(&b'`')) => {
+            // A markdown code fence (```) is not a substitution, nor is inline code in prose
+            // ("Use `curl -X POST …`"): a backtick after a space that follows a word or `:`.
+            b'`' if b.get(i + 1) != Some(&b'`')
+                && (i == 0 || b.get(i - 1) != Some(&b'`'))
+                && !inline_code(b, i) =>
+            {
                 Some(i + 1)
             }
             b'$' if b.get(i + 1) == Some(&b'(') => Some(i + 2),
@@ -339,8 +362,14 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         };
         if let Some(after) = sep_end {
             let k = skip_ws(b, after);
-            if let Some((_, distinct, end)) = command_at(b, k) {
-                if argument_follows(b, end, distinct) {
+            if let Some((name, distinct, end)) = command_at(b, k) {
+                // After a single `|`, a text filter (`| sort -n | head`) only reshapes the
+                // output of the command before it: documentation writes that, and it runs
+                // nothing new.
+                let filter = c == b'|'
+                    && after == i + 1
+                    && matches!(name, "sort" | "head" | "tail" | "more");
+                if !filter && argument_follows(b, end, distinct) {
                     found.push(if c == b'`' || c == b'$' {
                         SUBSTITUTION
                     } else {

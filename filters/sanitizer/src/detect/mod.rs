@@ -164,15 +164,64 @@ pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
     cmdi::detect(&value.lower, out);
     traversal::detect(&value.lower, out);
     ssti::detect(&value.lower, out);
-    nosql::detect(&value.lower, out);
-    markup::detect(&value.lower, out);
-    lines::detect(&value.lower, out);
-    ldap::detect(&value.lower, out);
-    jndi::detect(&value.lower, out);
-    java::detect(&value.lower, out);
-    php::detect(&value.lower, out);
-    ssrf::detect(&value.lower, out);
-    names::detect(&value.lower, out);
+    // The classes added for issue 14 each need a character most values lack; one pass records
+    // which bytes the value has, so a value like `/api/orders/1` is not searched a dozen more
+    // times for nothing (each substring search has a set-up cost that dominated short values).
+    let s = value.lower.as_str();
+    let p = Present::of(s);
+    if p.any(b"${;|&(") {
+        nosql::detect(s, out);
+    }
+    if p.has(b'<') {
+        markup::detect(s, out);
+    }
+    // CR, LF, or the lead byte of U+560A / U+560D.
+    if p.any(b"\r\n\xe5") {
+        lines::detect(s, out);
+    }
+    if p.has(b'(') && p.has(b')') {
+        ldap::detect(s, out);
+    }
+    if p.has(b'$') && p.has(b'{') {
+        jndi::detect(s, out);
+    }
+    if p.any(b".(#{0") {
+        java::detect(s, out);
+    }
+    if p.any(b"<($:") {
+        php::detect(s, out);
+    }
+    if p.any(b":.-") {
+        ssrf::detect(s, out);
+    }
+    if p.any(b"_.[=") {
+        names::detect(s, out);
+    }
+}
+
+/// Which bytes occur in a value: a 256-bit set filled in one pass.
+pub(crate) struct Present([u64; 4]);
+
+impl Present {
+    pub(crate) fn of(s: &str) -> Present {
+        let mut bits = [0u64; 4];
+        for b in s.bytes() {
+            if let Some(w) = bits.get_mut(usize::from(b >> 6)) {
+                *w |= 1 << (b & 63);
+            }
+        }
+        Present(bits)
+    }
+
+    pub(crate) fn has(&self, b: u8) -> bool {
+        self.0
+            .get(usize::from(b >> 6))
+            .is_some_and(|w| w & (1 << (b & 63)) != 0)
+    }
+
+    pub(crate) fn any(&self, bytes: &[u8]) -> bool {
+        bytes.iter().any(|b| self.has(*b))
+    }
 }
 
 pub const OVERLONG_UTF8: Rule =

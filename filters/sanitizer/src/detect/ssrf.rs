@@ -219,7 +219,11 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
 }
 
 fn urls(s: &str, url_param: bool, out: &mut Vec<Rule>) -> bool {
-    if !s.contains("://") && !s.contains(':') {
+    // A bare metadata address without a scheme: `169.254.169.254/latest/meta-data`.
+    if s.contains("169.254.169.254") || s.contains("/latest/meta-data") {
+        push(out, METADATA);
+    }
+    if !s.contains(':') {
         return false;
     }
     let mut remote = false;
@@ -249,10 +253,6 @@ fn urls(s: &str, url_param: bool, out: &mut Vec<Rule>) -> bool {
                 push(out, RFI_QUERY_TRICK);
             }
         }
-    }
-    // A bare metadata address without a scheme: `169.254.169.254/latest/meta-data`.
-    if s.contains("169.254.169.254") || s.contains("/latest/meta-data") {
-        push(out, METADATA);
     }
     remote
 }

@@ -115,7 +115,7 @@ fn handlers(b: &[u8], out: &mut Vec<Rule>) {
                 j += 1;
             }
             let k = skip_ws(b, j);
-            if j - i - 2 >= 3 && b.get(k) == Some(&b'=') {
+            if j - i - 2 >= 3 && b.get(k) == Some(&b'=') && !inert_arrow(b, k + 1) {
                 // Right after a quote that closed the attribute we were pasted into, or after
                 // whitespace with such a quote earlier (`" autofocus onfocus=`).
                 let breakout = matches!(prev, Some(b'"' | b'\'' | b'/' | b'`'))
@@ -135,6 +135,33 @@ fn handlers(b: &[u8], out: &mut Vec<Rule>) {
             i += 1;
         }
     }
+}
+
+/// `onClick={() => setCount(1)}` (JSX in a code sample): as an HTML handler the body is a block
+/// that defines an arrow function and never calls it, so it runs nothing. Bounded look-ahead.
+fn inert_arrow(b: &[u8], from: usize) -> bool {
+    let i = skip_ws(b, from);
+    if b.get(i) != Some(&b'{') {
+        return false;
+    }
+    let j = skip_ws(b, i + 1);
+    // `(args) =>` or `name =>`
+    let mut k = j;
+    if b.get(k) == Some(&b'(') {
+        while k < j + 40 && b.get(k).is_some_and(|c| *c != b')') {
+            k += 1;
+        }
+        k += 1;
+    } else {
+        while b.get(k).is_some_and(|c| is_word(*c)) {
+            k += 1;
+        }
+        if k == j {
+            return false;
+        }
+    }
+    let k = skip_ws(b, k);
+    b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'>')
 }
 
 fn schemes(b: &[u8], out: &mut Vec<Rule>) {
@@ -356,7 +383,12 @@ fn js(s: &str, b: &[u8], out: &mut Vec<Rule>) {
                     out.push(JS_BREAKOUT);
                 }
             }
-            if k == 0 && matches!(b.get(end), Some(b'(' | b'`')) {
+            // `fetch(` and `atob(` start honest code samples too (`fetch(url).then(…)`); alone they
+            // stay a sink finding, below the threshold.
+            if k == 0
+                && matches!(b.get(end), Some(b'(' | b'`'))
+                && !matches!(call, "fetch" | "atob")
+            {
                 // The whole value is a call: `alert(1)`, `eval(atob(...))`.
                 out.push(JS_BREAKOUT);
             }
