@@ -239,6 +239,9 @@ const SCRIPT_HOST_SHAPES: NeedleSet = NeedleSet::new(&[
 
 /// `-enc <base64>` / `-encodedcommand <base64>`: the argument must look like base64.
 fn encoded_command(s: &str) -> bool {
+    if !s.contains("powershell") && !s.contains("pwsh") {
+        return false;
+    }
     for flag in ["-encodedcommand ", "-enc ", "-ec ", "-e "] {
         for (at, _) in s.match_indices(flag) {
             let arg = s.get(at + flag.len()..).unwrap_or_default().trim_start();
@@ -246,7 +249,7 @@ fn encoded_command(s: &str) -> bool {
                 .bytes()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
                 .count();
-            if run >= 12 && s.contains("powershell") || run >= 12 && s.contains("pwsh") {
+            if run >= 12 {
                 return true;
             }
         }

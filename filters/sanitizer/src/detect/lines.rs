@@ -134,7 +134,8 @@ fn line_start(line: &str, breaks: usize, out: &mut Vec<Rule>) {
 
 /// `Location:` is also a word of prose ("Location: Berlin"); a redirect needs a URL or a path.
 fn redirect_target(value: Option<&str>) -> bool {
-    let v = value.unwrap_or_default().trim_start();
+    // Bounded: the rest of the value may be long and hold many `Location:` lines.
+    let v = super::prefix(value.unwrap_or_default(), 256).trim_start();
     v.starts_with('/') || v.starts_with("http:") || v.starts_with("https:") || v.contains("://")
 }
 

@@ -248,13 +248,27 @@ fn urls(s: &str, url_param: bool, out: &mut Vec<Rule>) -> bool {
         if matches!(scheme, "http" | "https" | "ftp" | "ftps") && !host.is_empty() {
             remote = true;
             // `http://x/shell.txt?` — a remote file whose appended suffix becomes a query.
-            let r = rest.trim_end_matches(['\0', ' ']);
-            if r.len() > 1 && (r.ends_with('?') || r.ends_with("?&")) && i < 16 {
-                push(out, RFI_QUERY_TRICK);
+            // Only for a URL that starts the value (`i < 16`), checked first: trimming the
+            // end for every URL of a long value would be quadratic.
+            if i < 16 {
+                let r = rest.trim_end_matches(['\0', ' ']);
+                if r.len() > 1 && (r.ends_with('?') || r.ends_with("?&")) {
+                    push(out, RFI_QUERY_TRICK);
+                }
             }
         }
     }
     remote
+}
+
+/// `name` lower-cased, copied only when it has an upper-case letter (JSON keys are checked for
+/// every string value, and most are lower-case already).
+fn lower(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|c| c.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// Parameter and JSON key names that carry a URL the server fetches.
@@ -265,7 +279,7 @@ pub fn is_url_name(name: &str) -> bool {
         "url", "uri", "callback", "webhook", "dest", "target", "feed", "endpoint", "proxy", "src",
         "fetch", "remote",
     ];
-    let n = name.to_ascii_lowercase();
+    let n = lower(name);
     WORDS.iter().any(|w| n.contains(w)) || n == "host" || n.ends_with("_image")
 }
 
@@ -275,7 +289,7 @@ pub fn is_include_name(name: &str) -> bool {
         "page", "file", "include", "inc", "template", "tpl", "module", "lang", "dir", "doc",
         "folder", "layout", "view", "load", "conf", "content",
     ];
-    let n = name.to_ascii_lowercase();
+    let n = lower(name);
     let n = n.trim_end_matches(|c: char| c == '[' || c == ']');
     NAMES.contains(&n) || n.ends_with("_file") || n.ends_with("_path") || n.ends_with("_page")
 }

@@ -283,8 +283,9 @@ fn indirect(s: &str, b: &[u8], out: &mut Vec<Rule>) {
         if !matches!(q, b'\'' | b'"' | b'`') {
             continue;
         }
-        let rest = s.get(inner_start..).unwrap_or_default();
-        let Some(close) = rest.find(']').filter(|c| *c <= 48) else {
+        // Bounded: searching the whole rest for `]` from every `['` would be quadratic.
+        let rest = super::prefix(s.get(inner_start..).unwrap_or_default(), 49);
+        let Some(close) = rest.find(']') else {
             continue;
         };
         let name: String = rest
