@@ -323,20 +323,24 @@ fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    if POWERSHELL_SHAPES.any_in(s) || s.contains("-e") && encoded_command(s) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
+    // Each of these checks needs a character most values lack (every PowerShell shape has `(`,
+    // `-` or `.`; every script-host shape `(`, `.` or ` request`): known from the byte set,
+    // instead of four passes over every value.
+    if p.any(b"(-.") && (POWERSHELL_SHAPES.any_in(s) || p.has(b'-') && encoded_command(s)) {
         add_once(out, [POWERSHELL]);
     }
-    if SCRIPT_HOST_SHAPES.any_in(s) {
+    if (p.any(b"(.") || p.has(b' ') && p.has(b'q')) && SCRIPT_HOST_SHAPES.any_in(s) {
         add_once(out, [SCRIPT_HOST]);
     }
-    if caret_obfuscated(s) {
+    if p.has(b'^') && caret_obfuscated(s) {
         add_once(out, [CHAINED]);
     }
-    let b0 = s.as_bytes();
-    if !b0
-        .iter()
-        .any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'/'))
-    {
+    if !p.any(b";|&`$\n/") {
         return;
     }
     let clean = deobfuscate(s);

@@ -159,16 +159,16 @@ pub const NOTICE: u32 = 2;
 /// Runs every value detector (not the header-only scanner check) on one canonical value.
 pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
     protocol(value, out);
-    sqli::detect(&value.lower, out);
-    xss::detect(&value.lower, out);
-    cmdi::detect(&value.lower, out);
-    traversal::detect(&value.lower, out);
-    ssti::detect(&value.lower, out);
-    // The classes added for issue 14 each need a character most values lack; one pass records
-    // which bytes the value has, so a value like `/api/orders/1` is not searched a dozen more
+    // Every detector gates on characters its rules need. One pass records which bytes the value
+    // has, so those gates are lookups, and a value like `/api/orders/1` is not searched a dozen
     // times for nothing (each substring search has a set-up cost that dominated short values).
     let s = value.lower.as_str();
     let p = Present::of(s);
+    sqli::detect_with(s, &p, out);
+    xss::detect_with(s, &p, out);
+    cmdi::detect_with(s, &p, out);
+    traversal::detect_with(s, &p, out);
+    ssti::detect_with(s, &p, out);
     if p.any(b"${;|&(") {
         nosql::detect(s, out);
     }
@@ -221,6 +221,11 @@ impl Present {
 
     pub(crate) fn any(&self, bytes: &[u8]) -> bool {
         bytes.iter().any(|b| self.has(*b))
+    }
+
+    /// Some byte >= 0x80: the value has non-ASCII characters.
+    pub(crate) fn non_ascii(&self) -> bool {
+        self.0.get(2..).is_some_and(|hi| hi.iter().any(|w| *w != 0))
     }
 }
 

@@ -498,15 +498,14 @@ const GATE_WORDS: NeedleSet = NeedleSet::new(&[
 ]);
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // Cheap gate: every rule needs one of these characters or words.
     let b = s.as_bytes();
-    if !b.iter().any(|c| {
-        matches!(
-            c,
-            b'\'' | b'"' | b';' | b'(' | b'#' | b'-' | b'=' | b'|' | b'&' | b'@' | b'/' | b'`'
-        )
-    }) && !GATE_WORDS.any_in(s)
-    {
+    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in(s) {
         return;
     }
     let mut found = Vec::new();

@@ -53,9 +53,14 @@ fn looks_like_code(inner: &str) -> bool {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let mut found = Vec::new();
     // Every opener below (and `{%`) contains one of these bytes; without them, skip the searches.
-    let openers = s.bytes().any(|c| matches!(c, b'{' | b'(' | b'[' | b'%'));
+    let openers = p.any(b"{([%");
     for (open, close) in [
         ("{{", "}}"),
         ("${", "}"),

@@ -45,19 +45,25 @@ fn tag_name_at(b: &[u8], i: usize) -> (usize, usize) {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller: the gates below are
+/// lookups, not passes over the value.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let b = s.as_bytes();
     let mut found: Vec<Rule> = Vec::new();
-    let has_lt = s.contains('<');
+    let has_lt = p.has(b'<');
     if has_lt {
         tags(s, b, &mut found);
     }
-    if s.contains("on") {
+    if p.has(b'o') && p.has(b'n') && s.contains("on") {
         handlers(b, &mut found);
     }
-    if s.contains(':') {
+    if p.has(b':') {
         schemes(b, &mut found);
     }
-    if s.contains('(') || s.contains('`') {
+    if p.any(b"(`") {
         js(s, b, &mut found);
     }
     add_once(out, found);
@@ -344,9 +350,8 @@ fn indirect(s: &str, b: &[u8], out: &mut Vec<Rule>) {
 }
 
 fn js(s: &str, b: &[u8], out: &mut Vec<Rule>) {
-    if s.contains(['[', '(', '>', '`']) {
-        indirect(s, b, out);
-    }
+    // Only reached with a `(` or a backtick in the value: every indirect shape has one.
+    indirect(s, b, out);
     for call in JS_CALLS {
         for at in find_all(s, call) {
             let end = skip_ws(b, at + call.len());
