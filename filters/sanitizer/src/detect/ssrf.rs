@@ -290,7 +290,7 @@ pub fn is_include_name(name: &str) -> bool {
         "folder", "layout", "view", "load", "conf", "content",
     ];
     let n = lower(name);
-    let n = n.trim_end_matches(|c: char| c == '[' || c == ']');
+    let n = n.trim_end_matches(['[', ']']);
     NAMES.contains(&n) || n.ends_with("_file") || n.ends_with("_path") || n.ends_with("_page")
 }
 
