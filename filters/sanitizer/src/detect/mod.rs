@@ -2,10 +2,18 @@
 //! backtracking pattern: they are hand-written forward scanners, linear in the input.
 
 pub mod cmdi;
+pub mod java;
+pub mod jndi;
+pub mod ldap;
+pub mod lines;
+pub mod markup;
+pub mod names;
 mod needles;
 pub mod nosql;
+pub mod php;
 pub mod scanner;
 pub mod sqli;
+pub mod ssrf;
 pub mod ssti;
 pub mod traversal;
 pub mod xss;
@@ -21,6 +29,25 @@ pub enum Category {
     Traversal,
     Nosql,
     Ssti,
+    /// XML external entities, entity expansion, XInclude.
+    Xxe,
+    /// HTTP response splitting / header injection.
+    Crlf,
+    Ldap,
+    /// Server-side includes.
+    Ssi,
+    /// Mail header, SMTP and IMAP command injection.
+    Mail,
+    /// JNDI lookups (Log4Shell).
+    Jndi,
+    /// Java expression languages and serialised objects.
+    Java,
+    Php,
+    Ssrf,
+    /// Remote file inclusion.
+    Rfi,
+    Prototype,
+    Session,
     Scanner,
     /// Evasion visible in the encoding itself (overlong UTF-8, stacked encodings, NUL).
     Protocol,
@@ -29,13 +56,25 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 21] = [
         Category::Sqli,
         Category::Xss,
         Category::Cmdi,
         Category::Traversal,
         Category::Nosql,
         Category::Ssti,
+        Category::Xxe,
+        Category::Crlf,
+        Category::Ldap,
+        Category::Ssi,
+        Category::Mail,
+        Category::Jndi,
+        Category::Java,
+        Category::Php,
+        Category::Ssrf,
+        Category::Rfi,
+        Category::Prototype,
+        Category::Session,
         Category::Scanner,
         Category::Protocol,
         Category::Upload,
@@ -49,6 +88,18 @@ impl Category {
             Category::Traversal => "traversal",
             Category::Nosql => "nosql",
             Category::Ssti => "ssti",
+            Category::Xxe => "xxe",
+            Category::Crlf => "crlf",
+            Category::Ldap => "ldap",
+            Category::Ssi => "ssi",
+            Category::Mail => "mail",
+            Category::Jndi => "jndi",
+            Category::Java => "java",
+            Category::Php => "php",
+            Category::Ssrf => "ssrf",
+            Category::Rfi => "rfi",
+            Category::Prototype => "prototype_pollution",
+            Category::Session => "session_fixation",
             Category::Scanner => "scanner",
             Category::Protocol => "protocol",
             Category::Upload => "upload",
@@ -108,11 +159,74 @@ pub const NOTICE: u32 = 2;
 /// Runs every value detector (not the header-only scanner check) on one canonical value.
 pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
     protocol(value, out);
-    sqli::detect(&value.lower, out);
-    xss::detect(&value.lower, out);
-    cmdi::detect(&value.lower, out);
-    traversal::detect(&value.lower, out);
-    ssti::detect(&value.lower, out);
+    // Every detector gates on characters its rules need. One pass records which bytes the value
+    // has, so those gates are lookups, and a value like `/api/orders/1` is not searched a dozen
+    // times for nothing (each substring search has a set-up cost that dominated short values).
+    let s = value.lower.as_str();
+    let p = Present::of(s);
+    sqli::detect_with(s, &p, out);
+    xss::detect_with(s, &p, out);
+    cmdi::detect_with(s, &p, out);
+    traversal::detect_with(s, &p, out);
+    ssti::detect_with(s, &p, out);
+    if p.any(b"${;|&(") {
+        nosql::detect(s, out);
+    }
+    if p.has(b'<') {
+        markup::detect(s, out);
+    }
+    // CR, LF, or the lead byte of U+560A / U+560D.
+    if p.any(b"\r\n\xe5") {
+        lines::detect(s, out);
+    }
+    if p.has(b'(') && p.has(b')') {
+        ldap::detect(s, out);
+    }
+    if p.has(b'$') && p.has(b'{') {
+        jndi::detect(s, out);
+    }
+    if p.any(b".(#{0") {
+        java::detect(s, out);
+    }
+    if p.any(b"<($:") {
+        php::detect(s, out);
+    }
+    if p.any(b":.-") {
+        ssrf::detect(s, out);
+    }
+    if p.any(b"_.[=") {
+        names::detect(s, out);
+    }
+}
+
+/// Which bytes occur in a value: a 256-bit set filled in one pass.
+pub(crate) struct Present([u64; 4]);
+
+impl Present {
+    pub(crate) fn of(s: &str) -> Present {
+        let mut bits = [0u64; 4];
+        for b in s.bytes() {
+            if let Some(w) = bits.get_mut(usize::from(b >> 6)) {
+                *w |= 1 << (b & 63);
+            }
+        }
+        Present(bits)
+    }
+
+    pub(crate) fn has(&self, b: u8) -> bool {
+        self.0
+            .get(usize::from(b >> 6))
+            .is_some_and(|w| w & (1 << (b & 63)) != 0)
+    }
+
+    pub(crate) fn any(&self, bytes: &[u8]) -> bool {
+        bytes.iter().any(|b| self.has(*b))
+    }
+
+    /// Some byte >= 0x80: the value has non-ASCII characters.
+    pub(crate) fn non_ascii(&self) -> bool {
+        self.0.get(2..).is_some_and(|hi| hi.iter().any(|w| *w != 0))
+    }
 }
 
 pub const OVERLONG_UTF8: Rule =

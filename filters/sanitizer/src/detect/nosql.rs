@@ -68,6 +68,75 @@ pub fn check_value(lower: &str, out: &mut Vec<Rule>) {
     }
 }
 
+pub const OPERATOR_TEXT: Rule = Rule::new("nosql-operator-text", Category::Nosql, CRITICAL, 1);
+pub const JS_INJECTION: Rule = Rule::new("nosql-js-injection", Category::Nosql, CRITICAL, 1);
+
+/// Any value: an operator written as the key of object text — `{$ne: 1}`, `{'$gt': ''}`,
+/// `{"a": {"$regex": "x"}}` — wherever it sits (a path segment, a query value); and the shapes
+/// of JavaScript injected into a `$where` / `mapReduce` string.
+pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    let b = s.as_bytes();
+    if s.contains('$') && s.contains('{') {
+        for (at, _) in s.match_indices('$') {
+            // Back over an opening quote and spaces: `{` or `,` must open the key.
+            let mut j = at;
+            while j > 0 && matches!(b.get(j - 1), Some(b' ' | b'"' | b'\'')) {
+                j -= 1;
+            }
+            if !(j > 0 && matches!(b.get(j - 1), Some(b'{' | b','))) {
+                continue;
+            }
+            let mut k = at + 1;
+            while b.get(k).is_some_and(u8::is_ascii_alphabetic) {
+                k += 1;
+            }
+            let op = s.get(at..k).unwrap_or_default();
+            while matches!(b.get(k), Some(b' ' | b'"' | b'\'')) {
+                k += 1;
+            }
+            if b.get(k) == Some(&b':') && OPERATORS.contains(&op) && !out.contains(&OPERATOR_TEXT) {
+                out.push(OPERATOR_TEXT);
+            }
+        }
+    }
+    if js_injection(s) && !out.contains(&JS_INJECTION) {
+        out.push(JS_INJECTION);
+    }
+}
+
+/// A JavaScript string break-out into a `$where`: `'; return true; var x='`,
+/// `' || this.role == 'admin`, `'||1==1//`, `1; while(true){}`.
+fn js_injection(s: &str) -> bool {
+    let b = s.as_bytes();
+    for (at, _) in s.match_indices("return") {
+        let before = s.get(..at).unwrap_or_default().trim_end();
+        let after = s.get(at + 6..).unwrap_or_default().trim_start();
+        if before.ends_with(';')
+            && ["true", "this.", "1", "!", "function", "(", "sleep("]
+                .iter()
+                .any(|w| after.starts_with(w))
+        {
+            return true;
+        }
+    }
+    if s.contains("while(true)") || s.contains("while (true)") || s.contains("while(1)") {
+        return true;
+    }
+    for op in ["||", "&&"] {
+        for (at, _) in s.match_indices(op) {
+            let before = s.get(..at).unwrap_or_default().trim_end();
+            let after = s.get(at + 2..).unwrap_or_default();
+            let after = super::prefix(after, 48);
+            let quoted = before.ends_with(['\'', '"']);
+            if quoted && (after.contains("==") || after.contains("!=") || after.contains("this.")) {
+                return true;
+            }
+        }
+    }
+    // `this.password.match(/…/)`: a regex test on a document field.
+    s.contains("this.") && s.contains(".match(") && b.contains(&b'/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +158,28 @@ mod tests {
         check_param_name("items[0]", &mut out);
         check_value("costs $5 or more", &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn operator_text_and_javascript() {
+        for h in [
+            "{$ne: 1}",
+            "{'$gt': ''}",
+            "{\"x\": {\"$regex\": \"\"}}",
+            "'; return true; var a='",
+            "\" || this.role == \"admin",
+            "'||1==1//",
+            "1; while(true){}",
+        ] {
+            assert!(!crate::detect::rule_ids(detect, h).is_empty(), "{h}");
+        }
+        for ok in [
+            "use `$gt` and `$lt` operators in mongodb queries",
+            "{\"price\": \"$5\"}",
+            "fix it; return the item",
+            "a == b || c",
+        ] {
+            assert!(crate::detect::rule_ids(detect, ok).is_empty(), "{ok}");
+        }
     }
 }

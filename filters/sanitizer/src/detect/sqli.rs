@@ -128,6 +128,17 @@ fn tokenize(s: &str) -> (Vec<Tok<'_>>, bool) {
                 toks.push(if op == "!" { Tok::Op } else { Tok::Cmp });
                 i = j;
             }
+            b':' if next == b':' => {
+                // A PostgreSQL cast `x::type` changes nothing about the operand's role in a
+                // comparison: skip it with its type name.
+                i += 2;
+                while b
+                    .get(i)
+                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_')
+                {
+                    i += 1;
+                }
+            }
             b'|' if next == b'|' => {
                 toks.push(Tok::LogicOp);
                 i += 2;
@@ -219,7 +230,16 @@ const SQL_RESERVED: [&str; 20] = [
 
 /// Functions that have no business in an honest value: time delays, file access, error-based
 /// extraction, command execution.
-const DANGEROUS_FUNCTIONS: [&str; 16] = [
+const DANGEROUS_FUNCTIONS: [&str; 25] = [
+    "lo_import",
+    "lo_export",
+    "lo_get",
+    "lo_put",
+    "lo_from_bytea",
+    "pg_read_file",
+    "pg_ls_dir",
+    "gtid_subset",
+    "dbms_xmlgen.getxml",
     "sleep",
     "benchmark",
     "pg_sleep",
@@ -265,6 +285,37 @@ const SQL_FUNCTIONS: [&str; 22] = [
     "convert",
 ];
 
+/// Function families that only a database has: JSON functions (MySQL `json_extract`, PostgreSQL
+/// `jsonb_…`), large objects (`lo_…`), the engines' own packages and catalogs.
+fn dialect_function(w: &str) -> bool {
+    [
+        "json_", "jsonb_", "lo_", "pg_", "dbms_", "utl_", "sys_", "regexp_", "xp_", "st_",
+    ]
+    .iter()
+    .any(|p| w.starts_with(p) && w.len() > p.len())
+}
+
+/// `f(…) <cmp> …`: a call at `toks[open]` (its `(`) whose result is compared — what a boolean
+/// blind probe does with any function. The scan for the closing parenthesis is bounded.
+fn compared_after_call(toks: &[Tok<'_>], open: usize) -> bool {
+    let mut depth = 0usize;
+    for k in open..toks.len().min(open + 64) {
+        match toks.get(k) {
+            Some(Tok::LParen) => depth += 1,
+            Some(Tok::RParen) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return is_cmp(toks.get(k + 1))
+                        && (is_operand(toks.get(k + 2))
+                            || matches!(toks.get(k + 2), Some(Tok::LParen)));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether `toks[i]` starts a complete-looking SQL statement.
 fn statement_at(toks: &[Tok<'_>], i: usize) -> bool {
     let t = |k: usize| toks.get(i + k);
@@ -278,6 +329,7 @@ fn statement_at(toks: &[Tok<'_>], i: usize) -> bool {
                 || (matches!(t(1), Some(Tok::Word(_)))
                     && matches!(t(2), Some(Tok::LParen | Tok::Comma)))
                 || (is_kw(t(1), &["distinct", "all", "top"]))
+                || (is_kw(t(1), &["case"]) && is_kw(t(2), &["when"]))
         }
         Some(Tok::Word("insert")) => is_kw(t(1), &["into"]),
         Some(Tok::Word("delete")) => is_kw(t(1), &["from"]),
@@ -345,8 +397,12 @@ fn after_breakout(toks: &[Tok<'_>], out: &mut Vec<Rule>) {
         } else if is_kw(a, &["true", "false", "null"]) {
             out.push(TAUTOLOGY);
         } else if let Some(Tok::Word(w)) = a {
-            if (SQL_FUNCTIONS.contains(w) || DANGEROUS_FUNCTIONS.contains(w) || *w == "exists")
-                && matches!(t(j + 1), Some(Tok::LParen))
+            if matches!(t(j + 1), Some(Tok::LParen))
+                && (SQL_FUNCTIONS.contains(w)
+                    || DANGEROUS_FUNCTIONS.contains(w)
+                    || *w == "exists"
+                    || dialect_function(w)
+                    || compared_after_call(toks, i + j + 1))
             {
                 out.push(BOOLEAN_FUNCTION);
             }
@@ -406,6 +462,10 @@ fn anywhere(toks: &[Tok<'_>], out: &mut Vec<Rule>) {
                 }
             }
             Tok::Semi if statement_at(toks, i + 1) => out.push(STACKED),
+            // `(select case when …)`, `(select 1 from …)`: a parenthesised subquery.
+            Tok::LParen if is_kw(t(1), &["select"]) && statement_at(toks, i + 1) => {
+                out.push(SUBQUERY)
+            }
             Tok::Word(w) if DANGEROUS_FUNCTIONS.contains(w) && *w != "exp" && *w != "sleep" => {
                 if matches!(t(1), Some(Tok::LParen)) {
                     out.push(DANGEROUS_FUNCTION);
@@ -438,15 +498,14 @@ const GATE_WORDS: NeedleSet = NeedleSet::new(&[
 ]);
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // Cheap gate: every rule needs one of these characters or words.
     let b = s.as_bytes();
-    if !b.iter().any(|c| {
-        matches!(
-            c,
-            b'\'' | b'"' | b';' | b'(' | b'#' | b'-' | b'=' | b'|' | b'&' | b'@' | b'/' | b'`'
-        )
-    }) && !GATE_WORDS.any_in(s)
-    {
+    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in(s) {
         return;
     }
     let mut found = Vec::new();

@@ -8,6 +8,8 @@ pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICA
 pub const DIRECTIVE: Rule = Rule::new("ssti-directive", Category::Ssti, ERROR, 1);
 pub const ENGINE_DIRECTIVE: Rule = Rule::new("ssti-engine-directive", Category::Ssti, CRITICAL, 1);
 
+/// `__init__` alone is not here: Python documentation names it all the time, and the chains that
+/// use it go on to `__globals__`, which is.
 const GADGETS: NeedleSet = NeedleSet::new(&[
     "__class__",
     "__mro__",
@@ -15,7 +17,6 @@ const GADGETS: NeedleSet = NeedleSet::new(&[
     "__globals__",
     "__builtins__",
     "__import__",
-    "__init__",
     "getruntime()",
     "processbuilder",
     "java.lang.runtime",
@@ -52,9 +53,14 @@ fn looks_like_code(inner: &str) -> bool {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let mut found = Vec::new();
     // Every opener below (and `{%`) contains one of these bytes; without them, skip the searches.
-    let openers = s.bytes().any(|c| matches!(c, b'{' | b'(' | b'[' | b'%'));
+    let openers = p.any(b"{([%");
     for (open, close) in [
         ("{{", "}}"),
         ("${", "}"),

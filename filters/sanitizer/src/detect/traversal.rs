@@ -61,7 +61,13 @@ const WRAPPERS: NeedleSet = NeedleSet::new(&[
 ]);
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    if !s.contains(['.', ':', '/', '\\', '\u{ff0e}', '\u{2024}']) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
+    // The look-alikes (U+FF0E, U+2024 …) are non-ASCII: any byte >= 0x80 keeps the gate open.
+    if !p.any(b".:/\\") && !p.non_ascii() {
         return;
     }
     // `\` and the Unicode look-alikes that best-fit mappings turn into `/`, `\` or `.`.

@@ -13,6 +13,10 @@ pub const SCRIPT_URI: Rule = Rule::new("xss-script-uri", Category::Xss, CRITICAL
 pub const JS_BREAKOUT: Rule = Rule::new("xss-js-breakout", Category::Xss, CRITICAL, 1);
 pub const CSS_EXPRESSION: Rule = Rule::new("xss-css-expression", Category::Xss, ERROR, 1);
 pub const JS_SINK: Rule = Rule::new("xss-js-sink", Category::Xss, WARNING, 1);
+/// A dialog or eval sink reached indirectly — `.call(`/`.apply(`/`.bind(`, a bracket property
+/// access `window['al'+'ert'](…)`, a parenthesised reference `(alert)(1)`, an arrow body — shapes
+/// that exist to call the function while hiding the plain `alert(` from filters.
+pub const INDIRECT_CALL: Rule = Rule::new("xss-js-indirect-call", Category::Xss, CRITICAL, 1);
 pub const ANY_TAG: Rule = Rule::new("xss-html-tag", Category::Xss, NOTICE, 3);
 
 /// Elements that run script or load active content by themselves.
@@ -41,19 +45,25 @@ fn tag_name_at(b: &[u8], i: usize) -> (usize, usize) {
 }
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &super::Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller: the gates below are
+/// lookups, not passes over the value.
+pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let b = s.as_bytes();
     let mut found: Vec<Rule> = Vec::new();
-    let has_lt = s.contains('<');
+    let has_lt = p.has(b'<');
     if has_lt {
         tags(s, b, &mut found);
     }
-    if s.contains("on") {
+    if p.has(b'o') && p.has(b'n') && s.contains("on") {
         handlers(b, &mut found);
     }
-    if s.contains(':') {
+    if p.has(b':') {
         schemes(b, &mut found);
     }
-    if s.contains('(') || s.contains('`') {
+    if p.any(b"(`") {
         js(s, b, &mut found);
     }
     add_once(out, found);
@@ -111,7 +121,7 @@ fn handlers(b: &[u8], out: &mut Vec<Rule>) {
                 j += 1;
             }
             let k = skip_ws(b, j);
-            if j - i - 2 >= 3 && b.get(k) == Some(&b'=') {
+            if j - i - 2 >= 3 && b.get(k) == Some(&b'=') && !inert_arrow(b, k + 1) {
                 // Right after a quote that closed the attribute we were pasted into, or after
                 // whitespace with such a quote earlier (`" autofocus onfocus=`).
                 let breakout = matches!(prev, Some(b'"' | b'\'' | b'/' | b'`'))
@@ -131,6 +141,33 @@ fn handlers(b: &[u8], out: &mut Vec<Rule>) {
             i += 1;
         }
     }
+}
+
+/// `onClick={() => setCount(1)}` (JSX in a code sample): as an HTML handler the body is a block
+/// that defines an arrow function and never calls it, so it runs nothing. Bounded look-ahead.
+fn inert_arrow(b: &[u8], from: usize) -> bool {
+    let i = skip_ws(b, from);
+    if b.get(i) != Some(&b'{') {
+        return false;
+    }
+    let j = skip_ws(b, i + 1);
+    // `(args) =>` or `name =>`
+    let mut k = j;
+    if b.get(k) == Some(&b'(') {
+        while k < j + 40 && b.get(k).is_some_and(|c| *c != b')') {
+            k += 1;
+        }
+        k += 1;
+    } else {
+        while b.get(k).is_some_and(|c| is_word(*c)) {
+            k += 1;
+        }
+        if k == j {
+            return false;
+        }
+    }
+    let k = skip_ws(b, k);
+    b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'>')
 }
 
 fn schemes(b: &[u8], out: &mut Vec<Rule>) {
@@ -209,7 +246,112 @@ const JS_CALLS: [&str; 12] = [
     "function",
 ];
 
+/// Sinks an attacker calls indirectly. `print` is in: it opens a dialog like `alert`.
+const INDIRECT_SINKS: [&str; 11] = [
+    "alert",
+    "prompt",
+    "confirm",
+    "eval",
+    "print",
+    "function",
+    "settimeout",
+    "setinterval",
+    "execscript",
+    "constructor",
+    "open",
+];
+
+fn is_sink(name: &str) -> bool {
+    INDIRECT_SINKS.contains(&name)
+}
+
+/// The indirect call shapes of [`INDIRECT_CALL`].
+fn indirect(s: &str, b: &[u8], out: &mut Vec<Rule>) {
+    // `alert.call(`, `eval.apply(`, `prompt.bind(`
+    for m in [".call(", ".apply(", ".bind("] {
+        for at in find_all(s, m) {
+            let mut j = at;
+            while j > 0 && b.get(j - 1).is_some_and(|c| is_word(*c)) {
+                j -= 1;
+            }
+            if is_sink(s.get(j..at).unwrap_or_default()) && s.get(j..at) != Some("open") {
+                out.push(INDIRECT_CALL);
+            }
+        }
+    }
+    // `x['al'+'ert'](`, `top["eval"]`, ``self[`alert`]` ``: the bracket's text without quotes,
+    // `+` and spaces, then a call.
+    for (at, _) in s.match_indices('[') {
+        let inner_start = at + 1;
+        let Some(q) = b.get(inner_start) else {
+            continue;
+        };
+        if !matches!(q, b'\'' | b'"' | b'`') {
+            continue;
+        }
+        // Bounded: searching the whole rest for `]` from every `['` would be quadratic.
+        let rest = super::prefix(s.get(inner_start..).unwrap_or_default(), 49);
+        let Some(close) = rest.find(']') else {
+            continue;
+        };
+        let name: String = rest
+            .get(..close)
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !matches!(c, '\'' | '"' | '`' | '+' | ' '))
+            .collect();
+        let after = skip_ws(b, inner_start + close + 1);
+        if is_sink(&name) && matches!(b.get(after), Some(b'(' | b'`')) {
+            out.push(INDIRECT_CALL);
+        }
+    }
+    // `(alert)(1)`, `(0,eval)('…')`
+    for (at, _) in s.match_indices(')') {
+        if b.get(at + 1) != Some(&b'(') && b.get(at + 1) != Some(&b'`') {
+            continue;
+        }
+        let mut j = at;
+        while j > 0 && b.get(j - 1).is_some_and(|c| is_word(*c)) {
+            j -= 1;
+        }
+        let opened = j > 0 && matches!(b.get(j - 1), Some(b'(' | b','));
+        if opened && is_sink(s.get(j..at).unwrap_or_default()) {
+            out.push(INDIRECT_CALL);
+        }
+    }
+    // ``print`1` ``: a tagged template calls the function. Not `` `print` `` (markdown code).
+    for (at, _) in s.match_indices('`') {
+        let mut j = at;
+        while j > 0 && b.get(j - 1).is_some_and(|c| is_word(*c)) {
+            j -= 1;
+        }
+        let before = j.checked_sub(1).and_then(|p| b.get(p));
+        if j < at
+            && !matches!(before, Some(b'`' | b'.'))
+            && is_sink(s.get(j..at).unwrap_or_default())
+        {
+            out.push(INDIRECT_CALL);
+        }
+    }
+    // `x=>alert(1)`: an arrow function whose body is a sink call.
+    for at in find_all(s, "=>") {
+        let j = skip_ws(b, at + 2);
+        let mut k = j;
+        while b.get(k).is_some_and(|c| is_word(*c)) {
+            k += 1;
+        }
+        if is_sink(s.get(j..k).unwrap_or_default())
+            && s.get(j..k) != Some("open")
+            && matches!(b.get(skip_ws(b, k)), Some(b'(' | b'`'))
+        {
+            out.push(INDIRECT_CALL);
+        }
+    }
+}
+
 fn js(s: &str, b: &[u8], out: &mut Vec<Rule>) {
+    // Only reached with a `(` or a backtick in the value: every indirect shape has one.
+    indirect(s, b, out);
     for call in JS_CALLS {
         for at in find_all(s, call) {
             let end = skip_ws(b, at + call.len());
@@ -247,7 +389,12 @@ fn js(s: &str, b: &[u8], out: &mut Vec<Rule>) {
                     out.push(JS_BREAKOUT);
                 }
             }
-            if k == 0 && matches!(b.get(end), Some(b'(' | b'`')) {
+            // `fetch(` and `atob(` start honest code samples too (`fetch(url).then(…)`); alone they
+            // stay a sink finding, below the threshold.
+            if k == 0
+                && matches!(b.get(end), Some(b'(' | b'`'))
+                && !matches!(call, "fetch" | "atob")
+            {
                 // The whole value is a call: `alert(1)`, `eval(atob(...))`.
                 out.push(JS_BREAKOUT);
             }
