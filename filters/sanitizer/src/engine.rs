@@ -371,27 +371,25 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
     for (name, value) in decode::form_pairs(query.as_bytes()) {
         f.scan_param("query", &name, &value);
     }
-    for wanted in &policy.headers {
-        for (name, value) in head
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(wanted))
-        {
-            if wanted == "cookie" {
-                for pair in value.split(';') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
-                }
-                continue;
-            }
-            let field = format!("header.{name}");
-            if wanted == "user-agent" {
-                let mut rules = Vec::new();
-                scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
-                f.add_all(&rules, &field);
-            }
-            f.scan(&field, value.as_bytes());
+    for (name, value) in head.headers {
+        // Pseudo-headers are the method, path and authority, inspected as such above.
+        if name.starts_with(':') || skipped(&policy.skip_headers, name) {
+            continue;
         }
+        if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(';') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
+            }
+            continue;
+        }
+        let field = format!("header.{name}");
+        if name.eq_ignore_ascii_case("user-agent") {
+            let mut rules = Vec::new();
+            scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
+            f.add_all(&rules, &field);
+        }
+        f.scan(&field, value.as_bytes());
     }
 
     let inspect_body = match &kind {
@@ -415,6 +413,16 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
         head_score: f.score,
         head_count: f.count,
         limit: policy.body_limit,
+    })
+}
+
+/// Whether a header is in the skip list (lower-case names; a trailing `*` is a prefix).
+fn skipped(skip: &[String], name: &str) -> bool {
+    skip.iter().any(|s| match s.strip_suffix('*') {
+        Some(prefix) => name
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+        None => name.eq_ignore_ascii_case(s),
     })
 }
 

@@ -107,11 +107,94 @@ fn headers_cookies_and_scanners() {
         get(&c, "/", &[("referer", "javascript:alert(1)")]).reason,
         "xss_detected"
     );
-    // Headers not configured are not inspected.
+}
+
+#[test]
+fn every_header_is_inspected_but_the_skipped_ones() {
+    let c = compiled("{}");
+    for (name, value) in [
+        ("x-note", "' or 1=1--"),
+        (
+            "x-forwarded-for",
+            "1.2.3.4' union select password from users--",
+        ),
+        ("x-api-version", "<script>alert(1)</script>"),
+        ("x-file", "../../../../etc/passwd"),
+        ("x-run", "; cat /etc/shadow"),
+        ("x-custom", "{{7*7}}${7*7}<%= 7*7 %>"),
+        ("origin", "javascript:alert(document.cookie)"),
+    ] {
+        let o = get(&c, "/", &[(name, value)]);
+        assert_eq!(o.verdict, Verdict::Deny, "{name}: {value}");
+        assert_eq!(o.top.unwrap().field, format!("header.{name}"));
+        assert!(o.detail.contains("headers"), "{}", o.detail);
+    }
+    // Skipped by default: credentials and structural headers (checked elsewhere).
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "accept-language",
+        "accept",
+    ] {
+        assert_eq!(
+            get(&c, "/", &[(name, "' or 1=1--")]).verdict,
+            Verdict::Allow,
+            "{name}"
+        );
+    }
+    // Pseudo-headers are the path and method, inspected as such, never twice.
     assert_eq!(
-        get(&c, "/", &[("x-note", "' or 1=1--")]).verdict,
+        get(&c, "/", &[(":path", "/?q=' or 1=1--")]).verdict,
         Verdict::Allow
     );
+    // The skip list is configurable: a replacement, exact names or prefixes.
+    let custom = compiled(r#"{"headers": {"skip": ["x-legacy-*", "authorization"]}}"#);
+    assert_eq!(
+        get(&custom, "/", &[("x-legacy-sql", "' or 1=1--")]).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        get(&custom, "/", &[("accept", "' or 1=1--")]).verdict,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn honest_headers_are_not_findings() {
+    let c = compiled("{}");
+    let browser = [
+        ("host", "shop.example.com"),
+        ("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"),
+        ("user-agent", "curl/8.5.0"),
+        ("user-agent", "okhttp/4.12.0"),
+        ("user-agent", "python-requests/2.31.0"),
+        ("sec-ch-ua", "\"Not_A Brand\";v=\"8\", \"Chromium\";v=\"120\", \"Google Chrome\";v=\"120\""),
+        ("sec-ch-ua-platform", "\"Windows\""),
+        ("sec-fetch-mode", "cors"),
+        ("referer", "https://shop.example.com/search?q=red+shoes&page=2"),
+        ("cookie", "_ga=GA1.2.1234567890.1700000000; session=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc; theme=dark"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+        ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("if-none-match", "W/\"0815-xyz\", \"67ab43\""),
+        ("x-forwarded-for", "203.0.113.195, 70.41.3.18, 150.172.238.178"),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "f058ebd6-02f7-4d3f-942e-904344e8cde5"),
+        ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678"),
+        ("x-csrf-token", "i8XNjC4b8KVok4uw5RftR38Wgp2BFwql"),
+        ("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"),
+        ("cache-control", "no-cache, no-store, max-age=0, must-revalidate"),
+        ("range", "bytes=200-1000, 2000-6576"),
+        ("x-idempotency-key", "order-2026-12-07/ada@example.com"),
+        ("dnt", "1"),
+        ("upgrade-insecure-requests", "1"),
+        ("origin", "https://shop.example.com"),
+        ("x-client-version", "ios/17.2 (build 4711; iPhone14,2)"),
+    ];
+    for (name, value) in browser {
+        let o = get(&c, "/", &[(name, value)]);
+        assert_eq!((o.verdict, o.score), (Verdict::Allow, 0), "{name}: {value}");
+    }
 }
 
 #[test]
