@@ -1,11 +1,15 @@
 //! proxy-wasm entry point: reads the request from the host in bulk, calls the core, applies its
 //! outcome. No policy here.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use portcullis_common::host::{self, Counter, FilterInfo};
 use portcullis_common::problem::{reason_phrase, Problem};
 use portcullis_common::stage;
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType};
 
@@ -34,7 +38,14 @@ struct Metrics {
 struct State {
     compiled: Compiled,
     metrics: Metrics,
+    /// Streams whose headers are held for their body: context id → when the wait ends (ms), or
+    /// [`REFUSED`] once the tick has refused the stream. Shared by the root (which ticks) and
+    /// the streams.
+    waiting: RefCell<BTreeMap<u32, u64>>,
 }
+
+/// A `waiting` entry the tick has already refused: a late body callback must not act again.
+const REFUSED: u64 = u64::MAX;
 
 struct Root {
     state: Option<Rc<State>>,
@@ -66,14 +77,67 @@ impl RootContext for Root {
             bodies: m("bodies_inspected"),
         };
         host::set_gauge("portcullis_sanitizer_config_loaded", 1);
-        self.state = Some(Rc::new(State { compiled, metrics }));
+        if compiled.hold_headers {
+            // The watch for held headers whose body never comes (see `on_tick`).
+            stage::set_tick_period(Duration::from_millis((compiled.body_wait_ms / 4).max(100)));
+        }
+        self.state = Some(Rc::new(State {
+            compiled,
+            metrics,
+            waiting: RefCell::new(BTreeMap::new()),
+        }));
         true
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    /// Envoy turns a filter's `StopIteration` on the request headers into
+    /// `StopAllIterationAndWatermark` unless the filter is configured with
+    /// `allow_on_headers_stop_iteration: true`, and then never hands the body to the filter: the
+    /// request would wait until a timeout. A stream whose held headers got no body callback in
+    /// `body_wait_ms` is taken to be that case and refused (fail closed), with a log line that
+    /// names the fix.
+    fn on_tick(&mut self) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        let now = host::now_ms();
+        let expired: Vec<u32> = state
+            .waiting
+            .borrow()
+            .iter()
+            .filter(|&(_, &due)| due != REFUSED && due <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            state.waiting.borrow_mut().insert(id, REFUSED);
+            if hostcalls::set_effective_context(id).is_err() {
+                continue;
+            }
+            state.metrics.blocked.inc();
+            Counter::define("portcullis_sanitizer_blocked_body_never_delivered").inc();
+            let rid = host::request_id().unwrap_or_default();
+            log::error!(
+                "{rid} sanitizer: request headers held {} ms and the host delivered no body: \
+                 Envoy withholds the body from a filter that pauses the headers unless the wasm \
+                 filter sets `allow_on_headers_stop_iteration: true`; set it, or set \
+                 `hold_headers: false` (Istio's WasmPlugin cannot set it). Refusing the request.",
+                state.compiled.body_wait_ms
+            );
+            let problem = Problem {
+                status: 500,
+                title: reason_phrase(500),
+                detail: "the request body could not be inspected",
+                reason: "body_never_delivered",
+                request_id: Some(&rid),
+            };
+            host::send_problem(&problem, &[]);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let state = self.state.clone()?;
         Some(Box::new(Request {
             state,
+            id: context_id,
             pending: None,
             buffered: 0,
         }))
@@ -86,14 +150,26 @@ impl RootContext for Root {
 
 struct Request {
     state: Rc<State>,
+    id: u32,
     pending: Option<Pending>,
     /// Body bytes Envoy has buffered so far.
     buffered: usize,
 }
 
-impl Context for Request {}
+impl Context for Request {
+    fn on_done(&mut self) -> bool {
+        self.state.waiting.borrow_mut().remove(&self.id);
+        true
+    }
+}
 
 impl Request {
+    /// The body (or trailers) arrived: the stream no longer waits. `false` if the tick already
+    /// refused it.
+    fn body_arrived(&self) -> bool {
+        self.state.waiting.borrow_mut().remove(&self.id) != Some(REFUSED)
+    }
+
     /// Applies an outcome; returns whether the request goes on.
     fn apply(&self, outcome: &Outcome) -> bool {
         let m = self.state.metrics;
@@ -183,13 +259,24 @@ impl HttpContext for Request {
             }
             Step::NeedBody(pending) => {
                 self.pending = Some(pending);
-                // Hold the headers too, so a shadow-mode header can still be added.
+                if !self.state.compiled.hold_headers {
+                    // The headers go on; the body is held until inspected, and a refusal is a
+                    // local reply that resets the upstream stream before it sees the body.
+                    return Action::Continue;
+                }
+                // Hold the headers too, so a shadow-mode header can still be added; watch for a
+                // host that never delivers the body (see `Root::on_tick`).
+                let due = host::now_ms().saturating_add(self.state.compiled.body_wait_ms);
+                self.state.waiting.borrow_mut().insert(self.id, due);
                 Action::Pause
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.body_arrived() {
+            return Action::Pause;
+        }
         let Some(pending) = self.pending.as_ref() else {
             return Action::Continue;
         };
@@ -213,6 +300,9 @@ impl HttpContext for Request {
 
     /// A request with trailers ends there, not with an end-of-stream body callback.
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.body_arrived() {
+            return Action::Pause;
+        }
         self.finish_body()
     }
 }

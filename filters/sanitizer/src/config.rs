@@ -168,6 +168,11 @@ pub struct Config {
     /// (Istio's `WasmPlugin`, which cannot set that option); a refused body resets the stream.
     #[serde(default = "yes")]
     pub hold_headers: bool,
+    /// With `hold_headers`: how long the headers may wait for the first body bytes before the
+    /// filter concludes the host withholds the body (Envoy without
+    /// `allow_on_headers_stop_iteration`) and refuses the request (500) instead of hanging.
+    #[serde(default = "default_body_wait_ms")]
+    pub body_wait_ms: u64,
     #[serde(default)]
     pub refuse_graphql_introspection: bool,
     #[serde(default)]
@@ -245,6 +250,9 @@ fn default_skip_headers() -> Vec<String> {
     .map(String::from)
     .to_vec()
 }
+fn default_body_wait_ms() -> u64 {
+    10_000
+}
 fn default_compressed() -> Compressed {
     Compressed::Decompress
 }
@@ -312,6 +320,7 @@ pub struct Compiled {
     pub routes: RouteTable<Policy>,
     /// Whether the headers wait for the body's verdict (see [`Config::hold_headers`]).
     pub hold_headers: bool,
+    pub body_wait_ms: u64,
 }
 
 impl Compiled {
@@ -551,6 +560,14 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
         default,
         routes,
         hold_headers: cfg.hold_headers,
+        body_wait_ms: if (100..=600_000).contains(&cfg.body_wait_ms) {
+            cfg.body_wait_ms
+        } else {
+            return Err(ConfigError::new(
+                "body_wait_ms",
+                "must be between 100 and 600000 (milliseconds)",
+            ));
+        },
     })
 }
 
@@ -577,6 +594,7 @@ mod tests {
         assert_eq!(p.max_decompression_ratio, 100);
         assert_eq!(p.charsets, Charsets::Decode);
         assert!(c.hold_headers);
+        assert_eq!(c.body_wait_ms, 10_000);
         assert!(!p.refuse_graphql_introspection);
     }
 
@@ -596,7 +614,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&[u8], &str); 17] = [
+        let cases: [(&[u8], &str); 19] = [
+            (br#"{"body_wait_ms": 50}"#, "body_wait_ms"),
+            (
+                br#"{"refuse_graphql_introspection": "yes"}"#,
+                "refuse_graphql_introspection",
+            ),
             (br#"{"headers": ["x-a"]}"#, "headers"),
             (br#"{"headers": {"skip": ["bad name"]}}"#, "headers.skip[0]"),
             (br#"{"headers": {"skpi": []}}"#, "headers"),
