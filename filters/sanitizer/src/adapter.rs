@@ -11,7 +11,7 @@ use portcullis_common::problem::{reason_phrase, Problem};
 use portcullis_common::stage;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 
 use crate::config::{self, Compiled};
 use crate::engine::{self, Head, Outcome, Pending, Step, Verdict};
@@ -39,9 +39,9 @@ struct State {
     compiled: Compiled,
     metrics: Metrics,
     /// Streams whose headers are held for their body: context id → when the wait ends (ms), or
-    /// [`REFUSED`] once the tick has refused the stream. Shared by the root (which ticks) and
-    /// the streams.
-    waiting: RefCell<BTreeMap<u32, u64>>,
+    /// [`REFUSED`] once the tick has refused the stream, and the request id. Shared by the root
+    /// (which ticks) and the streams.
+    waiting: RefCell<BTreeMap<u32, (u64, String)>>,
 }
 
 /// A `waiting` entry the tick has already refused: a late body callback must not act again.
@@ -100,21 +100,23 @@ impl RootContext for Root {
             return;
         };
         let now = host::now_ms();
-        let expired: Vec<u32> = state
+        let expired: Vec<(u32, String)> = state
             .waiting
             .borrow()
             .iter()
-            .filter(|&(_, &due)| due != REFUSED && due <= now)
-            .map(|(&id, _)| id)
+            .filter(|&(_, (due, _))| *due != REFUSED && *due <= now)
+            .map(|(&id, (_, rid))| (id, rid.clone()))
             .collect();
-        for id in expired {
-            state.waiting.borrow_mut().insert(id, REFUSED);
+        for (id, rid) in expired {
+            state
+                .waiting
+                .borrow_mut()
+                .insert(id, (REFUSED, String::new()));
             if hostcalls::set_effective_context(id).is_err() {
                 continue;
             }
             state.metrics.blocked.inc();
             Counter::define("portcullis_sanitizer_blocked_body_never_delivered").inc();
-            let rid = host::request_id().unwrap_or_default();
             log::error!(
                 "{rid} sanitizer: request headers held {} ms and the host delivered no body: \
                  Envoy withholds the body from a filter that pauses the headers unless the wasm \
@@ -138,6 +140,8 @@ impl RootContext for Root {
         Some(Box::new(Request {
             state,
             id: context_id,
+            request_id: String::new(),
+            headers_sent: false,
             pending: None,
             buffered: 0,
         }))
@@ -151,6 +155,11 @@ impl RootContext for Root {
 struct Request {
     state: Rc<State>,
     id: u32,
+    /// `x-request-id`, read with the headers: once they have gone upstream (`hold_headers:
+    /// false`) Envoy no longer lets the filter read them.
+    request_id: String,
+    /// The headers went on before the body's verdict.
+    headers_sent: bool,
     pending: Option<Pending>,
     /// Body bytes Envoy has buffered so far.
     buffered: usize,
@@ -167,7 +176,10 @@ impl Request {
     /// The body (or trailers) arrived: the stream no longer waits. `false` if the tick already
     /// refused it.
     fn body_arrived(&self) -> bool {
-        self.state.waiting.borrow_mut().remove(&self.id) != Some(REFUSED)
+        !matches!(
+            self.state.waiting.borrow_mut().remove(&self.id),
+            Some((REFUSED, _))
+        )
     }
 
     /// Applies an outcome; returns whether the request goes on.
@@ -178,8 +190,7 @@ impl Request {
             m.allowed.inc();
             return true;
         }
-        // Only refusals (and would-be refusals) are logged: the request id is read for them.
-        let rid = host::request_id().unwrap_or_default();
+        let rid = self.request_id.as_str();
         let what = outcome
             .top
             .as_ref()
@@ -209,7 +220,7 @@ impl Request {
                     title: reason_phrase(outcome.status),
                     detail: &outcome.detail,
                     reason: &outcome.reason,
-                    request_id: Some(&rid),
+                    request_id: Some(rid),
                 };
                 host::send_problem(&problem, &[]);
                 false
@@ -223,7 +234,10 @@ impl Request {
                     outcome.score,
                     outcome.route
                 );
-                host::signal_would_deny(crate::NAME, &outcome.reason);
+                // Headers already upstream cannot carry the signal any more.
+                if !self.headers_sent {
+                    host::signal_would_deny(crate::NAME, &outcome.reason);
+                }
                 true
             }
         }
@@ -242,6 +256,7 @@ impl HttpContext for Request {
                 .unwrap_or_default()
         };
         let (method, authority, path) = (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
+        self.request_id = pseudo("x-request-id");
         let head = Head {
             method: &method,
             authority: &authority,
@@ -262,12 +277,16 @@ impl HttpContext for Request {
                 if !self.state.compiled.hold_headers {
                     // The headers go on; the body is held until inspected, and a refusal is a
                     // local reply that resets the upstream stream before it sees the body.
+                    self.headers_sent = true;
                     return Action::Continue;
                 }
                 // Hold the headers too, so a shadow-mode header can still be added; watch for a
                 // host that never delivers the body (see `Root::on_tick`).
                 let due = host::now_ms().saturating_add(self.state.compiled.body_wait_ms);
-                self.state.waiting.borrow_mut().insert(self.id, due);
+                self.state
+                    .waiting
+                    .borrow_mut()
+                    .insert(self.id, (due, self.request_id.clone()));
                 Action::Pause
             }
         }
@@ -313,9 +332,26 @@ impl Request {
         let Some(pending) = self.pending.take() else {
             return Action::Continue;
         };
-        let body = self
-            .get_http_request_body(0, self.buffered)
-            .unwrap_or_default();
+        // Not the SDK's `get_http_request_body`, which panics on an unexpected host status: a
+        // body that cannot be read is inspected as empty only if it is; an error refuses.
+        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, self.buffered) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(_) => {
+                log::error!(
+                    "{} sanitizer: the request body could not be read",
+                    self.request_id
+                );
+                let problem = Problem {
+                    status: 500,
+                    title: reason_phrase(500),
+                    detail: "the request body could not be inspected",
+                    reason: "body_unreadable",
+                    request_id: Some(&self.request_id),
+                };
+                host::send_problem(&problem, &[]);
+                return Action::Pause;
+            }
+        };
         self.state.metrics.bodies.inc();
         let outcome = engine::inspect_body(&self.state.compiled, &pending, &body);
         if self.apply(&outcome) {
