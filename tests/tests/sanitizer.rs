@@ -330,7 +330,7 @@ fn malformed_bodies_limits_and_content_type_policy() {
     );
     assert_eq!(r.status, 413, "{}", r.text());
 
-    let r = post(&chain, "/echo/strict/x", "application/xml", b"<a/>");
+    let r = post(&chain, "/echo/strict/x", "application/x-thing", b"<a/>");
     assert_eq!(
         (r.status, r.json()["reason"].clone()),
         (415, "unsupported_media_type".into())
@@ -340,7 +340,7 @@ fn malformed_bodies_limits_and_content_type_policy() {
         (r.status, r.json()["reason"].clone()),
         (405, "method_not_allowed".into())
     );
-    // Elsewhere, an unknown type is inspected as text.
+    // Elsewhere, XML is tokenized and its text inspected.
     let r = post(
         &chain,
         "/echo",
@@ -618,4 +618,289 @@ fn corpus_detection_and_false_positive_rates() {
         assert!(*hit as f64 >= 0.95 * *n as f64, "{label}: {hit}/{n}");
     }
     assert!(fp <= 0.5, "false positives: {fp:.2} %");
+}
+
+fn post_with(chain: &Chain, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut req = chain.client().post(&chain.url(path));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    reply(req.send_bytes(body))
+}
+
+/// Whether any request the upstream saw carries `marker` in its body or headers.
+fn upstream_saw(chain: &Chain, marker: &str) -> bool {
+    chain.upstream.received().iter().any(|r| {
+        String::from_utf8_lossy(&r.body).contains(marker)
+            || r.headers.iter().any(|(_, v)| v.contains(marker))
+    })
+}
+
+#[test]
+fn custom_headers_are_inspected_and_honest_ones_pass() {
+    let chain = Chain::start_with(without_rate_limits(Options::default()));
+    let attacks = [
+        (
+            "x-api-filter",
+            "1' UNION SELECT password FROM users--",
+            "sqli",
+        ),
+        (
+            "x-return-to",
+            "<script>alert(document.cookie)</script>",
+            "xss",
+        ),
+        ("x-file", "../../../../etc/passwd", "traversal"),
+        ("x-forwarded-host", "a.example; cat /etc/shadow", "cmdi"),
+        ("x-template", "{{7*7}}${7*7}<%= 7*7 %>", "ssti"),
+    ];
+    for (name, value, category) in attacks {
+        let r = reply(
+            chain
+                .client()
+                .get(&chain.url("/echo/h"))
+                .set(name, value)
+                .call(),
+        );
+        assert_blocked(&r, category, value);
+        assert_eq!(
+            r.json()["detail"]
+                .as_str()
+                .map(|d| d.contains("in the headers")),
+            Some(true),
+            "{name}"
+        );
+        assert!(!upstream_saw(&chain, value), "{name} reached the upstream");
+    }
+    let honest = [
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"),
+        ("cookie", "_ga=GA1.2.1234567890.1700000000; theme=dark"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("if-none-match", "W/\"0815-xyz\""),
+        ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("x-client-version", "ios/17.2 (build 4711; iPhone14,2)"),
+        ("x-idempotency-key", "order-2026-12-07/ada@example.com"),
+    ];
+    let mut req = chain.client().get(&chain.url("/echo/honest"));
+    for (k, v) in honest {
+        req = req.set(k, v);
+    }
+    let r = reply(req.call());
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The skip list: a credential is the auth filter's, never a sanitizer finding.
+    let r = reply(
+        chain
+            .client()
+            .get(&chain.url("/echo/auth"))
+            .set("proxy-authorization", "Basic ' or 1=1--")
+            .call(),
+    );
+    assert_ne!(r.status, 403, "{}", r.text());
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn xml_graphql_compressed_and_charset_bodies() {
+    let config = r#"{"routes": [{"match": {"path": "/echo/graphql"}, "refuse_graphql_introspection": true}]}"#;
+    let chain = Chain::start_with(without_rate_limits(
+        Options::default().filter_config("sanitizer", config),
+    ));
+    // XXE in a SOAP body: refused, never forwarded.
+    let xxe = br#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "http://attacker.example/x">]><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&x;</soap:Body></soap:Envelope>"#;
+    let r = post(&chain, "/echo/soap", "application/soap+xml", xxe);
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (403, "xml_entity_detected".into())
+    );
+    assert!(!upstream_saw(&chain, "attacker.example"));
+    let soap = br#"<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><m:GetUser xmlns:m="urn:u"><m:id>1 UNION SELECT password FROM users--</m:id></m:GetUser></soap:Body></soap:Envelope>"#;
+    assert_blocked(
+        &post(&chain, "/echo/soap", "text/xml", soap),
+        "sqli",
+        "UNION",
+    );
+    let honest = br#"<?xml version="1.0" encoding="UTF-8"?><order id="42"><note>Tom &amp; Jerry's "best" mug &lt;3</note></order>"#;
+    let r = post(&chain, "/echo/soap", "application/xml", honest);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chain.upstream.received().pop().unwrap().body, honest);
+
+    // GraphQL: string arguments inspected; introspection refused where the route opts in.
+    let q = br#"{"query":"{ user(name: \"x\u0027 UNION SELECT password FROM users--\") { id } }"}"#;
+    assert_blocked(
+        &post(&chain, "/echo/graphql", "application/json", q),
+        "sqli",
+        "UNION",
+    );
+    let intro = br#"{"query":"query { __schema { types { name } } }"}"#;
+    let r = post(&chain, "/echo/graphql", "application/json", intro);
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (403, "graphql_introspection".into())
+    );
+    let r = post(&chain, "/echo/other", "application/json", intro);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Compressed bodies: inflated to be inspected, forwarded as sent; a bomb is a 413.
+    let json = ("content-type", "application/json");
+    let attack = gzip(br#"{"q":"1' UNION SELECT password FROM users--"}"#);
+    let r = post_with(
+        &chain,
+        "/echo/gz",
+        &[json, ("content-encoding", "gzip")],
+        &attack,
+    );
+    assert_blocked(&r, "sqli", "UNION");
+    let fine = gzip(br#"{"q":"red shoes"}"#);
+    let r = post_with(
+        &chain,
+        "/echo/gz",
+        &[json, ("content-encoding", "gzip")],
+        &fine,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chain.upstream.received().pop().unwrap().body, fine);
+    let bomb = gzip(&vec![b' '; 1 << 20]);
+    let r = post_with(
+        &chain,
+        "/echo/gz",
+        &[json, ("content-encoding", "gzip")],
+        &bomb,
+    );
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (413, "decompression_bomb".into())
+    );
+    let r = post_with(
+        &chain,
+        "/echo/gz",
+        &[json, ("content-encoding", "br")],
+        b"\x0b\x02\x80{}\x03",
+    );
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (415, "unsupported_content_encoding".into())
+    );
+
+    // Charsets: UTF-16 decoded before inspection; an unknown one refused.
+    let utf16: Vec<u8> = "q=1' UNION SELECT password FROM users--"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let form = "application/x-www-form-urlencoded; charset=utf-16le";
+    assert_blocked(&post(&chain, "/echo/cs", form, &utf16), "sqli", "UNION");
+    let fine: Vec<u8> = "q=red shoes"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(post(&chain, "/echo/cs", form, &fine).status, 200);
+    let r = post(&chain, "/echo/cs", "text/plain; charset=shift_jis", b"abc");
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (415, "unsupported_charset".into())
+    );
+}
+
+#[test]
+fn multipart_tricks_are_refused() {
+    let chain = Chain::start_with(without_rate_limits(Options::default()));
+    let ct = "multipart/form-data; boundary=B";
+    let star = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"; filename*=UTF-8''shell.php\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\r\n--B--\r\n";
+    let r = post(&chain, "/echo/up", ct, star);
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (403, "upload_detected".into())
+    );
+    let cases: [(&str, &[u8], &str); 3] = [
+        (ct, b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\n\r\nx\r\n--B--\r\n", "multipart_ambiguous"),
+        (ct, b"--B\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJyBvciAxPTEtLQ==\r\n--B--\r\n", "multipart_ambiguous"),
+        ("multipart/form-data; boundary=B; boundary=C", b"--C\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nx\r\n--C--\r\n", "content_type_ambiguous"),
+    ];
+    for (ct, body, reason) in cases {
+        let r = post(&chain, "/echo/up", ct, body);
+        assert_eq!(
+            (r.status, r.json()["reason"].clone()),
+            (400, reason.into()),
+            "{}",
+            r.text()
+        );
+    }
+    let ok = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7\r\n--B--\r\n";
+    assert_eq!(post(&chain, "/echo/up", ct, ok).status, 200);
+}
+
+/// Istio's `WasmPlugin` cannot set `allow_on_headers_stop_iteration`: the render without it.
+fn without_headers_stop_iteration(options: Options) -> Options {
+    options.edit_yaml(
+        "allow_on_headers_stop_iteration: true",
+        "allow_on_headers_stop_iteration: false",
+    )
+}
+
+#[test]
+fn hold_headers_false_inspects_the_body_without_holding_the_headers() {
+    let chain = Chain::start_with(without_headers_stop_iteration(
+        Options::default().filter_config("sanitizer", r#"{"hold_headers": false}"#),
+    ));
+    let marker = "UNION SELECT password FROM users";
+    let attack = format!(r#"{{"q":"1' {marker}--"}}"#);
+    let r = post(&chain, "/echo/istio", "application/json", attack.as_bytes());
+    assert_blocked(&r, "sqli", marker);
+    // The headers may have gone upstream, the body never did.
+    assert!(!upstream_saw(&chain, marker));
+    let fine = br#"{"q":"red shoes","n":3}"#;
+    let r = post(&chain, "/echo/istio", "application/json", fine);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chain.upstream.received().pop().unwrap().body, fine);
+    // A body over the limit while streaming (no content-length) is still refused.
+    let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(2 << 20));
+    let r = reply(
+        chain
+            .client()
+            .post(&chain.url("/echo/istio"))
+            .set("content-type", "application/json")
+            .send(std::io::Cursor::new(big.into_bytes())),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+}
+
+#[test]
+fn held_headers_whose_body_never_comes_fail_closed() {
+    // hold_headers (the default) without the Envoy option: Envoy never hands over the body.
+    let chain = Chain::start_with(without_headers_stop_iteration(
+        Options::default().filter_config("sanitizer", r#"{"body_wait_ms": 1000}"#),
+    ));
+    let started = std::time::Instant::now();
+    let r = post(
+        &chain,
+        "/echo/held",
+        "application/json",
+        br#"{"q":"red shoes"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (500, "body_never_delivered".into()),
+        "{}",
+        r.text()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(chain
+        .upstream
+        .received()
+        .iter()
+        .all(|r| r.path != "/echo/held"));
+    assert!(
+        chain
+            .log()
+            .contains("allow_on_headers_stop_iteration: true"),
+        "{}",
+        chain.log()
+    );
+    // A GET without a body is not held and goes through.
+    assert_eq!(get(&chain, "/echo/get").status, 200);
 }

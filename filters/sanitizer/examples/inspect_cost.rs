@@ -23,8 +23,11 @@ fn order_4k() -> String {
         r#"{{"customer":"ada@example.com","currency":"EUR","items":[{}]}}"#,
         items.join(",")
     );
+    // Distinct keys: a repeated key is refused (`json_duplicate_key`) before any inspection.
+    let mut n = 0;
     while doc.len() < 4096 {
-        doc.insert_str(doc.len() - 1, r#","pad":"x""#);
+        doc.insert_str(doc.len() - 1, &format!(r#","pad{n}":"x""#));
+        n += 1;
     }
     doc
 }

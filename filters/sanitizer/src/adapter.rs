@@ -1,13 +1,17 @@
 //! proxy-wasm entry point: reads the request from the host in bulk, calls the core, applies its
 //! outcome. No policy here.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use portcullis_common::host::{self, Counter, FilterInfo};
 use portcullis_common::problem::{reason_phrase, Problem};
 use portcullis_common::stage;
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 
 use crate::config::{self, Compiled};
 use crate::engine::{self, Head, Outcome, Pending, Step, Verdict};
@@ -34,7 +38,14 @@ struct Metrics {
 struct State {
     compiled: Compiled,
     metrics: Metrics,
+    /// Streams whose headers are held for their body: context id → when the wait ends (ms), or
+    /// [`REFUSED`] once the tick has refused the stream, and the request id. Shared by the root
+    /// (which ticks) and the streams.
+    waiting: RefCell<BTreeMap<u32, (u64, String)>>,
 }
+
+/// A `waiting` entry the tick has already refused: a late body callback must not act again.
+const REFUSED: u64 = u64::MAX;
 
 struct Root {
     state: Option<Rc<State>>,
@@ -66,14 +77,71 @@ impl RootContext for Root {
             bodies: m("bodies_inspected"),
         };
         host::set_gauge("portcullis_sanitizer_config_loaded", 1);
-        self.state = Some(Rc::new(State { compiled, metrics }));
+        if compiled.hold_headers {
+            // The watch for held headers whose body never comes (see `on_tick`).
+            stage::set_tick_period(Duration::from_millis((compiled.body_wait_ms / 4).max(100)));
+        }
+        self.state = Some(Rc::new(State {
+            compiled,
+            metrics,
+            waiting: RefCell::new(BTreeMap::new()),
+        }));
         true
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    /// Envoy turns a filter's `StopIteration` on the request headers into
+    /// `StopAllIterationAndWatermark` unless the filter is configured with
+    /// `allow_on_headers_stop_iteration: true`, and then never hands the body to the filter: the
+    /// request would wait until a timeout. A stream whose held headers got no body callback in
+    /// `body_wait_ms` is taken to be that case and refused (fail closed), with a log line that
+    /// names the fix.
+    fn on_tick(&mut self) {
+        let Some(state) = &self.state else {
+            return;
+        };
+        let now = host::now_ms();
+        let expired: Vec<(u32, String)> = state
+            .waiting
+            .borrow()
+            .iter()
+            .filter(|&(_, (due, _))| *due != REFUSED && *due <= now)
+            .map(|(&id, (_, rid))| (id, rid.clone()))
+            .collect();
+        for (id, rid) in expired {
+            state
+                .waiting
+                .borrow_mut()
+                .insert(id, (REFUSED, String::new()));
+            if hostcalls::set_effective_context(id).is_err() {
+                continue;
+            }
+            state.metrics.blocked.inc();
+            Counter::define("portcullis_sanitizer_blocked_body_never_delivered").inc();
+            log::error!(
+                "{rid} sanitizer: request headers held {} ms and the host delivered no body: \
+                 Envoy withholds the body from a filter that pauses the headers unless the wasm \
+                 filter sets `allow_on_headers_stop_iteration: true`; set it, or set \
+                 `hold_headers: false` (Istio's WasmPlugin cannot set it). Refusing the request.",
+                state.compiled.body_wait_ms
+            );
+            let problem = Problem {
+                status: 500,
+                title: reason_phrase(500),
+                detail: "the request body could not be inspected",
+                reason: "body_never_delivered",
+                request_id: Some(&rid),
+            };
+            host::send_problem(&problem, &[]);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let state = self.state.clone()?;
         Some(Box::new(Request {
             state,
+            id: context_id,
+            request_id: String::new(),
+            headers_sent: false,
             pending: None,
             buffered: 0,
         }))
@@ -86,14 +154,34 @@ impl RootContext for Root {
 
 struct Request {
     state: Rc<State>,
+    id: u32,
+    /// `x-request-id`, read with the headers: once they have gone upstream (`hold_headers:
+    /// false`) Envoy no longer lets the filter read them.
+    request_id: String,
+    /// The headers went on before the body's verdict.
+    headers_sent: bool,
     pending: Option<Pending>,
     /// Body bytes Envoy has buffered so far.
     buffered: usize,
 }
 
-impl Context for Request {}
+impl Context for Request {
+    fn on_done(&mut self) -> bool {
+        self.state.waiting.borrow_mut().remove(&self.id);
+        true
+    }
+}
 
 impl Request {
+    /// The body (or trailers) arrived: the stream no longer waits. `false` if the tick already
+    /// refused it.
+    fn body_arrived(&self) -> bool {
+        !matches!(
+            self.state.waiting.borrow_mut().remove(&self.id),
+            Some((REFUSED, _))
+        )
+    }
+
     /// Applies an outcome; returns whether the request goes on.
     fn apply(&self, outcome: &Outcome) -> bool {
         let m = self.state.metrics;
@@ -102,8 +190,7 @@ impl Request {
             m.allowed.inc();
             return true;
         }
-        // Only refusals (and would-be refusals) are logged: the request id is read for them.
-        let rid = host::request_id().unwrap_or_default();
+        let rid = self.request_id.as_str();
         let what = outcome
             .top
             .as_ref()
@@ -133,7 +220,7 @@ impl Request {
                     title: reason_phrase(outcome.status),
                     detail: &outcome.detail,
                     reason: &outcome.reason,
-                    request_id: Some(&rid),
+                    request_id: Some(rid),
                 };
                 host::send_problem(&problem, &[]);
                 false
@@ -147,7 +234,10 @@ impl Request {
                     outcome.score,
                     outcome.route
                 );
-                host::signal_would_deny(crate::NAME, &outcome.reason);
+                // Headers already upstream cannot carry the signal any more.
+                if !self.headers_sent {
+                    host::signal_would_deny(crate::NAME, &outcome.reason);
+                }
                 true
             }
         }
@@ -166,6 +256,7 @@ impl HttpContext for Request {
                 .unwrap_or_default()
         };
         let (method, authority, path) = (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
+        self.request_id = pseudo("x-request-id");
         let head = Head {
             method: &method,
             authority: &authority,
@@ -183,13 +274,28 @@ impl HttpContext for Request {
             }
             Step::NeedBody(pending) => {
                 self.pending = Some(pending);
-                // Hold the headers too, so a shadow-mode header can still be added.
+                if !self.state.compiled.hold_headers {
+                    // The headers go on; the body is held until inspected, and a refusal is a
+                    // local reply that resets the upstream stream before it sees the body.
+                    self.headers_sent = true;
+                    return Action::Continue;
+                }
+                // Hold the headers too, so a shadow-mode header can still be added; watch for a
+                // host that never delivers the body (see `Root::on_tick`).
+                let due = host::now_ms().saturating_add(self.state.compiled.body_wait_ms);
+                self.state
+                    .waiting
+                    .borrow_mut()
+                    .insert(self.id, (due, self.request_id.clone()));
                 Action::Pause
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.body_arrived() {
+            return Action::Pause;
+        }
         let Some(pending) = self.pending.as_ref() else {
             return Action::Continue;
         };
@@ -213,6 +319,9 @@ impl HttpContext for Request {
 
     /// A request with trailers ends there, not with an end-of-stream body callback.
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.body_arrived() {
+            return Action::Pause;
+        }
         self.finish_body()
     }
 }
@@ -223,9 +332,26 @@ impl Request {
         let Some(pending) = self.pending.take() else {
             return Action::Continue;
         };
-        let body = self
-            .get_http_request_body(0, self.buffered)
-            .unwrap_or_default();
+        // Not the SDK's `get_http_request_body`, which panics on an unexpected host status: a
+        // body that cannot be read is inspected as empty only if it is; an error refuses.
+        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, self.buffered) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(_) => {
+                log::error!(
+                    "{} sanitizer: the request body could not be read",
+                    self.request_id
+                );
+                let problem = Problem {
+                    status: 500,
+                    title: reason_phrase(500),
+                    detail: "the request body could not be inspected",
+                    reason: "body_unreadable",
+                    request_id: Some(&self.request_id),
+                };
+                host::send_problem(&problem, &[]);
+                return Action::Pause;
+            }
+        };
         self.state.metrics.bodies.inc();
         let outcome = engine::inspect_body(&self.state.compiled, &pending, &body);
         if self.apply(&outcome) {

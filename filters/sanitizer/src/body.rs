@@ -10,10 +10,89 @@ pub enum Kind {
     Form,
     /// With its boundary.
     Multipart(String),
+    /// XML and SOAP (`application/xml`, `text/xml`, `*+xml`).
+    Xml,
+    /// `application/graphql`: the body is a GraphQL document.
+    GraphQl,
     Text,
     /// No `Content-Type` header.
     Missing,
     Other,
+    /// A `Content-Type` naming a parameter twice (two `boundary`, two `charset`): parsers
+    /// disagree on which one counts, so the body cannot be read the way the upstream reads it.
+    Ambiguous,
+}
+
+/// The `;`-separated parameters after a media type (RFC 9110 5.6.6), names lower-cased, quoted
+/// values unquoted. Hand-written: a dozen lines of `token=token|quoted-string`, where a crate
+/// would bring a whole MIME model.
+pub fn params(raw: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = raw.chars().peekable();
+    loop {
+        // Skip to the next `;` outside quotes (the media type, or garbage after a value).
+        let mut quoted = false;
+        for c in chars.by_ref() {
+            match c {
+                '"' => quoted = !quoted,
+                ';' if !quoted => break,
+                _ => {}
+            }
+        }
+        if chars.peek().is_none() {
+            return out;
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ';' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        let name = name.trim().to_ascii_lowercase();
+        let mut value = String::new();
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next()),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ';' {
+                        break;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+                value = value.trim().to_string();
+            }
+        }
+        if !name.is_empty() {
+            out.push((name, value));
+        }
+        if chars.peek() == Some(&';') {
+            // Let the skip loop see this separator as the end of the current parameter.
+            continue;
+        }
+    }
+}
+
+/// Whether a parameter list names a parameter twice.
+fn repeats(params: &[(String, String)]) -> bool {
+    params
+        .iter()
+        .enumerate()
+        .any(|(i, (n, _))| params.iter().skip(i + 1).any(|(m, _)| m == n))
 }
 
 /// The media type (lower case, without parameters) and its kind.
@@ -21,29 +100,47 @@ pub fn classify(content_type: Option<&str>) -> (String, Kind) {
     let Some(raw) = content_type else {
         return (String::new(), Kind::Missing);
     };
-    let mut parts = raw.split(';');
-    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let params = params(raw);
+    if repeats(&params) {
+        return (media, Kind::Ambiguous);
+    }
     let kind = if media == "application/json" || media.ends_with("+json") {
         Kind::Json
     } else if media == "application/x-www-form-urlencoded" {
         Kind::Form
     } else if media == "multipart/form-data" {
-        let boundary = parts.find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("boundary")
-                .then(|| v.trim().trim_matches('"').to_string())
-        });
+        let boundary = params
+            .iter()
+            .find(|(k, _)| k == "boundary")
+            .map(|(_, v)| v.clone());
         match boundary {
             Some(b) if !b.is_empty() && b.len() <= 70 => Kind::Multipart(b),
             _ => Kind::Other,
         }
+    } else if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
+        Kind::Xml
+    } else if media == "application/graphql" {
+        Kind::GraphQl
     } else if media.starts_with("text/") {
         Kind::Text
     } else {
         Kind::Other
     };
     (media, kind)
+}
+
+/// The `charset` parameter, lower case, if any.
+pub fn charset(content_type: Option<&str>) -> Option<String> {
+    params(content_type?)
+        .into_iter()
+        .find(|(k, _)| k == "charset")
+        .map(|(_, v)| v.to_ascii_lowercase())
 }
 
 /// Whether `media` is in `allowed` (entries may be `type/*`).
@@ -60,6 +157,8 @@ pub fn media_allowed(media: &str, allowed: &[String]) -> bool {
 pub struct Part<'a> {
     pub name: String,
     pub filename: Option<String>,
+    /// The plain `filename` when a `filename*` was given too (and is in `filename`).
+    pub other_filename: Option<String>,
     pub content_type: Option<String>,
     pub data: &'a [u8],
 }
@@ -69,6 +168,26 @@ pub enum MultipartError {
     /// No opening delimiter, a part without headers, or no closing delimiter.
     Malformed,
     TooManyParts,
+    /// A part whose headers servers read differently: two `Content-Disposition` lines, a
+    /// parameter named twice, or a `Content-Transfer-Encoding` (not part of form-data, RFC 7578
+    /// 4.7: some servers decode it, others do not).
+    Ambiguous,
+}
+
+/// An RFC 8187 (formerly 5987/2231) extended value, `charset'language'percent-encoded`, decoded.
+/// UTF-8 and ISO-8859-1 are the two charsets the RFC requires; any other is decoded as UTF-8
+/// with replacement characters, so its ASCII (where a payload would be) still reaches the
+/// detectors.
+fn extended_value(v: &str) -> Option<String> {
+    let mut it = v.splitn(3, '\'');
+    let charset = it.next()?.to_ascii_lowercase();
+    let _language = it.next()?;
+    let bytes = crate::decode::percent_decode(it.next()?.as_bytes(), false);
+    Some(if charset == "iso-8859-1" {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -114,25 +233,44 @@ pub fn multipart<'a>(
         let mut part = Part {
             name: String::new(),
             filename: None,
+            other_filename: None,
             content_type: None,
             data: body.get(data_start.min(next)..next).unwrap_or_default(),
         };
+        let mut dispositions = 0;
         for line in head.split("\r\n") {
             let Some((k, v)) = line.split_once(':') else {
                 return Err(MultipartError::Malformed);
             };
             let k = k.trim().to_ascii_lowercase();
             if k == "content-disposition" {
-                for param in v.split(';').skip(1) {
-                    if let Some((pk, pv)) = param.split_once('=') {
-                        let pv = pv.trim().trim_matches('"').to_string();
-                        match pk.trim().to_ascii_lowercase().as_str() {
-                            "name" => part.name = pv,
-                            "filename" => part.filename = Some(pv),
-                            _ => {}
-                        }
+                dispositions += 1;
+                let ps = params(v);
+                if dispositions > 1 || repeats(&ps) {
+                    return Err(MultipartError::Ambiguous);
+                }
+                let (mut name, mut name_ext, mut file, mut file_ext) = (None, None, None, None);
+                for (pk, pv) in ps {
+                    match pk.as_str() {
+                        "name" => name = Some(pv),
+                        "name*" => name_ext = extended_value(&pv),
+                        "filename" => file = Some(pv),
+                        "filename*" => file_ext = extended_value(&pv),
+                        _ => {}
                     }
                 }
+                // RFC 6266 4.3: the extended form wins where both are given; the plain one is
+                // kept too, for servers that read only that one.
+                part.name = name_ext.or(name).unwrap_or_default();
+                match (file_ext, file) {
+                    (Some(e), plain) => {
+                        part.filename = Some(e);
+                        part.other_filename = plain;
+                    }
+                    (None, plain) => part.filename = plain,
+                }
+            } else if k == "content-transfer-encoding" {
+                return Err(MultipartError::Ambiguous);
             } else if k == "content-type" {
                 part.content_type = Some(
                     v.split(';')
@@ -193,6 +331,16 @@ fn expected(ext: &str) -> Option<(&'static [&'static str], Magic)> {
 }
 
 pub fn check_upload(part: &Part<'_>, policy: &UploadPolicy) -> Option<UploadProblem> {
+    // Both names must pass: servers differ on which of `filename` and `filename*` they use.
+    if let Some(other) = &part.other_filename {
+        let ext = other
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !policy.allowed_extensions.is_empty() && !policy.allowed_extensions.contains(&ext) {
+            return Some(UploadProblem::Extension);
+        }
+    }
     let filename = part.filename.as_deref().unwrap_or_default();
     let ext = filename
         .rsplit_once('.')
@@ -235,6 +383,26 @@ mod tests {
             Kind::Multipart("abc".into())
         );
         assert_eq!(classify(Some("multipart/form-data")).1, Kind::Other);
+        assert_eq!(
+            classify(Some("multipart/form-data; boundary=a; BOUNDARY=b")).1,
+            Kind::Ambiguous
+        );
+        assert_eq!(
+            classify(Some("multipart/form-data; boundary=\"a;b\"")).1,
+            Kind::Multipart("a;b".into())
+        );
+        assert_eq!(classify(Some("application/soap+xml")).1, Kind::Xml);
+        assert_eq!(
+            charset(Some("text/plain; Charset=\"UTF-16LE\"")).as_deref(),
+            Some("utf-16le")
+        );
+        assert_eq!(
+            params("form-data; name=\"a\\\"b\"; filename*=UTF-8''x%20y"),
+            vec![
+                ("name".to_string(), "a\"b".to_string()),
+                ("filename*".to_string(), "UTF-8''x%20y".to_string())
+            ]
+        );
         assert_eq!(classify(Some("text/markdown")).1, Kind::Text);
         assert_eq!(classify(Some("application/octet-stream")).1, Kind::Other);
         assert_eq!(classify(None).1, Kind::Missing);
@@ -280,6 +448,7 @@ mod tests {
         let part = |name: &str, ct: &str, data: &'static [u8]| Part {
             name: "f".into(),
             filename: Some(name.into()),
+            other_filename: None,
             content_type: Some(ct.into()),
             data,
         };

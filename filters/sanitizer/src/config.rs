@@ -22,6 +22,44 @@ pub enum UnknownContentType {
     Refuse,
 }
 
+/// Which request headers are inspected: every one except those named in `skip` (exact, or a
+/// prefix when the entry ends with `*`). Pseudo-headers are never inspected as headers: the
+/// path, query and method are inspected as such.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPolicy {
+    #[serde(default = "default_skip_headers")]
+    pub skip: Vec<String>,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        HeaderPolicy {
+            skip: default_skip_headers(),
+        }
+    }
+}
+
+/// What to do with a request body sent with `Content-Encoding: gzip` or `deflate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compressed {
+    /// Inflate a copy (within `body_limit` and `max_decompression_ratio`) and inspect that.
+    Decompress,
+    /// Refuse with 415.
+    Refuse,
+}
+
+/// What to do with a body whose declared `charset` is not UTF-8 (or ASCII).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Charsets {
+    /// Decode UTF-16, UTF-32 and ISO-8859-1 to UTF-8 before inspecting; refuse any other.
+    Decode,
+    /// Refuse (415) every charset but UTF-8 and US-ASCII.
+    Utf8Only,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonLimits {
@@ -89,6 +127,8 @@ pub struct RouteOverride {
     pub allowed_methods: Option<Vec<String>>,
     pub allowed_content_types: Option<Vec<String>>,
     pub unknown_content_type: Option<UnknownContentType>,
+    /// Refuse GraphQL documents that ask for the schema (`__schema`, `__type`).
+    pub refuse_graphql_introspection: Option<bool>,
     #[serde(default)]
     pub exclude: Vec<ExclusionSpec>,
     /// JSON-schema subset the request body must satisfy.
@@ -112,9 +152,29 @@ pub struct Config {
     pub json: JsonLimits,
     #[serde(default)]
     pub uploads: UploadPolicy,
-    /// Request headers whose values are inspected (`cookie` is split into its values).
-    #[serde(default = "default_headers")]
-    pub headers: Vec<String>,
+    /// Request headers inspected: all but `skip` (`cookie` is split into its values).
+    #[serde(default, deserialize_with = "header_policy")]
+    pub headers: HeaderPolicy,
+    /// `Content-Encoding: gzip|deflate` request bodies: inflated and inspected, or refused.
+    #[serde(default = "default_compressed")]
+    pub compressed_bodies: Compressed,
+    /// The largest inflated-to-compressed size ratio accepted (a larger one is a bomb: 413).
+    #[serde(default = "default_ratio")]
+    pub max_decompression_ratio: u32,
+    #[serde(default = "default_charsets")]
+    pub charsets: Charsets,
+    /// `true`: the headers wait for the body's verdict (needs Envoy's
+    /// `allow_on_headers_stop_iteration`). `false`: the headers go on and only the body is held
+    /// (Istio's `WasmPlugin`, which cannot set that option); a refused body resets the stream.
+    #[serde(default = "yes")]
+    pub hold_headers: bool,
+    /// With `hold_headers`: how long the headers may wait for the first body bytes before the
+    /// filter concludes the host withholds the body (Envoy without
+    /// `allow_on_headers_stop_iteration`) and refuses the request (500) instead of hanging.
+    #[serde(default = "default_body_wait_ms")]
+    pub body_wait_ms: u64,
+    #[serde(default)]
+    pub refuse_graphql_introspection: bool,
     #[serde(default)]
     pub allowed_methods: Vec<String>,
     #[serde(default)]
@@ -125,6 +185,20 @@ pub struct Config {
     pub exclude: Vec<ExclusionSpec>,
     #[serde(default)]
     pub routes: Vec<RouteOverride>,
+}
+
+/// `headers` was a list of the headers to inspect; a struct would also accept a list (serde's
+/// tuple form) and read it as `skip`, the opposite meaning, so a list is refused by name.
+fn header_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<HeaderPolicy, D::Error> {
+    use serde::de::Error;
+    let v = Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(D::Error::custom(
+            "expected an object such as {\"skip\": [\"authorization\"]}: every request header \
+             is inspected but those in `skip` (a list of headers to inspect is no longer accepted)",
+        ));
+    }
+    HeaderPolicy::deserialize(v).map_err(D::Error::custom)
 }
 
 fn yes() -> bool {
@@ -158,10 +232,35 @@ fn default_passes() -> u8 {
 fn default_body_limit() -> usize {
     1024 * 1024
 }
-fn default_headers() -> Vec<String> {
-    ["user-agent", "referer", "cookie"]
-        .map(String::from)
-        .to_vec()
+/// Headers whose values are structurally safe or checked elsewhere: credentials (the auth filter
+/// verifies them; their bytes are opaque and would only trip detectors), framing and lengths
+/// (Envoy parses them), content negotiation (`accept*`: token lists), the body's own type and
+/// encoding (parsed by the body inspection), and the trace context (fixed hex formats).
+fn default_skip_headers() -> Vec<String> {
+    [
+        "authorization",
+        "proxy-authorization",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "accept*",
+        "traceparent",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_body_wait_ms() -> u64 {
+    10_000
+}
+fn default_compressed() -> Compressed {
+    Compressed::Decompress
+}
+fn default_ratio() -> u32 {
+    100
+}
+fn default_charsets() -> Charsets {
+    Charsets::Decode
 }
 fn default_unknown() -> UnknownContentType {
     UnknownContentType::InspectAsText
@@ -197,8 +296,12 @@ pub struct Policy {
     pub body_limit: usize,
     pub json: JsonLimits,
     pub uploads: UploadPolicy,
-    /// Lower-case header names.
-    pub headers: Vec<String>,
+    /// Lower-case header names (a trailing `*`: a prefix) not inspected.
+    pub skip_headers: Vec<String>,
+    pub compressed_bodies: Compressed,
+    pub max_decompression_ratio: u32,
+    pub charsets: Charsets,
+    pub refuse_graphql_introspection: bool,
     /// Upper-case methods; empty: any.
     pub allowed_methods: Vec<String>,
     /// Lower-case media types, `type/*` allowed; empty: any.
@@ -215,6 +318,9 @@ pub struct Policy {
 pub struct Compiled {
     pub default: Policy,
     pub routes: RouteTable<Policy>,
+    /// Whether the headers wait for the body's verdict (see [`Config::hold_headers`]).
+    pub hold_headers: bool,
+    pub body_wait_ms: u64,
 }
 
 impl Compiled {
@@ -339,6 +445,36 @@ fn extensions(list: &[String], field: &str) -> Result<Vec<String>, ConfigError> 
         .collect()
 }
 
+fn header_names(list: &[String], field: &str) -> Result<Vec<String>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let lower = h.trim().to_ascii_lowercase();
+            let name = lower.strip_suffix('*').unwrap_or(&lower);
+            let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'+-.^_`|~".contains(&c);
+            if name.is_empty() || !name.bytes().all(token) {
+                Err(ConfigError::new(
+                    format!("{field}[{i}]"),
+                    format!("`{h}` is not a header name (or a prefix ending with `*`)"),
+                ))
+            } else {
+                Ok(lower)
+            }
+        })
+        .collect()
+}
+
+fn check_ratio(r: u32) -> Result<u32, ConfigError> {
+    if (1..=10_000).contains(&r) {
+        Ok(r)
+    } else {
+        Err(ConfigError::new(
+            "max_decompression_ratio",
+            "must be between 1 and 10000",
+        ))
+    }
+}
+
 /// Validates and compiles the whole configuration.
 pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
     if cfg.decode_passes == 0 || cfg.decode_passes > 8 {
@@ -370,7 +506,11 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
         body_limit: check_body_limit(cfg.body_limit, "body_limit")?,
         json: cfg.json.clone(),
         uploads,
-        headers: cfg.headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        skip_headers: header_names(&cfg.headers.skip, "headers.skip")?,
+        compressed_bodies: cfg.compressed_bodies,
+        max_decompression_ratio: check_ratio(cfg.max_decompression_ratio)?,
+        charsets: cfg.charsets,
+        refuse_graphql_introspection: cfg.refuse_graphql_introspection,
         allowed_methods: methods(&cfg.allowed_methods, "allowed_methods")?,
         allowed_content_types: media_types(&cfg.allowed_content_types, "allowed_content_types")?,
         unknown_content_type: cfg.unknown_content_type,
@@ -414,6 +554,9 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
         if let Some(x) = r.unknown_content_type {
             p.unknown_content_type = x;
         }
+        if let Some(x) = r.refuse_graphql_introspection {
+            p.refuse_graphql_introspection = x;
+        }
         p.exclusions
             .extend(exclusions(&r.exclude, &format!("{at}.exclude"))?);
         if let Some(s) = &r.schema {
@@ -421,7 +564,19 @@ pub fn compile(cfg: &Config) -> Result<Compiled, ConfigError> {
         }
         routes.push(compiled, p);
     }
-    Ok(Compiled { default, routes })
+    Ok(Compiled {
+        default,
+        routes,
+        hold_headers: cfg.hold_headers,
+        body_wait_ms: if (100..=600_000).contains(&cfg.body_wait_ms) {
+            cfg.body_wait_ms
+        } else {
+            return Err(ConfigError::new(
+                "body_wait_ms",
+                "must be between 100 and 600000 (milliseconds)",
+            ));
+        },
+    })
 }
 
 /// Parses and compiles a configuration document.
@@ -441,7 +596,14 @@ mod tests {
         assert_eq!((p.paranoia, p.threshold, p.body_limit), (1, 5, 1 << 20));
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.unknown_content_type, UnknownContentType::InspectAsText);
-        assert_eq!(p.headers, vec!["user-agent", "referer", "cookie"]);
+        assert!(p.skip_headers.contains(&"authorization".to_string()));
+        assert!(p.skip_headers.contains(&"accept*".to_string()));
+        assert_eq!(p.compressed_bodies, Compressed::Decompress);
+        assert_eq!(p.max_decompression_ratio, 100);
+        assert_eq!(p.charsets, Charsets::Decode);
+        assert!(c.hold_headers);
+        assert_eq!(c.body_wait_ms, 10_000);
+        assert!(!p.refuse_graphql_introspection);
     }
 
     #[test]
@@ -460,7 +622,26 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 19] = [
+            (br#"{"body_wait_ms": 50}"#, "body_wait_ms"),
+            (
+                br#"{"refuse_graphql_introspection": "yes"}"#,
+                "refuse_graphql_introspection",
+            ),
+            (br#"{"headers": ["x-a"]}"#, "headers"),
+            (br#"{"headers": {"skip": ["bad name"]}}"#, "headers.skip[0]"),
+            (br#"{"headers": {"skpi": []}}"#, "headers"),
+            (br#"{"compressed_bodies": "inflate"}"#, "compressed_bodies"),
+            (
+                br#"{"max_decompression_ratio": 0}"#,
+                "max_decompression_ratio",
+            ),
+            (br#"{"charsets": "latin1"}"#, "charsets"),
+            (br#"{"hold_headers": "no"}"#, "hold_headers"),
+            (
+                br#"{"routes": [{"match": {"path": "/g"}, "refuse_graphql_introspection": 1}]}"#,
+                "routes[0].refuse_graphql_introspection",
+            ),
             (br#"{"paranoia": 5}"#, "paranoia"),
             (br#"{"threshold": 0}"#, "threshold"),
             (br#"{"body_limit": 0}"#, "body_limit"),

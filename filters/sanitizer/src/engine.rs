@@ -8,10 +8,14 @@ use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
 use serde_json::Value;
 
 use crate::body::{self, Kind, MultipartError, UploadProblem};
-use crate::config::{Compiled, Policy, UnknownContentType};
+use crate::charset::{self, Charset};
+use crate::config::{Charsets, Compiled, Compressed, Policy, UnknownContentType};
 use crate::decode::{self, canonicalize};
+use crate::decompress::{self, Encoding, InflateError};
 use crate::detect::{self, names, nosql, scanner, Category, Rule};
+use crate::graphql;
 use crate::json::{self, JsonError};
+use crate::xml::{self, XmlError};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
 const MAX_HITS: usize = 32;
@@ -323,7 +327,9 @@ pub enum Step {
 pub struct Pending {
     route_key: (String, String, String),
     kind: Kind,
-    media: String,
+    encoding: Encoding,
+    /// The declared charset; `None`: none declared (a UTF-16/32 byte-order mark is honoured).
+    charset: Option<Charset>,
     head_hits: Vec<Hit>,
     head_score: u32,
     head_count: usize,
@@ -365,7 +371,38 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
         if policy.schema.is_some() && carries_body && kind != Kind::Json {
             return Step::Done(unsupported(policy));
         }
+        if kind == Kind::Ambiguous {
+            return Step::Done(malformed(
+                policy,
+                "content_type_ambiguous",
+                "the Content-Type header names a parameter twice",
+            ));
+        }
     }
+    let encoding = match decompress::encoding(head.header("content-encoding")) {
+        Some(Encoding::Identity) => Encoding::Identity,
+        Some(e) if policy.compressed_bodies == Compressed::Decompress => e,
+        _ if !carries_body => Encoding::Identity,
+        _ => {
+            return Step::Done(Outcome::deny(
+                policy,
+                415,
+                "unsupported_content_encoding",
+                "this content encoding is not accepted here".to_string(),
+            ))
+        }
+    };
+    let charset = match body::charset(head.header("content-type")) {
+        // A multipart body's parts carry their own types; its header's charset means nothing.
+        _ if matches!(kind, Kind::Multipart(_)) => None,
+        None => None,
+        Some(label) => match Charset::from_label(&label) {
+            Some(Charset::Utf8) => Some(Charset::Utf8),
+            Some(cs) if policy.charsets == Charsets::Decode => Some(cs),
+            _ if !carries_body => None,
+            _ => return Step::Done(unsupported_charset(policy)),
+        },
+    };
     if let Some(len) = head
         .header("content-length")
         .and_then(|l| l.trim().parse::<u64>().ok())
@@ -384,32 +421,32 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
     for (name, value) in decode::form_pairs(query.as_bytes()) {
         f.scan_param("query", &name, &value);
     }
-    for wanted in &policy.headers {
-        for (name, value) in head
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(wanted))
-        {
-            if wanted == "cookie" {
-                for pair in value.split(';') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
-                }
-                continue;
-            }
-            let field = format!("header.{name}");
-            if wanted == "user-agent" {
-                let mut rules = Vec::new();
-                scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
-                f.add_all(&rules, &field);
-            }
-            f.scan(&field, value.as_bytes());
+    for (name, value) in head.headers {
+        // Pseudo-headers are the method, path and authority, inspected as such above.
+        if name.starts_with(':') || skipped(&policy.skip_headers, name) {
+            continue;
         }
+        if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(';') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
+            }
+            continue;
+        }
+        let field = format!("header.{name}");
+        if name.eq_ignore_ascii_case("user-agent") {
+            let mut rules = Vec::new();
+            scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
+            f.add_all(&rules, &field);
+        }
+        f.scan(&field, value.as_bytes());
     }
 
     let inspect_body = match &kind {
-        Kind::Json | Kind::Form | Kind::Multipart(_) | Kind::Text => true,
-        Kind::Missing | Kind::Other => {
+        Kind::Json | Kind::Form | Kind::Multipart(_) | Kind::Xml | Kind::GraphQl | Kind::Text => {
+            true
+        }
+        Kind::Missing | Kind::Other | Kind::Ambiguous => {
             policy.unknown_content_type == UnknownContentType::InspectAsText
         }
     };
@@ -423,11 +460,22 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
             head.path.to_string(),
         ),
         kind,
-        media,
+        encoding,
+        charset,
         head_hits: f.hits,
         head_score: f.score,
         head_count: f.count,
         limit: policy.body_limit,
+    })
+}
+
+/// Whether a header is in the skip list (lower-case names; a trailing `*` is a prefix).
+fn skipped(skip: &[String], name: &str) -> bool {
+    skip.iter().any(|s| match s.strip_suffix('*') {
+        Some(prefix) => name
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+        None => name.eq_ignore_ascii_case(s),
     })
 }
 
@@ -437,6 +485,15 @@ fn unsupported(policy: &Policy) -> Outcome {
         415,
         "unsupported_media_type",
         "this content type is not accepted here".to_string(),
+    )
+}
+
+fn unsupported_charset(policy: &Policy) -> Outcome {
+    Outcome::deny(
+        policy,
+        415,
+        "unsupported_charset",
+        "this charset is not accepted here".to_string(),
     )
 }
 
@@ -469,11 +526,65 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
     if body.len() > policy.body_limit {
         return too_large(policy);
     }
+    let inflated;
+    let body = match pending.encoding {
+        Encoding::Identity => body,
+        e => {
+            match decompress::inflate(e, body, policy.body_limit, policy.max_decompression_ratio) {
+                Ok(b) => {
+                    inflated = b;
+                    &inflated[..]
+                }
+                Err(InflateError::TooLarge) => return too_large(policy),
+                Err(InflateError::Bomb) => {
+                    let mut o = Outcome::deny(
+                        policy,
+                        413,
+                        "decompression_bomb",
+                        format!(
+                            "the request body inflates more than {} times its size",
+                            policy.max_decompression_ratio
+                        ),
+                    );
+                    o.security_event = true;
+                    return o;
+                }
+                Err(InflateError::Malformed) => {
+                    return malformed(
+                        policy,
+                        "malformed_compressed_body",
+                        "the request body does not inflate in its declared content encoding",
+                    )
+                }
+            }
+        }
+    };
+    let decoded;
+    let body = if matches!(pending.kind, Kind::Multipart(_)) {
+        body
+    } else {
+        let cs = pending.charset.unwrap_or_else(|| Charset::sniff(body));
+        if cs != Charset::Utf8 && policy.charsets == Charsets::Utf8Only {
+            return unsupported_charset(policy);
+        }
+        match charset::decode(cs, body) {
+            Ok(b) => {
+                decoded = b;
+                &decoded[..]
+            }
+            Err(charset::Malformed) => {
+                return malformed(
+                    policy,
+                    "malformed_charset",
+                    "the request body does not decode in its charset",
+                )
+            }
+        }
+    };
     let mut f = Findings::new(policy);
     f.hits = pending.head_hits.clone();
     f.score = pending.head_score;
     f.count = pending.head_count;
-    let _ = &pending.media;
     match &pending.kind {
         Kind::Json => {
             let doc: Value = match json::parse(body) {
@@ -517,6 +628,9 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                     ),
                 };
             }
+            if let Some(refusal) = graphql_in_json(&mut f, &doc) {
+                return refusal;
+            }
             if f.blocking() {
                 return f.outcome();
             }
@@ -542,11 +656,17 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
             match body::multipart(body, boundary, policy.uploads.max_parts) {
                 Ok(parts) => {
                     for part in parts {
+                        // The name is the client's text, like a form parameter's: inspected,
+                        // and reported without itself.
+                        f.scan("body{name}", part.name.as_bytes());
                         let field = format!("body.{}", part.name);
                         match &part.filename {
                             None => f.scan(&field, part.data),
                             Some(filename) => {
                                 f.scan(&format!("{field}{{filename}}"), filename.as_bytes());
+                                if let Some(other) = &part.other_filename {
+                                    f.scan(&format!("{field}{{filename}}"), other.as_bytes());
+                                }
                                 if let Some(problem) = body::check_upload(&part, &policy.uploads) {
                                     f.add(upload_rule(problem), &field);
                                 }
@@ -568,11 +688,131 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                         "the multipart body has too many parts",
                     )
                 }
+                Err(MultipartError::Ambiguous) => {
+                    return malformed(
+                        policy,
+                        "multipart_ambiguous",
+                        "a part of the multipart body has headers servers read differently \
+                         (a repeated Content-Disposition or parameter, a Content-Transfer-Encoding)",
+                    )
+                }
             }
         }
-        Kind::Text | Kind::Other | Kind::Missing => f.scan("body", body),
+        Kind::Xml => {
+            if let Some(refusal) = inspect_xml(&mut f, body) {
+                return refusal;
+            }
+        }
+        Kind::GraphQl => {
+            let text = std::str::from_utf8(body).unwrap_or_default();
+            if let Some(refusal) = inspect_graphql(&mut f, "body", text) {
+                return refusal;
+            }
+        }
+        Kind::Text | Kind::Other | Kind::Missing | Kind::Ambiguous => f.scan("body", body),
     }
     f.outcome()
+}
+
+/// Hands every value of an XML body to the detectors; refuses what cannot be inspected safely.
+fn inspect_xml(f: &mut Findings<'_>, body: &[u8]) -> Option<Outcome> {
+    struct Scan<'a, 'p>(&'a mut Findings<'p>, String);
+    impl xml::Visitor for Scan<'_, '_> {
+        fn value(&mut self, path: &str, value: &str) {
+            self.1.clear();
+            self.1.push_str("body");
+            if !path.starts_with('{') {
+                self.1.push('.');
+            }
+            self.1.push_str(path);
+            self.0.scan(&self.1, value.as_bytes());
+        }
+    }
+    let policy = f.policy;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Some(malformed(
+            policy,
+            "malformed_xml",
+            "the body is not well-formed XML",
+        ));
+    };
+    let mut scan = Scan(f, String::new());
+    let result = xml::walk(
+        text,
+        policy.json.max_depth,
+        policy.json.max_fields,
+        &mut scan,
+    );
+    let (status, reason, detail) = match result {
+        Ok(()) => return None,
+        Err(XmlError::Malformed) => (400, "malformed_xml", "the body is not well-formed XML"),
+        Err(XmlError::TooDeep) => (400, "xml_too_deep", "the XML body is nested too deeply"),
+        Err(XmlError::TooManyNodes) => {
+            (400, "xml_too_many_nodes", "the XML body has too many nodes")
+        }
+        Err(XmlError::EntityDeclared) => (
+            403,
+            "xml_entity_detected",
+            "the XML body declares an entity or an external DTD, which is never accepted",
+        ),
+    };
+    let mut o = Outcome::deny(policy, status, reason, detail.to_string());
+    o.security_event = status == 403;
+    Some(o)
+}
+
+/// A GraphQL document: its string arguments to the detectors, introspection refused where the
+/// route asks for it.
+fn inspect_graphql(f: &mut Findings<'_>, field: &str, text: &str) -> Option<Outcome> {
+    let policy = f.policy;
+    let Ok(doc) = graphql::lex(text, policy.json.max_fields) else {
+        return Some(malformed(
+            policy,
+            "malformed_graphql",
+            "the GraphQL document does not tokenize",
+        ));
+    };
+    if doc.introspection && policy.refuse_graphql_introspection {
+        let mut o = Outcome::deny(
+            policy,
+            403,
+            "graphql_introspection",
+            "schema introspection is not allowed here".to_string(),
+        );
+        o.security_event = true;
+        return Some(o);
+    }
+    let at = format!("{field}{{string}}");
+    for s in &doc.strings {
+        f.scan(&at, s.as_bytes());
+    }
+    None
+}
+
+/// A JSON body that carries a GraphQL request (`{"query": "...", "variables": {...}}`, or a batch
+/// of them): the document inside `query` is inspected as GraphQL.
+fn graphql_in_json(f: &mut Findings<'_>, doc: &Value) -> Option<Outcome> {
+    let requests: Vec<&Value> = match doc {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    for (i, r) in requests.iter().enumerate() {
+        let Some(query) = r.get("query").and_then(Value::as_str) else {
+            continue;
+        };
+        if !graphql::looks_like_document(query) {
+            continue;
+        }
+        let field = if doc.is_array() {
+            format!("body[{i}].query")
+        } else {
+            "body.query".to_string()
+        };
+        if let Some(refusal) = inspect_graphql(f, &field, query) {
+            return Some(refusal);
+        }
+    }
+    None
 }
 
 pub const UPLOAD_EXTENSION: Rule =

