@@ -560,10 +560,13 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
         }
     };
     let decoded;
+    // The charset the body arrived in (multipart parts carry their own).
+    let mut source = Charset::Utf8;
     let body = if matches!(pending.kind, Kind::Multipart(_)) {
         body
     } else {
         let cs = pending.charset.unwrap_or_else(|| Charset::sniff(body));
+        source = cs;
         if cs != Charset::Utf8 && policy.charsets == Charsets::Utf8Only {
             return unsupported_charset(policy);
         }
@@ -699,7 +702,7 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
             }
         }
         Kind::Xml => {
-            if let Some(refusal) = inspect_xml(&mut f, body) {
+            if let Some(refusal) = inspect_xml(&mut f, body, source) {
                 return refusal;
             }
         }
@@ -715,7 +718,10 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
 }
 
 /// Hands every value of an XML body to the detectors; refuses what cannot be inspected safely.
-fn inspect_xml(f: &mut Findings<'_>, body: &[u8]) -> Option<Outcome> {
+/// `source` is the charset the body arrived in: an XML declaration naming another encoding
+/// (UTF-7, UTF-16 in a UTF-8 body, EBCDIC, ...) makes the upstream's parser read other
+/// characters than every filter in front of it, so it is refused.
+fn inspect_xml(f: &mut Findings<'_>, body: &[u8], source: Charset) -> Option<Outcome> {
     struct Scan<'a, 'p>(&'a mut Findings<'p>, String);
     impl xml::Visitor for Scan<'_, '_> {
         fn value(&mut self, path: &str, value: &str) {
@@ -736,6 +742,16 @@ fn inspect_xml(f: &mut Findings<'_>, body: &[u8]) -> Option<Outcome> {
             "the body is not well-formed XML",
         ));
     };
+    if !xml::declared_encoding_agrees(text, source) {
+        let mut o = Outcome::deny(
+            policy,
+            403,
+            "xml_encoding_mismatch",
+            "the XML declaration names another encoding than the body arrived in".to_string(),
+        );
+        o.security_event = true;
+        return Some(o);
+    }
     let mut scan = Scan(f, String::new());
     let result = xml::walk(
         text,

@@ -12,6 +12,8 @@
 
 use std::borrow::Cow;
 
+use crate::charset::Charset;
+
 /// What the tokenizer hands over, with the element path it was found at (`order.note`,
 /// `order@id`, `{xml-prolog}`).
 pub trait Visitor {
@@ -25,6 +27,44 @@ pub enum XmlError {
     TooManyNodes,
     /// A DOCTYPE declaring an entity, a parameter-entity reference or an external DTD.
     EntityDeclared,
+}
+
+/// Whether the encoding an XML declaration names (if any) is the one the body arrived in (and was
+/// decoded from): UTF-8, US-ASCII and ISO-8859-1 read the markup alike; UTF-16 and UTF-32 only
+/// match themselves; anything else (UTF-7, EBCDIC, an unknown label) never agrees.
+pub fn declared_encoding_agrees(text: &str, source: Charset) -> bool {
+    let text = text.trim_start_matches('\u{feff}');
+    let Some(decl) = text
+        .strip_prefix("<?xml")
+        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_whitespace()))
+        .and_then(|rest| rest.split("?>").next())
+    else {
+        return true;
+    };
+    let Some(at) = decl.find("encoding") else {
+        return true;
+    };
+    let value = decl
+        .get(at + "encoding".len()..)
+        .unwrap_or_default()
+        .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '=');
+    let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+        return false;
+    };
+    let label = value
+        .get(1..)
+        .and_then(|v| v.split(quote).next())
+        .unwrap_or_default();
+    Charset::from_label(label).is_some_and(|declared| width(declared) == width(source))
+}
+
+/// Code-unit width: charsets of one width read XML markup alike.
+fn width(cs: Charset) -> u8 {
+    match cs {
+        Charset::Utf8 | Charset::Latin1 => 1,
+        Charset::Utf16 | Charset::Utf16Le | Charset::Utf16Be => 2,
+        Charset::Utf32 | Charset::Utf32Le | Charset::Utf32Be => 4,
+    }
 }
 
 /// The field name the prolog is reported under.
@@ -382,5 +422,39 @@ mod tests {
             values(&format!("<a>{}</a>", "<b/>".repeat(100))),
             Err(XmlError::TooManyNodes)
         );
+    }
+
+    #[test]
+    fn a_declared_encoding_must_be_the_one_the_body_arrived_in() {
+        let agrees = |text: &str, cs| declared_encoding_agrees(text, cs);
+        // No declaration, or none naming an encoding: nothing to disagree with.
+        assert!(agrees("<a/>", Charset::Utf8));
+        assert!(agrees(r#"<?xml version="1.0"?><a/>"#, Charset::Utf8));
+        assert!(agrees(
+            r#"<?xml version="1.0" encoding="UTF-8"?><a/>"#,
+            Charset::Utf8
+        ));
+        assert!(agrees(
+            r#"<?xml version='1.0' encoding = 'iso-8859-1'?><a/>"#,
+            Charset::Utf8
+        ));
+        // Honest UTF-16: the body arrived in UTF-16 and was decoded from it.
+        assert!(agrees(
+            r#"<?xml version="1.0" encoding="UTF-16"?><a/>"#,
+            Charset::Utf16Le
+        ));
+        // The switch: UTF-8 bytes declared as UTF-16/32/7 or an unknown encoding.
+        for decl in ["UTF-16", "utf-32", "UTF-7", "ebcdic-cp-us", "x"] {
+            let text = format!(r#"<?xml version="1.0" encoding="{decl}"?><a/>"#);
+            assert!(!agrees(&text, Charset::Utf8), "{decl}");
+        }
+        assert!(!agrees(
+            r#"<?xml version="1.0" encoding=UTF-16?><a/>"#,
+            Charset::Utf8
+        ));
+        assert!(!agrees(
+            r#"<?xml version="1.0" encoding="UTF-8"?><a/>"#,
+            Charset::Utf32Be
+        ));
     }
 }
