@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use portcullis_devkit::render::{render, Layout, Settings};
-use portcullis_tests::{envoy_binary, make_certs, repo, wasm_dir, ScratchDir};
+use portcullis_devkit::render::{render, Layout, Settings, AUDIT_KEY_ENV};
+use portcullis_tests::{audit_key, envoy_binary, make_certs, repo, wasm_dir, ScratchDir};
 
 #[test]
 fn envoy_validates_every_shipped_config() {
@@ -27,11 +27,13 @@ fn envoy_validates_every_shipped_config() {
         };
         let config = dir.0.join(format!("{profile}.yaml"));
         std::fs::write(&config, render(&settings).unwrap()).unwrap();
-        // Validation runs each filter's on_configure: auth needs its secret variables.
+        // Validation runs each filter's on_configure: auth needs its secret variables, audit
+        // its sealing key.
         let out = Command::new(envoy_binary())
             .args(["--mode", "validate", "--disable-hot-restart", "-c"])
             .arg(&config)
             .envs(portcullis_tests::auth::envoy_env())
+            .env(AUDIT_KEY_ENV, audit_key())
             .output()
             .unwrap();
         let text = format!(
