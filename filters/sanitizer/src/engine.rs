@@ -746,7 +746,7 @@ fn inspect_xml(f: &mut Findings<'_>, body: &[u8], source: Charset) -> Option<Out
         let mut o = Outcome::deny(
             policy,
             403,
-            "xml_encoding_mismatch",
+            "xml_encoding_switch_detected",
             "the XML declaration names another encoding than the body arrived in".to_string(),
         );
         o.security_event = true;
