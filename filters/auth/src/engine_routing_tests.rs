@@ -321,3 +321,77 @@ fn raw_dot_segments_and_inner_empty_segments_are_refused() {
     let (v, _) = run(&mut e, &s, &get("/api/products/1/"), NOW);
     assert!(matches!(v, Verdict::Pass { identity: None, .. }));
 }
+
+#[test]
+fn unknown_methods_are_refused() {
+    // Review finding M2: `FOO` matched no method-scoped rule and passed via the catch-all,
+    // where `DELETE` is forbidden; handlers that ignore the method would run it.
+    let mut e = engine(json!({}));
+    let s = MemoryStore::new();
+    let viewer = token("v", &["viewer"]);
+    for m in ["FOO", "PROPFIND", "M-SEARCH", "DELETE2"] {
+        let (v, _) = run(
+            &mut e,
+            &s,
+            &get("/api/products/1").method(m).bearer(&viewer),
+            NOW,
+        );
+        assert_eq!(
+            (status(&v), reason(&v)),
+            (Some(400), "method_invalid"),
+            "{m}"
+        );
+    }
+    let (v, _) = run(
+        &mut e,
+        &s,
+        &get("/api/products/1").method("DELETE").bearer(&viewer),
+        NOW,
+    );
+    assert_eq!(reason(&v), "forbidden");
+}
+
+#[test]
+fn extra_methods_are_accepted_only_when_named() {
+    let mut e = engine(json!({"extra_methods": ["PROPFIND", "MKCOL"]}));
+    let s = MemoryStore::new();
+    let viewer = token("v", &["viewer"]);
+    let (v, _) = run(
+        &mut e,
+        &s,
+        &get("/api/products/1").method("PROPFIND").bearer(&viewer),
+        NOW,
+    );
+    assert_eq!(reason(&v), "allow");
+    // Still upper case only, and other unknown methods are still refused.
+    for m in ["propfind", "FOO"] {
+        let (v, _) = run(
+            &mut e,
+            &s,
+            &get("/api/products/1").method(m).bearer(&viewer),
+            NOW,
+        );
+        assert_eq!(reason(&v), "method_invalid", "{m}");
+    }
+}
+
+#[test]
+fn extra_methods_must_be_upper_case_tokens() {
+    for (bad, i) in [("propfind", 1), ("", 0), ("PROP FIND", 0), ("GET", 0)] {
+        let list = if i == 0 {
+            json!([bad])
+        } else {
+            json!(["MKCOL", bad])
+        };
+        let e = load(
+            config(json!({"extra_methods": list}))
+                .to_string()
+                .as_bytes(),
+            &env,
+            crate::engine_tests::TEST_SLOT_KEY,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert_eq!(e.field, format!("extra_methods[{i}]"), "{bad:?}: {e}");
+    }
+}

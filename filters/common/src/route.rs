@@ -267,10 +267,16 @@ impl<'a> RequestPath<'a> {
 }
 
 /// The methods a route may name. A typo such as `GTE` would otherwise make a rule silently never
-/// match.
-const METHODS: [&str; 10] = [
+/// match. Auth refuses a request with any other method unless configured to accept it: a route
+/// that lists methods cannot name it, so it would slip past every method-scoped guard.
+pub const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PURGE",
 ];
+
+/// Whether `method` is one of [`METHODS`], spelled exactly.
+pub fn method_is_known(method: &str) -> bool {
+    METHODS.contains(&method)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -1032,6 +1038,16 @@ mod tests {
             assert!(d.matches(m, "h", "/api/orders/1").is_some(), "{m}");
         }
         assert!(d.matches("HEAD", "h", "/api/orders/1").is_none());
+    }
+
+    #[test]
+    fn known_methods() {
+        for m in METHODS {
+            assert!(method_is_known(m), "{m}");
+        }
+        for m in ["FOO", "PROPFIND", "get", "", "GET "] {
+            assert!(!method_is_known(m), "{m:?}");
+        }
     }
 
     #[test]
