@@ -7,7 +7,7 @@ use portcullis_common::decision::{
     append_would_deny, Decision, Outcome as DecisionOutcome, WOULD_DENY_HEADER,
 };
 use portcullis_common::identity::{AuthMethod, Identity};
-use portcullis_common::route::{method_is_canonical, RequestPath};
+use portcullis_common::route::{method_is_canonical, method_is_known, RequestPath};
 use portcullis_common::slots::SharedData;
 use std::rc::Rc;
 
@@ -196,7 +196,14 @@ impl Engine {
         //
         // The request line first: a method or path that upstreams read differently from the
         // rules is refused before any rule is consulted.
-        if !method_is_canonical(req.method) {
+        //
+        // A method outside the known list matches no rule that lists methods, so it would reach
+        // the catch-all past a method-scoped guard (review finding M2): refused unless the
+        // operator named it in `extra_methods`.
+        let accepted = method_is_known(req.method)
+            || (method_is_canonical(req.method)
+                && self.policy.extra_methods.iter().any(|m| m == req.method));
+        if !accepted {
             return self.refuse(req, Reject::MethodInvalid, None, remove);
         }
         let path = RequestPath::parse(req.path, self.policy.path_parameters);

@@ -89,7 +89,9 @@ impl Reject {
     pub fn detail(&self) -> String {
         match self {
             Reject::PathAmbiguous(a) => a.detail().into(),
-            Reject::MethodInvalid => "the method must be an upper-case token".into(),
+            Reject::MethodInvalid => {
+                "the method is not an accepted upper-case method (see extra_methods)".into()
+            }
             Reject::CredentialsAmbiguous => "the request carries more than one credential".into(),
             Reject::CredentialsMissing => "this route requires credentials".into(),
             Reject::TokenMalformed(why) => format!("the token is malformed: {why}"),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use portcullis_common::config::{ConfigError, Mode};
-use portcullis_common::route::PathParameters;
+use portcullis_common::route::{method_is_canonical, method_is_known, PathParameters};
 use portcullis_common::slots::HashKey;
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,6 +48,10 @@ pub struct Config {
     /// segment before matching, for upstreams known to strip them).
     #[serde(default)]
     pub path_parameters: PathParameters,
+    /// Methods accepted besides the known ones (`route::METHODS`), e.g. WebDAV's `PROPFIND`;
+    /// any other method is refused (400 `method_invalid`).
+    #[serde(default)]
+    pub extra_methods: Vec<String>,
     #[serde(default)]
     pub identity_headers: IdentityHeaders,
     #[serde(default = "default_realm")]
@@ -332,6 +336,8 @@ pub struct Policy {
     pub rules: Rules,
     pub unmatched: Unmatched,
     pub path_parameters: PathParameters,
+    /// Accepted besides `route::METHODS`; upper-case tokens.
+    pub extra_methods: Vec<String>,
     pub identity_headers: IdentityHeaders,
     pub realm: String,
     pub cache_capacity: usize,
@@ -631,6 +637,21 @@ impl Config {
                  preflights (`forward_not_matching_preflights: false`), or make the route public",
             ));
         }
+        for (i, m) in self.extra_methods.iter().enumerate() {
+            let at = format!("extra_methods[{i}]");
+            if !method_is_canonical(m) {
+                return Err(ConfigError::new(
+                    at,
+                    format!("`{m}` is not an upper-case method token"),
+                ));
+            }
+            if method_is_known(m) {
+                return Err(ConfigError::new(
+                    at,
+                    format!("`{m}` is already accepted; list only other methods"),
+                ));
+            }
+        }
         let roles = Roles::compile(&self.roles).map_err(|e| e.within("roles"))?;
         let rules = Rules::compile(&self.rules)?;
         for (name, value) in [
@@ -689,6 +710,7 @@ impl Config {
             rules,
             unmatched: self.unmatched,
             path_parameters: self.path_parameters,
+            extra_methods: self.extra_methods,
             identity_headers: self.identity_headers,
             realm: self.realm,
             cache_capacity: self.token_cache.capacity,

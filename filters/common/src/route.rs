@@ -24,8 +24,9 @@
 //!   dot-segments resolved after decoding, empty segments between others dropped (`//`).
 //!
 //! A path whose meaning depends on the upstream is *ambiguous* ([`Ambiguity`]): `;` parameters
-//! (unless the filter strips them, [`PathParameters::Strip`]), percent-encoded dot-segments,
-//! encoded or backslash separators, control characters, a `#`. An ambiguous path never matches
+//! (unless the filter strips them, [`PathParameters::Strip`]), `.` and `..` segments (raw or
+//! percent-encoded), empty segments other than the last (`//`), encoded or backslash separators,
+//! control characters, a `#`. An ambiguous path never matches
 //! an exempting route, and matches guarding routes through the guard view; auth refuses it with
 //! a 400 before any rule is consulted.
 
@@ -84,8 +85,12 @@ pub enum PathParameters {
 pub enum Ambiguity {
     /// A `;` (raw or percent-encoded) in a segment.
     Parameters,
-    /// A `.` or `..` segment spelled with percent-encoding.
+    /// A `.` or `..` segment, raw or spelled with percent-encoding: some upstreams resolve it,
+    /// some route it as a name, and with `//` around it they resolve it differently.
     DotSegment,
+    /// An empty segment other than the last (`//`): some upstreams merge it, some keep it, so
+    /// a `..` after it removes different segments.
+    EmptySegment,
     /// A percent-encoded `/` or `\`, or a raw `\`.
     Separator,
     /// A NUL or other control character, raw or percent-encoded.
@@ -112,7 +117,8 @@ impl Ambiguity {
             Ambiguity::Parameters => {
                 "the path has a ';' parameter in a segment, which upstreams read differently"
             }
-            Ambiguity::DotSegment => "the path has a percent-encoded '.' or '..' segment",
+            Ambiguity::DotSegment => "the path has a '.' or '..' segment",
+            Ambiguity::EmptySegment => "the path has an empty segment ('//')",
             Ambiguity::Separator => "the path has an encoded '/' or a '\\'",
             Ambiguity::Control => "the path has a control character",
             Ambiguity::DoubleEncoding => "the path has a percent-encoded '%' escape",
@@ -189,6 +195,16 @@ impl<'a> RequestPath<'a> {
             if had_parameters && parameters == PathParameters::Refuse {
                 note(Ambiguity::Parameters);
             }
+            // Raw dot-segments and inner `//` (review finding M1): Envoy normalises them only
+            // when configured to, and upstreams resolve them in different orders, so the exact
+            // and guard views below could disagree. A `..;` cut to `..` under
+            // `PathParameters::Strip` is what the operator declared the upstream does.
+            if matches!(raw, "." | "..") {
+                note(Ambiguity::DotSegment);
+            }
+            if segment.is_empty() && !last {
+                note(Ambiguity::EmptySegment);
+            }
             match segment {
                 "." => {}
                 ".." => {
@@ -251,10 +267,16 @@ impl<'a> RequestPath<'a> {
 }
 
 /// The methods a route may name. A typo such as `GTE` would otherwise make a rule silently never
-/// match.
-const METHODS: [&str; 10] = [
+/// match. Auth refuses a request with any other method unless configured to accept it: a route
+/// that lists methods cannot name it, so it would slip past every method-scoped guard.
+pub const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PURGE",
 ];
+
+/// Whether `method` is one of [`METHODS`], spelled exactly.
+pub fn method_is_known(method: &str) -> bool {
+    METHODS.contains(&method)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -914,19 +936,51 @@ mod tests {
     }
 
     #[test]
-    fn raw_dot_segments_and_empty_segments() {
-        // Raw dot-segments (a proxy that did not normalise) are resolved in both views.
-        assert_eq!(ambiguity("/api/products/../../admin"), None);
-        assert!(!exempt_hit("/api/products/**", "/api/products/../../admin"));
-        assert!(exempt_hit("/admin", "/api/products/../../admin"));
-        assert!(hit("/admin/", "/admin/x/.."));
-        assert!(hit("/admin/", "/admin/."));
-        assert!(hit("/", "/.."));
-        // `//`: a guard ignores the empty segment, an exemption does not.
+    fn raw_dot_segments_and_inner_empty_segments_are_ambiguous() {
+        // Review finding M1: the exact view kept `//` so `..` popped the empty segment, the guard
+        // view merged `//` first so `..` popped a real one; upstreams differ the same way.
+        for path in [
+            "/api/products////../../../admin/users",
+            "/admin//../api/x",
+            "/admin/../api/x",
+            "/api/products/../../admin",
+            "/admin/x/..",
+            "/admin/.",
+            "/./admin",
+            "/..",
+            "/admin//users",
+            "//admin/users",
+            "/api//products/1",
+            "//",
+        ] {
+            let found = ambiguity(path);
+            let wanted = if path.contains("//") {
+                Ambiguity::EmptySegment
+            } else {
+                Ambiguity::DotSegment
+            };
+            assert_eq!(found, Some(wanted), "{path}");
+            assert_eq!(wanted.reason(), "path_ambiguous");
+            assert!(!exempt_hit("/api/products/**", path), "{path}");
+            assert!(!exempt_hit("/**", path), "{path}");
+        }
+        // A trailing slash is a segment of its own, not an ambiguity; neither is a dot inside
+        // a segment.
+        for path in [
+            "/",
+            "/admin/",
+            "/api/products/1/",
+            "/a.b/..c/...",
+            "/v1.0/x",
+        ] {
+            assert_eq!(ambiguity(path), None, "{path}");
+        }
+        assert!(exempt_hit("/api/products/**", "/api/products/1/"));
+        // Guards still read them as a merging, resolving upstream would (for filters that match
+        // without refusing first).
         assert!(hit("/admin/users", "/admin//users"));
-        assert!(hit("/admin/users", "//admin/users"));
-        assert!(!exempt_hit("/admin/users", "/admin//users"));
-        assert!(!exempt_hit("/api/products/**", "/api//products/1"));
+        assert!(hit("/admin/", "/admin/x/.."));
+        assert!(hit("/", "/.."));
     }
 
     #[test]
@@ -984,6 +1038,16 @@ mod tests {
             assert!(d.matches(m, "h", "/api/orders/1").is_some(), "{m}");
         }
         assert!(d.matches("HEAD", "h", "/api/orders/1").is_none());
+    }
+
+    #[test]
+    fn known_methods() {
+        for m in METHODS {
+            assert!(method_is_known(m), "{m}");
+        }
+        for m in ["FOO", "PROPFIND", "get", "", "GET "] {
+            assert!(!method_is_known(m), "{m:?}");
+        }
     }
 
     #[test]
