@@ -363,4 +363,14 @@ mod tests {
         );
         assert_eq!(r.new_path.as_deref(), Some("/p"));
     }
+
+    #[test]
+    fn kept_query_keeps_the_separators_sent() {
+        let drop = |p: &str| p.starts_with("t=");
+        assert_eq!(kept_query("a=1;t=x&b=2", drop), "a=1&b=2");
+        assert_eq!(kept_query("t=x;a=1;b=2", drop), "a=1;b=2");
+        assert_eq!(kept_query("a=1&&t=x;", drop), "a=1");
+        assert_eq!(kept_query("t=x", drop), "");
+        assert_eq!(kept_query("", drop), "");
+    }
 }

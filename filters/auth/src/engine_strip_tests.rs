@@ -121,3 +121,28 @@ fn semicolons_separate_query_credentials() {
     assert_eq!(reason(&v), "allow");
     assert_eq!(new_path(&v), Some("/api/x?x=1;y=2&z=3"));
 }
+
+/// `remove_token: false` keeps token sources, never API keys; a shadow pass of a refused
+/// request takes the unverified credential out like any other pass.
+#[test]
+fn api_keys_always_go_and_shadow_passes_strip_too() {
+    let s = MemoryStore::new();
+    let mut keep = engine(json!({"remove_token": false}));
+    let c = get("/healthz")
+        .bearer("anything")
+        .header("x-api-key", "guessed");
+    let (v, _) = run(&mut keep, &s, &c, NOW);
+    let gone = removed(&v);
+    assert!(!gone.contains(&"authorization".to_string()), "{gone:?}");
+    assert!(gone.contains(&"x-api-key".to_string()), "{gone:?}");
+
+    let mut shadow = engine(json!({"mode": "shadow"}));
+    let (v, _) = run(
+        &mut shadow,
+        &s,
+        &get("/api/x").bearer("forged.token.here"),
+        NOW,
+    );
+    assert!(matches!(v, Verdict::Pass { .. }));
+    assert!(removed(&v).contains(&"authorization".to_string()));
+}
