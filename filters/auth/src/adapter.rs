@@ -16,7 +16,7 @@ use proxy_wasm::types::{Action, ContextType, MapType, Status};
 
 use crate::engine::{Engine, Request, Tally, Verdict, INSTANCE};
 use crate::remote::{Fed, Fetch, MAX_BODY_BYTES};
-use crate::revocation::{claim_poll, parse_list};
+use crate::revocation::{claim_poll, Polled};
 use crate::settings::{load, PollSpec};
 
 const INFO: FilterInfo = FilterInfo {
@@ -256,37 +256,66 @@ impl Context for AuthRoot {
                 let engine = engine.borrow();
                 let p = &engine.policy;
                 let max = p.poll.as_ref().map_or(0, |s| s.max_entries);
-                let parsed = match status {
-                    Some(200) => parse_list(&body, max),
-                    Some(s) => Err(format!("HTTP {s}")),
-                    None => Err("no response".into()),
+                let polled = match status {
+                    Some(200) => p.revocation.apply_polled(
+                        &mut HostSharedData,
+                        &body,
+                        max,
+                        p.revocation_ttl,
+                        host::now_secs(),
+                    ),
+                    Some(s) => {
+                        if let Some(m) = self.metrics {
+                            m.revocation_polls_failed.inc();
+                        }
+                        log::warn!("auth: revocation list poll failed: HTTP {s}");
+                        return;
+                    }
+                    None => {
+                        if let Some(m) = self.metrics {
+                            m.revocation_polls_failed.inc();
+                        }
+                        log::warn!("auth: revocation list poll failed: no response");
+                        return;
+                    }
                 };
-                match parsed {
-                    Ok(specs) => {
-                        let done = p.revocation.apply(
-                            &mut HostSharedData,
-                            &specs,
-                            p.revocation_ttl,
-                            host::now_secs(),
-                            true,
-                        );
+                match polled {
+                    Polled::Applied(done) => {
                         if let Some(m) = self.metrics {
                             m.revocation_polls_ok.inc();
                         }
                         report_full(self.metrics, done.full);
+                        if done.failed > 0 {
+                            if let Some(m) = self.metrics {
+                                m.revocation_polls_failed.inc();
+                            }
+                            log::error!(
+                                "auth: revocation list: {} entries could not be applied \
+                                 (malformed or store error); providers with \
+                                 revocation_table_full: fail_closed refuse tokens until a list \
+                                 applies entirely",
+                                done.failed
+                            );
+                        }
                         log::info!(
-                            "auth: revocation list: {} entries, {} applied, {} failed, {} refused (table full)",
-                            specs.len(),
+                            "auth: revocation list: {} applied, {} failed, {} refused (table full)",
                             done.applied,
                             done.failed,
                             done.full
                         );
                     }
-                    Err(e) => {
+                    Polled::Unusable(e) => {
                         if let Some(m) = self.metrics {
                             m.revocation_polls_failed.inc();
                         }
-                        log::warn!("auth: revocation list poll failed: {e}");
+                        if let Some(m) = self.metrics {
+                            m.revocation_table_full.inc();
+                        }
+                        log::error!(
+                            "auth: revocation list unusable ({e}); providers with \
+                             revocation_table_full: fail_closed refuse tokens until a usable \
+                             list is polled"
+                        );
                     }
                 }
             }

@@ -58,11 +58,45 @@ fn cookie_pairs(headers: &[(String, String)]) -> impl Iterator<Item = &str> {
         .filter(|pair| !pair.is_empty())
 }
 
+/// Whether `c` separates query pairs: `&`, and `;` too, as Rack < 3 and older Python
+/// `parse_qs` read it (a credential behind a `;` must count as a copy).
+fn query_separator(c: char) -> bool {
+    c == '&' || c == ';'
+}
+
 /// Every pair of the query string.
 fn query_pairs(path: &str) -> impl Iterator<Item = &str> {
     let q = path.split_once('?').map_or("", |(_, q)| q);
     let q = q.split('#').next().unwrap_or_default();
-    q.split('&').filter(|pair| !pair.is_empty())
+    q.split(query_separator).filter(|pair| !pair.is_empty())
+}
+
+/// `query` without the pairs `drop` says go, each kept pair after the separator it was sent
+/// with (the first kept one after none): an upstream that reads `;` as part of a value reads the
+/// kept pairs as before.
+fn kept_query(query: &str, drop: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(query.len());
+    let mut sep = "";
+    let mut rest = query;
+    loop {
+        let (pair, next) = match rest.find(query_separator) {
+            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i..)),
+            None => (rest, None),
+        };
+        if !pair.is_empty() && !drop(pair) {
+            if !out.is_empty() {
+                out.push_str(sep);
+            }
+            out.push_str(pair);
+        }
+        match next {
+            Some(next) => {
+                sep = next.get(..1).unwrap_or("&");
+                rest = next.get(1..).unwrap_or_default();
+            }
+            None => return out,
+        }
+    }
 }
 
 /// The value under exactly `name` among `pairs`, refusing a second pair whose name is the same
@@ -175,12 +209,14 @@ pub fn removal(sources: &[Source], headers: &[(String, String)], path: &str) -> 
         }
     }
     if query_pairs(path).any(|p| theirs(p, &params)) {
-        let (base, _) = path.split_once('?').unwrap_or((path, ""));
-        let kept: Vec<&str> = query_pairs(path).filter(|p| !theirs(p, &params)).collect();
+        let (base, query) = path.split_once('?').unwrap_or((path, ""));
+        // A fragment never reaches a proxy; like `query_pairs`, ignore one if sent.
+        let query = query.split('#').next().unwrap_or_default();
+        let kept = kept_query(query, |p| theirs(p, &params));
         out.new_path = Some(if kept.is_empty() {
             base.to_string()
         } else {
-            format!("{base}?{}", kept.join("&"))
+            format!("{base}?{kept}")
         });
     }
     out
@@ -326,5 +362,15 @@ mod tests {
             vec![("cookie".to_string(), "k=v".to_string())]
         );
         assert_eq!(r.new_path.as_deref(), Some("/p"));
+    }
+
+    #[test]
+    fn kept_query_keeps_the_separators_sent() {
+        let drop = |p: &str| p.starts_with("t=");
+        assert_eq!(kept_query("a=1;t=x&b=2", drop), "a=1&b=2");
+        assert_eq!(kept_query("t=x;a=1;b=2", drop), "a=1;b=2");
+        assert_eq!(kept_query("a=1&&t=x;", drop), "a=1");
+        assert_eq!(kept_query("t=x", drop), "");
+        assert_eq!(kept_query("", drop), "");
     }
 }

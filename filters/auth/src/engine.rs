@@ -18,7 +18,7 @@ use crate::jwt::{self, Outcome, Verified};
 use crate::rbac::{satisfies, Requirement};
 use crate::reject::Reject;
 use crate::remote::{Fetch, RemoteState};
-use crate::settings::{Policy, Unmatched};
+use crate::settings::{Policy, Source, Unmatched};
 
 /// Name under which this filter publishes its decision.
 pub const INSTANCE: &str = "auth";
@@ -85,6 +85,8 @@ pub struct Engine {
     pub remote: Vec<Option<RemoteState>>,
     pub cache: TokenCache,
     names: Names,
+    /// The sources [`Engine::strip`] empties.
+    strip_sources: Vec<Source>,
 }
 
 /// The identity header names (`policy.identity_headers`), made once.
@@ -106,6 +108,22 @@ impl Names {
             &self.key_id,
         ]
     }
+}
+
+/// Whether header name `sent` is `name` to an upstream that reads `_` as `-`, in any case.
+fn same_header(sent: &str, name: &str) -> bool {
+    let dash = |b: u8| {
+        if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    sent.len() == name.len()
+        && sent
+            .bytes()
+            .zip(name.bytes())
+            .all(|(a, b)| dash(a) == dash(b))
 }
 
 /// Header names of a credential's removal, as the verdict holds them.
@@ -156,11 +174,16 @@ impl Engine {
             method: Rc::from(h.method.as_str()),
             key_id: Rc::from(h.key_id.as_str()),
         };
+        let mut strip_sources = policy.api_key_sources.clone();
+        if policy.remove_token {
+            strip_sources.extend(policy.token_sources.iter().cloned());
+        }
         Engine {
             policy,
             remote,
             cache,
             names,
+            strip_sources,
         }
     }
 
@@ -178,15 +201,15 @@ impl Engine {
         // reserved prefix never goes on.
         let mut remove: Vec<Rc<str>> = self.names.all().into_iter().cloned().collect();
         for (name, _) in req.headers {
-            // No allocation unless the header is to go.
+            // CGI-style servers (PHP, Rack, WSGI) read `_` as `-`, so `X_Original_URL` is
+            // `X-Original-URL` to them. No allocation unless the header is to go.
             let reserved = name
                 .get(..RESERVED_PREFIX.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_PREFIX))
+                .is_some_and(|p| same_header(p, RESERVED_PREFIX))
                 && !name.eq_ignore_ascii_case(WOULD_DENY_HEADER);
-            let overrides = OVERRIDE_HEADERS
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h));
-            if (reserved || overrides) && !remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            let protected = OVERRIDE_HEADERS.iter().any(|h| same_header(name, h))
+                || self.names.all().into_iter().any(|h| same_header(name, h));
+            if (reserved || protected) && !remove.iter().any(|r| r.eq_ignore_ascii_case(name)) {
                 remove.push(Rc::from(name.to_ascii_lowercase()));
             }
         }
@@ -215,10 +238,14 @@ impl Engine {
             .as_ref()
             .and_then(|p| self.policy.rules.find_path(req.method, req.authority, p));
         if requirement.as_deref() == Some(&Requirement::Public) {
+            // Credentials nobody verified do not go on either: an upstream may trust a token
+            // because it came through the gateway.
+            let removal = self.strip(req);
+            remove.extend(shared_names(&removal));
             return self.pass(
                 None,
                 remove,
-                Removal::default(),
+                removal,
                 Decision::allow().with("rule", "public"),
             );
         }
@@ -325,7 +352,7 @@ impl Engine {
             let value = append_would_deny(earlier, INSTANCE, reject.code());
             let (identity, removal) = match caller {
                 Some(c) => (Some(c.identity), c.removal),
-                None => (None, Removal::default()),
+                None => (None, self.strip(req)),
             };
             remove.extend(shared_names(&removal));
             let mut verdict = self.pass(identity, remove, removal, decision);
@@ -344,6 +371,13 @@ impl Engine {
         }
     }
 
+    /// Takes out every copy of every API-key source, and of every token source unless
+    /// `remove_token` is off, whichever credential (if any) was verified: an upstream must not
+    /// read a credential the gateway did not check as if it had.
+    fn strip(&self, req: &Request<'_>) -> Removal {
+        credentials::removal(&self.strip_sources, req.headers, req.path)
+    }
+
     fn authenticate<S: SharedData>(
         &mut self,
         req: &Request<'_>,
@@ -358,11 +392,7 @@ impl Engine {
         let api_key = credentials::find(&self.policy.api_key_sources, req.headers, req.path)
             .map_err(ambiguous)?;
         if let Some(found) = token {
-            let removal = if self.policy.remove_token {
-                credentials::removal(&self.policy.token_sources, req.headers, req.path)
-            } else {
-                Removal::default()
-            };
+            let removal = self.strip(req);
             let token = found.value;
             let (identity, scopes) = self.verify_token(token, now, store, may_fetch, tally)?;
             return Ok(Caller {
@@ -387,9 +417,7 @@ impl Engine {
                 key_id: Some(key.id.clone()),
                 issuer: None,
             });
-            // The key itself never goes upstream.
-            let removal =
-                credentials::removal(std::slice::from_ref(found.source), req.headers, req.path);
+            let removal = self.strip(req);
             return Ok(Caller {
                 identity,
                 permissions: key.permissions.clone(),

@@ -346,8 +346,9 @@ fn finish(
         }
     }
     // Scopes are compared verbatim: one holding `*` is dropped, so an issuer's `scope: "*"`
-    // cannot become our wildcard permission.
-    let scopes = match &provider.scopes_claim {
+    // cannot become our wildcard permission. A `role_prefix` applies to them as to roles, or a
+    // partner issuer could grant our `admin:access` as a scope.
+    let mut scopes: Vec<String> = match &provider.scopes_claim {
         Some(path) => crate::claims::roles(&claims.custom, path)
             .ok_or_else(|| Reject::ClaimInvalid(path.clone()))?
             .into_iter()
@@ -355,6 +356,11 @@ fn finish(
             .collect(),
         None => Vec::new(),
     };
+    if let Some(prefix) = &provider.role_prefix {
+        for scope in &mut scopes {
+            scope.insert_str(0, prefix);
+        }
+    }
     let tenant = match &provider.tenant_claim {
         Some(path) => match lookup(&claims.custom, path) {
             Some(Value::String(s)) => Some(s.clone()),

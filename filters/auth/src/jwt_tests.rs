@@ -767,7 +767,7 @@ fn es512_tokens_verify_with_claim_rules() {
 }
 
 #[test]
-fn scopes_are_granted_verbatim_and_roles_take_the_issuer_prefix() {
+fn scopes_are_granted_verbatim_and_roles_and_scopes_take_the_issuer_prefix() {
     let s = signer(Alg::HS256, "k", false);
     let mut p = [provider(vec![s.public.clone()])];
     p[0].scopes_claim = Some("scope".into());
@@ -778,8 +778,9 @@ fn scopes_are_granted_verbatim_and_roles_take_the_issuer_prefix() {
     ));
     let v = valid(check(&t, &p, NOW + 1));
     // `*` would be our wildcard permission: a scope holding it is dropped.
-    assert_eq!(v.scopes, vec!["read", "write"]);
+    assert_eq!(v.scopes, vec!["partner:read", "partner:write"]);
     assert_eq!(v.roles, vec!["partner:admin"]);
+    p[0].role_prefix = None;
     p[0].scopes_claim = Some("scp".into());
     let t = s.token(claims("a", json!({"scp": ["read", "write"]})));
     assert_eq!(valid(check(&t, &p, NOW + 1)).scopes, vec!["read", "write"]);
@@ -963,4 +964,20 @@ fn every_idp_recipe_loads() {
         );
         assert!(policy.is_ok(), "{block}: {:?}", policy.err());
     }
+}
+
+#[test]
+fn a_role_prefix_applies_to_scopes_too() {
+    // A partner issuer with a prefix must not grant our `admin:access` through a scope.
+    let s = signer(Alg::HS256, "k", false);
+    let mut p = [provider(vec![s.public.clone()])];
+    p[0].scopes_claim = Some("scope".into());
+    p[0].role_prefix = Some("partner:".into());
+    let t = s.token(claims("a", json!({"scope": "admin:access read"})));
+    let v = valid(check(&t, &p, NOW + 1));
+    assert_eq!(v.scopes, vec!["partner:admin:access", "partner:read"]);
+    // Without a prefix, scopes stay verbatim.
+    p[0].role_prefix = None;
+    let v = valid(check(&t, &p, NOW + 1));
+    assert_eq!(v.scopes, vec!["admin:access", "read"]);
 }

@@ -20,6 +20,8 @@ pub mod settings;
 #[cfg(test)]
 mod engine_routing_tests;
 #[cfg(test)]
+mod engine_strip_tests;
+#[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
 mod jwt_tests;

@@ -252,9 +252,10 @@ impl Table {
             || kid.is_some_and(|k| self.hit(store, Kind::Kid, k, None, now))
     }
 
-    /// Applies a list of revocations. A refusal for lack of room raises the "full" flag;
-    /// `complete` says the list is the whole current list (a poll), so one that fits entirely
-    /// clears the flag again.
+    /// Applies a list of revocations. A refusal for lack of room, or an entry that could not be
+    /// applied (malformed, lost races, host error), raises the "full" flag: a revocation is not
+    /// in force, so providers that fail closed refuse tokens. `complete` says the list is the
+    /// whole current list (a poll), so one applied entirely clears the flag again.
     pub fn apply<S: SharedData>(
         &self,
         store: &mut S,
@@ -279,12 +280,43 @@ impl Table {
                 Err(InsertError::Failed(_)) => out.failed += 1,
             }
         }
-        if out.full > 0 {
+        if out.full > 0 || out.failed > 0 {
             self.set_full(store, true);
         } else if complete {
             self.set_full(store, false);
         }
         out
+    }
+}
+
+/// What a polled revocation list did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// Parsed and applied; the flag is raised if anything was refused or failed.
+    Applied(Applied),
+    /// Unparseable or longer than `max_entries`: nothing applied, the "full" flag raised (the
+    /// current list is unknown, so revocations in it may not be in force).
+    Unusable(String),
+}
+
+impl Table {
+    /// Applies a polled list body (HTTP 200), failing closed on one that cannot be used. The
+    /// adapter logs and counts what this returns.
+    pub fn apply_polled<S: SharedData>(
+        &self,
+        store: &mut S,
+        body: &[u8],
+        max_entries: usize,
+        default_ttl: u64,
+        now: u64,
+    ) -> Polled {
+        match parse_list(body, max_entries) {
+            Ok(specs) => Polled::Applied(self.apply(store, &specs, default_ttl, now, true)),
+            Err(e) => {
+                self.set_full(store, true);
+                Polled::Unusable(e)
+            }
+        }
     }
 }
 
@@ -456,6 +488,44 @@ mod tests {
         let done = t.apply(&mut s, &[spec("c", 400)], 1000, 301, true);
         assert_eq!((done.applied, done.full), (1, 0));
         assert!(!t.is_full(&s));
+    }
+
+    #[test]
+    fn a_list_with_failed_entries_raises_the_full_flag() {
+        let mut s = MemoryStore::new();
+        let t = Table::new(1, 2, KEY);
+        let bad = RevocationSpec {
+            jti: Some("x".into()),
+            sub: Some("y".into()),
+            kid: None,
+            issued_before: None,
+            expires_at: Some(300),
+        };
+        // A complete list some of whose entries could not be applied does not clear it either:
+        // the revocation that failed is not in force.
+        let done = t.apply(&mut s, &[bad], 1000, 0, true);
+        assert_eq!((done.applied, done.failed), (0, 1));
+        assert!(t.is_full(&s));
+    }
+
+    #[test]
+    fn an_oversize_or_unparseable_polled_list_fails_closed() {
+        let mut s = MemoryStore::new();
+        let t = Table::new(4, 2, KEY);
+        let ok = br#"{"revoked":[{"jti":"a","expires_at":500}]}"#;
+        let two = br#"{"revoked":[{"jti":"a","expires_at":500},{"jti":"b","expires_at":500}]}"#;
+        for body in [&two[..], b"not json", b"{\"revoked\":[{\"who\":1}]}"] {
+            assert!(matches!(
+                t.apply_polled(&mut s, ok, 1, 1000, 0),
+                Polled::Applied(Applied { applied: 1, .. })
+            ));
+            assert!(!t.is_full(&s));
+            assert!(matches!(
+                t.apply_polled(&mut s, body, 1, 1000, 0),
+                Polled::Unusable(_)
+            ));
+            assert!(t.is_full(&s), "{body:?}");
+        }
     }
 
     #[test]
