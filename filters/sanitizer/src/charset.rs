@@ -46,6 +46,21 @@ impl Charset {
             Charset::Utf8
         }
     }
+
+    /// [`Charset::sniff`], and for a text body without a BOM the NUL pattern of its first four
+    /// bytes (RFC 4627 section 3, XML 1.0 appendix F): `xx 00 xx 00` is UTF-16LE, `00 xx 00 xx`
+    /// UTF-16BE, `xx 00 00 00` UTF-32LE, `00 00 00 xx` UTF-32BE. Honest UTF-8 text has no NUL in
+    /// its first bytes; a UTF-16 payload without a BOM is NULs and ASCII to every detector, yet
+    /// servers and runtimes that sniff read it as text.
+    pub fn sniff_text(body: &[u8]) -> Charset {
+        match (Charset::sniff(body), body) {
+            (Charset::Utf8, [a, 0, 0, 0, ..]) if *a != 0 => Charset::Utf32Le,
+            (Charset::Utf8, [0, 0, 0, d, ..]) if *d != 0 => Charset::Utf32Be,
+            (Charset::Utf8, [a, 0, c, 0, ..]) if *a != 0 && *c != 0 => Charset::Utf16Le,
+            (Charset::Utf8, [0, b, 0, d, ..]) if *b != 0 && *d != 0 => Charset::Utf16Be,
+            (cs, _) => cs,
+        }
+    }
 }
 
 /// A body that does not decode in its declared charset (odd length, a lone surrogate, a code
@@ -117,6 +132,13 @@ mod tests {
         assert_eq!(Charset::sniff(&[0xff, 0xfe, b'a', 0]), Charset::Utf16);
         assert_eq!(Charset::sniff(&[0xff, 0xfe, 0, 0]), Charset::Utf32);
         assert_eq!(Charset::sniff(b"{}"), Charset::Utf8);
+        assert_eq!(Charset::sniff_text(b"a\0b\0"), Charset::Utf16Le);
+        assert_eq!(Charset::sniff_text(b"\0a\0b"), Charset::Utf16Be);
+        assert_eq!(Charset::sniff_text(b"a\0\0\0"), Charset::Utf32Le);
+        assert_eq!(Charset::sniff_text(b"\0\0\0a"), Charset::Utf32Be);
+        assert_eq!(Charset::sniff_text(&[0xff, 0xfe, b'a', 0]), Charset::Utf16);
+        assert_eq!(Charset::sniff_text(b"a=1&"), Charset::Utf8);
+        assert_eq!(Charset::sniff_text(b"a\0"), Charset::Utf8);
         let le: Vec<u8> = "é<".encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(&*decode(Charset::Utf16Le, &le).unwrap(), "é<".as_bytes());
         let mut bom = vec![0xfe, 0xff];

@@ -232,20 +232,19 @@ fn default_passes() -> u8 {
 fn default_body_limit() -> usize {
     1024 * 1024
 }
-/// Headers whose values are structurally safe or checked elsewhere: credentials (the auth filter
-/// verifies them; their bytes are opaque and would only trip detectors), framing and lengths
-/// (Envoy parses them), content negotiation (`accept*`: token lists), the body's own type and
-/// encoding (parsed by the body inspection), and the trace context (fixed hex formats).
+/// Headers whose values are structurally safe AND checked before the upstream reads them
+/// (docs/sanitizer.md, "Headers", gives the reason for each): credentials (the auth filter
+/// verifies them; their bytes are opaque secrets that would only trip detectors), and the
+/// message framing (`content-length`, `transfer-encoding`), which Envoy's codec parses and
+/// refuses when it does not parse. Everything else a server may parse or log is inspected:
+/// `content-type` (the Struts OGNL shape), `content-encoding` (unchecked on a request without
+/// a body), `accept*`, and the trace context.
 fn default_skip_headers() -> Vec<String> {
     [
         "authorization",
         "proxy-authorization",
         "content-length",
-        "content-type",
-        "content-encoding",
         "transfer-encoding",
-        "accept*",
-        "traceparent",
     ]
     .map(String::from)
     .to_vec()
@@ -597,7 +596,18 @@ mod tests {
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.unknown_content_type, UnknownContentType::InspectAsText);
         assert!(p.skip_headers.contains(&"authorization".to_string()));
-        assert!(p.skip_headers.contains(&"accept*".to_string()));
+        assert!(p.skip_headers.contains(&"transfer-encoding".to_string()));
+        for inspected in [
+            "content-type",
+            "accept-language",
+            "traceparent",
+            "content-encoding",
+        ] {
+            assert!(
+                !p.skip_headers.iter().any(|h| h == inspected),
+                "{inspected}"
+            );
+        }
         assert_eq!(p.compressed_bodies, Compressed::Decompress);
         assert_eq!(p.max_decompression_ratio, 100);
         assert_eq!(p.charsets, Charsets::Decode);

@@ -237,12 +237,30 @@ impl<'p> Findings<'p> {
 
     /// A query or form parameter: its name (operators, injection) and its value.
     fn scan_param(&mut self, prefix: &str, name: &[u8], value: &[u8]) {
+        self.scan_pair(prefix, name, value, names::check_param_name);
+    }
+
+    /// A cookie: its name is the client's text like a parameter name (`${jndi:...}=1` reaches
+    /// every server that logs cookie names), and its value.
+    fn scan_cookie(&mut self, name: &[u8], value: &[u8]) {
+        self.scan_pair("cookie", name, value, names::check_cookie_name);
+    }
+
+    /// A name and its value: `check_name` for what only names carry, every value detector on
+    /// both.
+    fn scan_pair(
+        &mut self,
+        prefix: &str,
+        name: &[u8],
+        value: &[u8],
+        check_name: fn(&str, &mut Vec<Rule>),
+    ) {
         let name_text = String::from_utf8_lossy(name);
         let field = format!("{prefix}.{name_text}");
         // Findings in the name are reported without the name: it may be the payload.
         let name_field = format!("{prefix}{{name}}");
         let mut rules = Vec::new();
-        names::check_param_name(&name_text, &mut rules);
+        check_name(&name_text, &mut rules);
         self.add_all(&rules, &name_field);
         self.scan(&name_field, name);
         self.scan(&field, value);
@@ -428,8 +446,10 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
         }
         if name.eq_ignore_ascii_case("cookie") {
             for pair in value.split(';') {
+                // A pair without `=` is a name to some servers and a value to others: scanned
+                // as a name, which every detector sees all the same.
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                f.scan(&format!("cookie.{}", k.trim()), v.trim().as_bytes());
+                f.scan_cookie(k.trim().as_bytes(), v.trim().as_bytes());
             }
             continue;
         }
@@ -565,7 +585,16 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
     let body = if matches!(pending.kind, Kind::Multipart(_)) {
         body
     } else {
-        let cs = pending.charset.unwrap_or_else(|| Charset::sniff(body));
+        // A body declared as something other than text (an image, `application/octet-stream`)
+        // is only sniffed for a BOM: its NULs are data.
+        let textual = !matches!(pending.kind, Kind::Other | Kind::Ambiguous);
+        let cs = pending.charset.unwrap_or_else(|| {
+            if textual {
+                Charset::sniff_text(body)
+            } else {
+                Charset::sniff(body)
+            }
+        });
         source = cs;
         if cs != Charset::Utf8 && policy.charsets == Charsets::Utf8Only {
             return unsupported_charset(policy);
@@ -707,7 +736,15 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
             }
         }
         Kind::GraphQl => {
-            let text = std::str::from_utf8(body).unwrap_or_default();
+            // A document that is not UTF-8 is refused, never inspected as an empty one: the
+            // upstream may read past the bad byte and run what the detectors never saw.
+            let Ok(text) = std::str::from_utf8(body) else {
+                return malformed(
+                    policy,
+                    "malformed_graphql",
+                    "the GraphQL document is not valid UTF-8",
+                );
+            };
             if let Some(refusal) = inspect_graphql(&mut f, "body", text) {
                 return refusal;
             }

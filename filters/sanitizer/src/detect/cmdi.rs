@@ -118,7 +118,9 @@ fn deobfuscate(s: &str) -> String {
         }
         out.push(c);
     }
-    String::from_utf8(out).unwrap_or_default()
+    // Only ASCII bytes were removed from valid UTF-8, so this is valid; were it not, the text
+    // is kept (lossily) rather than scanned as nothing.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Shell paths and launchers.

@@ -47,17 +47,24 @@ fn pollutes(lower: &str) -> bool {
 
 /// Checks a query or form parameter name.
 pub fn check_param_name(name: &str, out: &mut Vec<Rule>) {
-    nosql::check_param_name(name, out);
+    check_cookie_name(name, out);
     let lower = name.to_ascii_lowercase();
-    if pollutes(&lower) {
-        push(out, PROTO);
-    }
     let base = lower.trim();
     let session = SESSION_NAMES.iter().any(|s| {
         base == *s || (s.starts_with("asp") && base.starts_with(s) && base.len() <= s.len() + 8)
     });
     if session {
         push(out, SESSION_ID_PARAM);
+    }
+}
+
+/// Checks a cookie name: operators and pollution paths, as in a parameter name (PHP and `qs`-style
+/// parsers build arrays and objects from cookie names too). A session cookie's name is where it
+/// belongs here, so the session-fixation check of parameter names does not apply.
+pub fn check_cookie_name(name: &str, out: &mut Vec<Rule>) {
+    nosql::check_param_name(name, out);
+    if pollutes(&name.to_ascii_lowercase()) {
+        push(out, PROTO);
     }
 }
 
