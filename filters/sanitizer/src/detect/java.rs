@@ -5,7 +5,7 @@
 //! implicit EL objects; a deserialisation attack must send the stream's magic (`AC ED 00 05`,
 //! `rO0AB` in base64).
 
-use super::{find_all, is_word, Category, NeedleSet, Rule, CRITICAL};
+use super::{find_all, is_word, push, Category, NeedleSet, Rule, CRITICAL};
 
 pub const OGNL: Rule = Rule::new("java-ognl", Category::Java, CRITICAL, 1);
 pub const SPEL_TYPE: Rule = Rule::new("java-spel-type", Category::Java, CRITICAL, 1);
@@ -104,12 +104,6 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
                 push(out, SERIALIZED);
             }
         }
-    }
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
     }
 }
 

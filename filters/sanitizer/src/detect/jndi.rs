@@ -4,7 +4,7 @@
 //! `${jndi:…}`. Rather than listing spellings, this resolves those lookups the way Log4j does — a
 //! single pass with a stack bounded in depth, so linear — and then looks for a `jndi:` lookup.
 
-use super::{Category, Rule, CRITICAL, WARNING};
+use super::{push, Category, Rule, CRITICAL, WARNING};
 
 pub const JNDI_LOOKUP: Rule = Rule::new("jndi-lookup", Category::Jndi, CRITICAL, 1);
 /// Lookups nested deeper than any honest template: itself an obfuscation signal.
@@ -86,12 +86,6 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         if compact.contains(info) {
             push(out, INFO_LOOKUP);
         }
-    }
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
     }
 }
 

@@ -7,7 +7,7 @@
 //! U+560A / U+560D (`嘊`, `嘍`) are included: servers that truncate a UTF-16 code unit to a byte
 //! turn them into LF / CR.
 
-use super::{is_word, Category, Rule, CRITICAL, WARNING};
+use super::{is_word, push, Category, Rule, CRITICAL, WARNING};
 
 pub const HEADER_INJECTION: Rule = Rule::new("crlf-header-injection", Category::Crlf, CRITICAL, 1);
 pub const RESPONSE_SPLIT: Rule = Rule::new("crlf-response-split", Category::Crlf, CRITICAL, 1);
@@ -137,12 +137,6 @@ fn redirect_target(value: Option<&str>) -> bool {
     // Bounded: the rest of the value may be long and hold many `Location:` lines.
     let v = super::prefix(value.unwrap_or_default(), 256).trim_start();
     v.starts_with('/') || v.starts_with("http:") || v.starts_with("https:") || v.contains("://")
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! executes — so the rules look for the declaration's grammar (`<!ENTITY name SYSTEM "…">`,
 //! `<!--#exec …-->`), never for file names or URLs.
 
-use super::{find_all, is_word, skip_ws, Category, Rule, CRITICAL};
+use super::{find_all, is_word, push, skip_ws, Category, Rule, CRITICAL};
 
 pub const EXTERNAL_ENTITY: Rule = Rule::new("xxe-external-entity", Category::Xxe, CRITICAL, 1);
 /// Any entity declaration: internal ones expand (billion laughs) and parameter entities build
@@ -83,12 +83,6 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         if hit {
             push(out, SSI_DIRECTIVE);
         }
-    }
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
     }
 }
 

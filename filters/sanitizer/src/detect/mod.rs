@@ -131,6 +131,11 @@ pub(crate) fn add_once(out: &mut Vec<Rule>, found: impl IntoIterator<Item = Rule
     }
 }
 
+/// Adds one finding to `out` unless it is there already (see [`add_once`]).
+pub(crate) fn push(out: &mut Vec<Rule>, rule: Rule) {
+    add_once(out, [rule]);
+}
+
 /// The rule ids a detector reports for `s` (lower-cased first, as the engine does).
 #[cfg(test)]
 pub(crate) fn rule_ids(detect: fn(&str, &mut Vec<Rule>), s: &str) -> Vec<&'static str> {

@@ -3,7 +3,7 @@
 //! session cookie's name set through the query string), and NoSQL operators ([`super::nosql`]).
 //! Names are short and chosen by the application, so these checks are exact.
 
-use super::{find_all, is_word, nosql, ssrf, Category, Rule, CRITICAL};
+use super::{find_all, is_word, nosql, push, ssrf, Category, Rule, CRITICAL};
 
 pub const PROTO: Rule = Rule::new("prototype-pollution", Category::Prototype, CRITICAL, 1);
 pub const SESSION_ID_PARAM: Rule =
@@ -126,12 +126,6 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         if s.contains("http-equiv") && s.contains("set-cookie") {
             push(out, SET_COOKIE);
         }
-    }
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
     }
 }
 

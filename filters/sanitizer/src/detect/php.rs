@@ -4,7 +4,7 @@
 //! object for `unserialize` (`O:8:"stdClass":1:{…}`). Stream wrappers (`php://`, `phar://`) are the
 //! traversal detector's.
 
-use super::{find_all, is_word, Category, Rule, CRITICAL};
+use super::{find_all, is_word, push, Category, Rule, CRITICAL};
 
 pub const OPEN_TAG: Rule = Rule::new("php-open-tag", Category::Php, CRITICAL, 1);
 pub const FUNCTION_CALL: Rule = Rule::new("php-function-call", Category::Php, CRITICAL, 1);
@@ -140,12 +140,6 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         if b.get(k) == Some(&b'"') && b.get(k + 1) == Some(&b':') {
             push(out, SERIALIZED);
         }
-    }
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
     }
 }
 

@@ -12,7 +12,7 @@
 //! a remote URL ending in `?` (which turns the server's appended suffix into a query string) is
 //! flagged anywhere.
 
-use super::{find_all, Category, Rule, CRITICAL, WARNING};
+use super::{find_all, push, Category, Rule, CRITICAL, WARNING};
 
 pub const METADATA: Rule = Rule::new("ssrf-cloud-metadata", Category::Ssrf, CRITICAL, 1);
 pub const OBFUSCATED_HOST: Rule = Rule::new("ssrf-obfuscated-address", Category::Ssrf, CRITICAL, 1);
@@ -310,12 +310,6 @@ pub fn check_named(name: &str, lower: &str, out: &mut Vec<Rule>) {
 /// Whether [`check_named`] has anything to add for this name.
 pub fn wants(name: &str) -> bool {
     is_url_name(name) || is_include_name(name)
-}
-
-fn push(out: &mut Vec<Rule>, r: Rule) {
-    if !out.contains(&r) {
-        out.push(r);
-    }
 }
 
 #[cfg(test)]
