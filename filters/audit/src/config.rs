@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use portcullis_common::config::{self, ConfigError, Mode};
+use portcullis_common::route::{PathParameters, RequestPath};
 
 use crate::chain::{is_key_id, Seal, SealKey, MIN_KEY_LEN};
 use serde::Deserialize;
@@ -456,8 +457,15 @@ impl AuditConfig {
         })
     }
 
+    /// Only a path every upstream reads as written can be excluded: one with a dot-segment, a
+    /// `;` parameter, an encoded separator, `//` or any percent-escape (see
+    /// [`RequestPath::ambiguity`]) may resolve to another resource behind the excluded prefix
+    /// (`/internal/..;/admin`), so it is always recorded.
     pub fn is_excluded(&self, path: &str) -> bool {
-        self.exclude.iter().any(|p| p.matches(path))
+        let plain = !path.contains('%')
+            && RequestPath::parse(path, PathParameters::Refuse)
+                .is_some_and(|p| p.ambiguity().is_none());
+        plain && self.exclude.iter().any(|p| p.matches(path))
     }
 }
 
@@ -583,6 +591,34 @@ mod tests {
         assert!(!c.is_excluded("/ping?"));
         assert!(!c.is_excluded("/ping/deep"));
         assert!(!c.is_excluded("/healthz"));
+    }
+
+    #[test]
+    fn a_path_another_resource_hides_behind_is_never_excluded() {
+        // Upstreams resolve these to another resource (`/admin`, `/internal/../admin`), or read
+        // them differently: the raw prefix must not hide them from the record.
+        let c = AuditConfig::parse(br#"{"exclude_paths":["/internal/*","/ping"]}"#).unwrap();
+        for path in [
+            "/internal/../admin",
+            "/internal/%2e%2e/admin",
+            "/internal/%2E%2E/admin",
+            "/internal/..;/admin",
+            "/internal/.%2e/admin",
+            "/internal/x%2f..%2fadmin",
+            "/internal//../admin",
+            "/internal/a\\..\\admin",
+            "/ping;jsessionid=1",
+            "/ping%3Bx",
+            "/ping#frag",
+            "/internal/%00",
+            "/internal/%252e%252e/admin",
+            "/ping/.",
+        ] {
+            assert!(!c.is_excluded(path), "{path} must be recorded");
+        }
+        // Plain spellings still are excluded.
+        assert!(c.is_excluded("/internal/metrics/cpu"));
+        assert!(c.is_excluded("/internal/"));
     }
 
     #[test]
