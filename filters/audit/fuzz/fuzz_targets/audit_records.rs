@@ -6,14 +6,24 @@
 use std::collections::BTreeSet;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_audit::chain::{verify, Sealer};
+use portcullis_audit::chain::{verify, Keyring, Seal, SealKey, Sealer};
 use portcullis_audit::json::Json;
 use portcullis_audit::redact::{looks_like_jwt, redact_path, truncate, write_details};
 
+/// A fixed key (fuzzing only): records sealed with it verify, so the chain checks are reached.
+fn key() -> SealKey {
+    match SealKey::new("fuzz-1", &[7u8; 32]) {
+        Ok(k) => k,
+        Err(e) => panic!("the fuzz key is refused: {e}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = verify(&text, false);
-    let _ = verify(&text, true);
+    let keyed = Keyring::new(vec![key()], false);
+    let any = Keyring::new(vec![key()], true);
+    let _ = verify(&text, false, &keyed);
+    let _ = verify(&text, true, &any);
     let sensitive: BTreeSet<String> = ["token", "password", "api_key"]
         .iter()
         .map(|s| s.to_string())
@@ -30,6 +40,10 @@ fuzz_target!(|data: &[u8]| {
         write_details(&mut out, &details, &sensitive);
     }
     // A record must be a JSON object ending in `}` to be sealed; anything else is refused.
-    let mut sealer = Sealer::new("fuzz".to_string());
-    let _ = sealer.seal(data.to_vec());
+    for seal in [Seal::Keyed(key()), Seal::Unkeyed] {
+        let mut sealer = Sealer::new("fuzz".to_string(), seal);
+        if let Some(line) = sealer.seal(data.to_vec()) {
+            let _ = verify(&line, false, &any);
+        }
+    }
 });
