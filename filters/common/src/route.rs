@@ -144,6 +144,9 @@ pub struct RequestPath<'a> {
     /// Decoded, re-split, dot-segments resolved, inner empty segments dropped.
     guard: Vec<Cow<'a, str>>,
     ambiguity: Option<Ambiguity>,
+    /// The path as sent, before the query and fragment, without its leading `/`: how an
+    /// upstream that decodes, cuts and resolves nothing reads it.
+    literal: &'a str,
 }
 
 /// `segment` without its `;...` (raw or `%3B`), and whether it had one.
@@ -257,6 +260,7 @@ impl<'a> RequestPath<'a> {
             exact,
             guard,
             ambiguity,
+            literal: rest,
         })
     }
 
@@ -723,10 +727,29 @@ impl Route {
                 } else {
                     Compare::Folded
                 };
-                match_segments(&self.segments, &path.guard, compare)?
-                    .into_iter()
-                    .map(|(name, i)| (name, path.guard.get(i).cloned().unwrap_or_default()))
-                    .collect()
+                if let Some(found) = match_segments(&self.segments, &path.guard, compare) {
+                    found
+                        .into_iter()
+                        .map(|(name, i)| (name, path.guard.get(i).cloned().unwrap_or_default()))
+                        .collect()
+                } else if path.ambiguity.is_some() {
+                    // Upstreams read an ambiguous path differently: a guard must hold under
+                    // each reading, so it also matches the path as sent with only `;`
+                    // parameters cut and raw dot-segments resolved, and as sent verbatim.
+                    let literal: Vec<&'a str> = path.literal.split('/').collect();
+                    let pairs = [&path.exact, &literal].into_iter().find_map(|view| {
+                        let found = match_segments(&self.segments, view, compare)?;
+                        let value = |i: usize| view.get(i).copied().unwrap_or_default();
+                        let pairs: Vec<_> = found
+                            .into_iter()
+                            .map(|(name, i)| (name, Cow::Borrowed(value(i))))
+                            .collect();
+                        Some(pairs)
+                    });
+                    pairs?
+                } else {
+                    return None;
+                }
             }
         };
         Some(Params { pairs })
@@ -859,6 +882,32 @@ mod tests {
         RequestPath::parse(path, PathParameters::Refuse)
             .unwrap()
             .ambiguity()
+    }
+
+    #[test]
+    fn a_guard_matches_an_ambiguous_path_however_the_upstream_reads_it() {
+        // Without auth in front (which refuses these), a rate limit or an inspection on
+        // `/api/products/**` must still apply to a path that an upstream decoding or resolving
+        // nothing serves from under `/api/products/`.
+        for path in [
+            "/api/products/%2e%2e/admin",
+            "/api/products/%2E%2E/%2E%2E/admin",
+            "/api/products/..;/admin",
+            "/api/products/.%2e;x/admin",
+            "/api/products/x%2f..%2f..%2fadmin",
+            "/api/products/%252e%252e/admin",
+        ] {
+            assert!(ambiguity(path).is_some(), "{path}");
+            assert!(hit("/api/products/**", path), "{path}");
+            if path.matches('/').count() == 4 {
+                assert!(hit("/api/products/{id}/admin", path), "{path}");
+            }
+        }
+        // The resolved reading still counts too.
+        assert!(hit("/api/admin", "/api/products/%2e%2e/admin"));
+        assert!(hit("/api/admin", "/api/products/..;/admin"));
+        // An unambiguous path has one reading.
+        assert!(!hit("/api/products/**", "/api/admin"));
     }
 
     #[test]
