@@ -676,7 +676,7 @@ impl Route {
         host: &str,
         path: &RequestPath<'a>,
     ) -> Option<Params<'a>> {
-        self.matches_split(method, host_of(host), path)
+        self.matches_split(method, host_of(host), path, Readings::Every)
     }
 
     fn method_matches(&self, method: &str) -> bool {
@@ -698,6 +698,7 @@ impl Route {
         method: &str,
         host: &str,
         path: &RequestPath<'a>,
+        readings: Readings,
     ) -> Option<Params<'a>> {
         // Cheap checks first.
         if !self.method_matches(method) {
@@ -732,7 +733,7 @@ impl Route {
                         .into_iter()
                         .map(|(name, i)| (name, path.guard.get(i).cloned().unwrap_or_default()))
                         .collect()
-                } else if path.ambiguity.is_some() {
+                } else if readings == Readings::Every && path.ambiguity.is_some() {
                     // Upstreams read an ambiguous path differently: a guard must hold under
                     // each reading, so it also matches the path as sent with only `;`
                     // parameters cut and raw dot-segments resolved, and as sent verbatim.
@@ -754,6 +755,18 @@ impl Route {
         };
         Some(Params { pairs })
     }
+}
+
+/// Which readings of an ambiguous path a guarding route matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readings {
+    /// Any of them: a route that adds a check on its own (a rate limit) must hold however the
+    /// upstream reads the path.
+    Every,
+    /// The guard view only: in a first-match table, another reading would let an earlier,
+    /// weaker rule win over the one the resolved path meets (auth refuses ambiguous paths
+    /// before its table anyway).
+    Guard,
 }
 
 /// Routes in configuration order, each with its value; the first matching route wins.
@@ -819,7 +832,7 @@ impl<T> RouteTable<T> {
         let host = host_of(host);
         self.entries.iter().find_map(|(route, value)| {
             route
-                .matches_split(method, host, path)
+                .matches_split(method, host, path, Readings::Guard)
                 .map(|params| (value, params))
         })
     }
@@ -908,6 +921,14 @@ mod tests {
         assert!(hit("/api/admin", "/api/products/..;/admin"));
         // An unambiguous path has one reading.
         assert!(!hit("/api/products/**", "/api/admin"));
+        // A first-match table decides on the guard view: an earlier rule does not win through
+        // another reading over the one the resolved path meets.
+        let table: RouteTable<&str> = [("/api/products/**", "products"), ("/api/admin", "admin")]
+            .into_iter()
+            .map(|(p, v)| (route(p), v))
+            .collect();
+        let found = table.first_match("GET", "h", "/api/products/%2e%2e/admin");
+        assert_eq!(found.map(|(v, _)| *v), Some("admin"));
     }
 
     #[test]
