@@ -30,7 +30,7 @@ pub fn policy() -> Option<Policy> {
     {{"name": "hmac", "issuer": "https://issuer.test", "audiences": ["api"],
       "hmac_keys": [{{"alg": "HS256", "kid": "h1", "secret_env": "FUZZ_JWT_SECRET"}}],
       "roles_claim": "roles", "tenant_claim": "org.tenant", "max_lifetime_secs": 86400}},
-    {{"name": "asym", "issuer": "https://asym.test",
+    {{"name": "asym", "issuer": "https://asym.test", "audiences": ["api"],
       "jwks": {{"keys": [
         {{"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "e1", "x": "ml4syX0yCUlccINQtF2UiGZWUyjxfAxmoLDcV4BKDOw", "y": "zck1isQLf-Xl4i15oy5rHTGGzgqHAtzQhRtRyV7b-Es"}},
         {{"kty": "RSA", "alg": "RS256", "kid": "r1", "e": "AQAB", "n": "vmRzvKdmlljCDtEgZs7SCawJR8jCaf9lllddKVYV4_qwm5qngV7hwaDQnBJtfhpssxbd_vIAHJ4J7T1id6DPBM-qbCnLvvDfa9QAbpPBZjoSq1q7FeEer0RBuqQl1i3Wj_B9gY52le_G1XFXT6jY2gYK19Y5P1tNUz9mnFGx5eIFyCKv4WL_X5Vfq_C4_0jaJIGIR60421spFmgpGC4EvjqXzFKv3VTH2cMI40tfsT-oM7IRS20xQn_dfpBoyY5OHZYqEswzClpBzC1GHIWdOMxf_BD52S-J0-db8517ZN_7ziji4y3Ote6eKFEJ-JD_IL66zqXqmClRrbNga-I5QQ"}}]}},
