@@ -273,11 +273,9 @@ fn selects(old: &Entry, headers: &[(String, String)]) -> bool {
         (Some(_), None) | (None, Some(_)) => return false,
         (None, None) => {}
     }
-    let stored_lm = old.header("last-modified").and_then(http_date);
-    let new_lm = first(headers, "last-modified").and_then(http_date);
     match (old.header("last-modified"), first(headers, "last-modified")) {
         (None, None) => true,
-        (Some(_), Some(_)) => stored_lm.is_some() && stored_lm == new_lm,
+        (Some(a), Some(b)) => http_date(a).is_some_and(|a| Some(a) == http_date(b)),
         _ => false,
     }
 }
@@ -1081,7 +1079,7 @@ impl Engine {
         if l.head && matches!(status, 200 | 404 | 410) {
             if let Some(old) = &l.stale {
                 if !self.may_update(l) {
-                    return self.not_stored(p, Some("authorization"), vec![]);
+                    return self.not_stored(p, "authorization", vec![]);
                 }
                 let mut events = vec![];
                 if status == 200 && selects(old, headers) {
@@ -1090,7 +1088,7 @@ impl Engine {
                 } else if let Ok(r) = self.store.remove_url(s, &l.url_key) {
                     events.push(Event::Invalidated(r.removed));
                 }
-                return self.not_stored(p, Some("head"), events);
+                return self.not_stored(p, "head", events);
             }
         }
         // The upstream failed: serve the stale copy where stale-if-error allows it.
@@ -1144,21 +1142,12 @@ impl Engine {
                     })),
                 }
             }
-            Err(why) => self.not_stored(p, Some(why), vec![Event::NotStorable]),
+            Err(why) => self.not_stored(p, why, vec![Event::NotStorable]),
         }
     }
 
     /// A response forwarded to the client and not stored, with why (`Cache-Status` detail).
-    fn not_stored(
-        &self,
-        p: &Pending,
-        why: Option<&'static str>,
-        events: Vec<Event>,
-    ) -> ResponseAction {
-        let mut decision = Decision::allow().with("cache_status", p.fwd);
-        if let Some(why) = why {
-            decision = decision.with("not_stored", why);
-        }
+    fn not_stored(&self, p: &Pending, why: &'static str, events: Vec<Event>) -> ResponseAction {
         ResponseAction::Pass {
             cache_status: self.status(
                 &Handling::Forward {
@@ -1168,9 +1157,11 @@ impl Engine {
                     ttl: None,
                 },
                 p.key_shown.as_deref(),
-                why,
+                Some(why),
             ),
-            decision,
+            decision: Decision::allow()
+                .with("cache_status", p.fwd)
+                .with("not_stored", why),
             events,
             capture: None,
         }
