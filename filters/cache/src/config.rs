@@ -2,7 +2,7 @@
 //! compiled form used per request. Every error names its field.
 
 use portcullis_common::config::{ConfigError, Mode};
-use portcullis_common::route::{compile_as, Kind, RouteSpec, RouteTable};
+use portcullis_common::route::{compile_as, Kind, Route, RouteSpec, RouteTable};
 use serde::Deserialize;
 
 use crate::freshness::Heuristic;
@@ -266,8 +266,9 @@ pub struct Compiled {
     pub targeted_field: Option<String>,
     pub purge_method: bool,
     /// The admin purge path as guarding routes (the path, and with a trailing slash); empty when
-    /// there is none.
-    pub purge_path: RouteTable<()>,
+    /// there is none. Not a first-match table: a request is a purge when any of them matches,
+    /// under any reading of an ambiguous path the matcher knows (fail closed).
+    pub purge_path: Vec<Route>,
     pub purge_roles: Vec<String>,
     pub tag_header: String,
     pub status_name: String,
@@ -373,7 +374,7 @@ impl CacheConfig {
             }
         };
         let purge_path = match &self.purge.path {
-            None => RouteTable::new(),
+            None => Vec::new(),
             Some(p) => purge_routes(p)?,
         };
         let token = |s: &str| {
@@ -449,7 +450,7 @@ impl CacheConfig {
 /// The admin purge path compiled as guarding routes: every spelling an upstream would read as
 /// the path (case, percent-encoding, `;` parameters, `//`, dot-segments, a trailing slash) is the
 /// purge endpoint, so none of them is looked up, stored or forwarded as an ordinary request.
-fn purge_routes(path: &str) -> Result<RouteTable<()>, ConfigError> {
+fn purge_routes(path: &str) -> Result<Vec<Route>, ConfigError> {
     if !path.starts_with('/') {
         return Err(ConfigError::new("purge.path", "must start with '/'"));
     }
@@ -466,18 +467,18 @@ fn purge_routes(path: &str) -> Result<RouteTable<()>, ConfigError> {
             "must not be '/' (every request would be a purge)",
         ));
     }
-    let mut table = RouteTable::new();
-    for p in [base.to_string(), format!("{base}/")] {
-        let spec = RouteSpec {
-            path: p,
-            methods: Vec::new(),
-            host: None,
-            case_sensitive: false,
-        };
-        let route = compile_as(&spec, Kind::Guard).map_err(|e| e.within("purge"))?;
-        table.push(route, ());
-    }
-    Ok(table)
+    [base.to_string(), format!("{base}/")]
+        .into_iter()
+        .map(|p| {
+            let spec = RouteSpec {
+                path: p,
+                methods: Vec::new(),
+                host: None,
+                case_sensitive: false,
+            };
+            compile_as(&spec, Kind::Guard).map_err(|e| e.within("purge"))
+        })
+        .collect()
 }
 
 /// Parses and compiles the JSON configuration.

@@ -410,8 +410,8 @@ impl Engine {
     fn is_purge_path(&self, method: &str, authority: &str, path: &str) -> bool {
         self.config
             .purge_path
-            .first_match(method, authority, path)
-            .is_some()
+            .iter()
+            .any(|r| r.matches(method, authority, path).is_some())
     }
 
     /// How a request is handled, from its request line alone (one route match).
