@@ -810,3 +810,294 @@ fn encoded_responses_are_served_only_to_clients_accepting_them() {
         }
     }
 }
+
+/// A cacheable route naming only GET: a HEAD is answered from the GET's entry (its status and
+/// headers, no body), and never reaches the upstream.
+#[test]
+fn head_on_a_get_only_route_is_a_hit_from_the_get_entry() {
+    let server = TestServer::start(|_| json_reply("max-age=60", "a").header("x-a", "1"));
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/r/**","methods":["GET"]}]}"#,
+    );
+    let client = chain.client();
+    let get = call(client.get(&chain.url("/r/doc")));
+    assert!(status_of(&get).contains("stored"), "{}", status_of(&get));
+    let get_len = body(get).len();
+    assert!(get_len > 0);
+    let head = call(client.head(&chain.url("/r/doc")));
+    assert_eq!(head.status(), 200);
+    assert!(status_of(&head).contains("hit"), "{}", status_of(&head));
+    assert_eq!(head.header("etag"), Some("\"a\""));
+    assert_eq!(head.header("x-a"), Some("1"));
+    // Content-Type is not asserted: Envoy drops it from a local reply without a body (seen
+    // with Envoy 1.40 on the cache's HEAD hits).
+    assert!(body(head).is_empty(), "a HEAD reply has no body");
+    assert_eq!(
+        server.received().len(),
+        1,
+        "only the GET reached the upstream"
+    );
+}
+
+/// Every spelling Envoy lets through that an upstream would read as the purge path is the
+/// purge endpoint: the cache's own 401 without credentials, never forwarded nor cached.
+#[test]
+fn purge_path_spellings_are_the_purge_endpoint() {
+    let server = TestServer::start(|_| json_reply("max-age=60", "a"));
+    let chain = chain_for(
+        &server,
+        r#"{"routes":[{"path":"/**"}],"purge":{"path":"/_cache/purge"}}"#,
+    );
+    let client = chain.client();
+    for path in [
+        "/_cache/purge",
+        "/_cache/purge/",
+        "/_CACHE/Purge",
+        "/_cache/%70urge",
+        "/_cache/purge?x=1",
+        "/_cache/purge.",
+    ] {
+        for method in ["GET", "POST"] {
+            let resp = call(client.request(method, &chain.url(path)));
+            assert_eq!(resp.status(), 401, "{method} {path}: {}", status_of(&resp));
+            let problem: serde_json::Value = serde_json::from_slice(&body(resp)).unwrap();
+            assert_eq!(problem["reason"], "purge_forbidden", "{method} {path}");
+        }
+    }
+    assert!(
+        server.received().is_empty(),
+        "{:?}",
+        server.received().iter().map(|r| &r.url).collect::<Vec<_>>()
+    );
+}
+
+/// RFC 9111 §4.3.5 and §3.5 through Envoy: a HEAD whose response does not carry the stored
+/// ETag, and an authenticated HEAD, never change the shared GET entry that is served.
+#[test]
+fn head_responses_update_the_get_entry_only_when_they_may() {
+    let server = TestServer::start(|req| match (req.method.as_str(), req.url.as_str()) {
+        ("HEAD", "/r/no-etag") => Response::status(200)
+            .header("content-type", "application/json")
+            .header("cache-control", "max-age=60")
+            .header("x-v", "head"),
+        ("HEAD", _) => Response::status(200)
+            .header("content-type", "application/json")
+            .header("cache-control", "public, max-age=60")
+            .header("etag", "\"a\"")
+            .header("x-v", "head"),
+        _ => json_reply("public, max-age=60", "a").header("x-v", "get"),
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    let get = |path: &str| {
+        let r = call(client.get(&chain.url(path)));
+        let out = (status_of(&r), r.header("x-v").map(str::to_string));
+        body(r);
+        out
+    };
+    for path in ["/r/no-etag", "/r/auth"] {
+        let (cs, _) = get(path);
+        assert!(cs.contains("stored"), "{path}: {cs}");
+    }
+    // A HEAD whose response has no ETag though the stored GET has one: it does not select the
+    // stored response, which is dropped rather than merged.
+    body(call(
+        client
+            .head(&chain.url("/r/no-etag"))
+            .set("cache-control", "no-cache"),
+    ));
+    let (cs, v) = get("/r/no-etag");
+    assert_eq!(v.as_deref(), Some("get"), "{cs}");
+    assert!(cs.contains("fwd=miss"), "{cs}");
+    // An authenticated HEAD with the same ETag: the user is answered, the shared entry kept.
+    let head = call(
+        client
+            .head(&chain.url("/r/auth"))
+            .set("cache-control", "no-cache")
+            .set("authorization", "Bearer not-a-real-token"),
+    );
+    assert_eq!(head.header("x-v"), Some("head"));
+    body(head);
+    let (cs, v) = get("/r/auth");
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(
+        v.as_deref(),
+        Some("get"),
+        "an authenticated HEAD updated the shared entry"
+    );
+}
+
+/// A plain-TCP upstream that answers every request with `interim` (one or more 1xx responses,
+/// written first) and then a cacheable 200; it counts connections and requests.
+struct RawUpstream {
+    port: u16,
+    requests: Arc<AtomicU32>,
+    connections: Arc<AtomicU32>,
+}
+
+const RAW_BODY: &str = r#"{"v":"final"}"#;
+
+impl RawUpstream {
+    fn start(interim: &'static str) -> RawUpstream {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicU32::new(0));
+        let connections = Arc::new(AtomicU32::new(0));
+        let (r, c) = (requests.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut out = stream;
+                    loop {
+                        // One request: its head (the tests send no bodies upstream).
+                        let mut line = String::new();
+                        let mut head = 0;
+                        loop {
+                            line.clear();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {}
+                            }
+                            if line == "\r\n" && head > 0 {
+                                break;
+                            }
+                            head += 1;
+                        }
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let reply = format!(
+                            "{interim}HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             cache-control: max-age=60\r\ncontent-length: {}\r\n\r\n{RAW_BODY}",
+                            RAW_BODY.len()
+                        );
+                        if out.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        RawUpstream {
+            port,
+            requests,
+            connections,
+        }
+    }
+}
+
+/// One HTTP/1.1 request over TLS, read to the end: every status line the client saw (interim
+/// ones first), the final response's headers (lower-cased) and body.
+fn raw_https_get(chain: &Chain, path: &str) -> (Vec<u16>, Vec<(String, String)>, String) {
+    use std::io::Write;
+    let config = portcullis_tests::tls::client_config(
+        &chain.certs,
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    );
+    let mut tls = portcullis_tests::tls::handshake(chain.https_port, config).unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nhost: localhost:{}\r\nconnection: close\r\n\r\n",
+        chain.https_port
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    // A TLS close without close_notify is fine: everything before it has been read.
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let mut statuses = Vec::new();
+    let mut rest = text.as_str();
+    loop {
+        let (head, after) = rest
+            .split_once("\r\n\r\n")
+            .expect("a complete response head");
+        let mut lines = head.split("\r\n");
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        statuses.push(status);
+        if status >= 200 {
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect::<Vec<_>>();
+            let chunked = headers
+                .iter()
+                .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+            return (
+                statuses,
+                headers,
+                if chunked {
+                    dechunk(after)
+                } else {
+                    after.to_string()
+                },
+            );
+        }
+        rest = after;
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        s = &after[n + 2..];
+    }
+    out
+}
+
+/// Interim 1xx responses are never cached: the upstream's `103 Early Hints` (or an unsolicited
+/// `100 Continue`) before a cacheable 200 leaves the 200 stored, and the next identical GET is a
+/// hit with status 200 and the whole body, the upstream having seen one request.
+#[test]
+fn interim_responses_are_never_cached() {
+    for (interim, path) in [
+        (
+            "HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\n",
+            "/r/early",
+        ),
+        ("HTTP/1.1 100 Continue\r\n\r\n", "/r/continue"),
+    ] {
+        let upstream = RawUpstream::start(interim);
+        let chain = Chain::start_with(
+            Options::default()
+                .set(&format!("UPSTREAM_PORT={}", upstream.port))
+                .filter_config("auth", AUTH_PUBLIC_KEEPING_TOKENS)
+                .filter_config("cache", TEST_ROUTES),
+        );
+        let (statuses, headers, body) = raw_https_get(&chain, path);
+        let header = |hs: &[(String, String)], n: &str| {
+            hs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+        };
+        // What Envoy let through of the interim response, for the record.
+        eprintln!("{path}: the first client saw statuses {statuses:?}");
+        assert_eq!(statuses.last(), Some(&200), "{path}");
+        assert_eq!(body, RAW_BODY, "{path}");
+        let cs = header(&headers, "cache-status").unwrap_or_default();
+        assert!(cs.contains("stored"), "{path}: {cs}");
+        let (statuses, headers, body) = raw_https_get(&chain, path);
+        assert_eq!(statuses, vec![200], "{path}: a hit is the stored 200 alone");
+        let cs = header(&headers, "cache-status").unwrap_or_default();
+        assert!(cs.contains("hit"), "{path}: {cs}");
+        assert_eq!(body, RAW_BODY, "{path}");
+        assert_eq!(
+            header(&headers, "link"),
+            None,
+            "{path}: no interim field stored"
+        );
+        assert_eq!(upstream.requests.load(Ordering::SeqCst), 1, "{path}");
+        assert!(upstream.connections.load(Ordering::SeqCst) >= 1, "{path}");
+    }
+}

@@ -2,7 +2,7 @@
 //! compiled form used per request. Every error names its field.
 
 use portcullis_common::config::{ConfigError, Mode};
-use portcullis_common::route::{compile_as, Kind, RouteSpec, RouteTable};
+use portcullis_common::route::{compile_as, Kind, Route, RouteSpec, RouteTable};
 use serde::Deserialize;
 
 use crate::freshness::Heuristic;
@@ -71,7 +71,8 @@ pub enum CredentialSource {
 #[serde(deny_unknown_fields)]
 pub struct CacheRoute {
     pub path: String,
-    /// GET and HEAD when empty (the only methods whose responses are stored).
+    /// GET and HEAD when empty (the only methods whose responses are stored). A route naming
+    /// GET also takes HEAD: a HEAD is answered from, and updates, the GET's entry.
     #[serde(default)]
     pub methods: Vec<String>,
     #[serde(default)]
@@ -138,7 +139,9 @@ pub struct PurgeConfig {
     /// Accept the `PURGE` method on a URL.
     #[serde(default = "default_true")]
     pub method: bool,
-    /// `POST <path>?url=/x` or `?tag=t` also purges; absent: no admin path.
+    /// `POST <path>?url=/x` or `?tag=t` also purges; absent: no admin path. Matched as a
+    /// guarding route (any method, any case, percent-decoded, `;` parameters cut, with or without
+    /// a trailing slash), so no spelling an upstream would read as this path slips past it.
     #[serde(default)]
     pub path: Option<String>,
     /// Identity roles allowed to purge; empty: nobody may.
@@ -262,7 +265,10 @@ pub struct Compiled {
     /// Lower-cased.
     pub targeted_field: Option<String>,
     pub purge_method: bool,
-    pub purge_path: Option<String>,
+    /// The admin purge path as guarding routes (the path, and with a trailing slash); empty when
+    /// there is none. Not a first-match table: a request is a purge when any of them matches,
+    /// under any reading of an ambiguous path the matcher knows (fail closed).
+    pub purge_path: Vec<Route>,
     pub purge_roles: Vec<String>,
     pub tag_header: String,
     pub status_name: String,
@@ -287,6 +293,13 @@ impl CacheConfig {
             };
             if spec.methods.is_empty() {
                 spec.methods = vec!["GET".into(), "HEAD".into()];
+            }
+            // HEAD is answered from the GET entry (and a HEAD response updates it, RFC 9111
+            // §4.3.5), so a route cacheable for GET is one for HEAD: exempting routes match the
+            // method exactly, so it is added here rather than left to the matcher.
+            let names = |m: &str| spec.methods.iter().any(|x| x.eq_ignore_ascii_case(m));
+            if names("GET") && !names("HEAD") {
+                spec.methods.push("HEAD".into());
             }
             for (m, method) in spec.methods.iter().enumerate() {
                 if !matches!(method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
@@ -360,11 +373,10 @@ impl CacheConfig {
                 })
             }
         };
-        if let Some(p) = &self.purge.path {
-            if !p.starts_with('/') {
-                return Err(ConfigError::new("purge.path", "must start with '/'"));
-            }
-        }
+        let purge_path = match &self.purge.path {
+            None => Vec::new(),
+            Some(p) => purge_routes(p)?,
+        };
         let token = |s: &str| {
             !s.is_empty()
                 && s.bytes().all(|b| {
@@ -424,7 +436,7 @@ impl CacheConfig {
             credential_sources: self.credential_sources,
             targeted_field: self.targeted_field,
             purge_method: self.purge.method,
-            purge_path: self.purge.path,
+            purge_path,
             purge_roles: self.purge.roles,
             tag_header: self.tag_header.to_ascii_lowercase(),
             status_name: self.status_name,
@@ -433,6 +445,40 @@ impl CacheConfig {
             refresh_timeout_ms: self.refresh_timeout_ms,
         })
     }
+}
+
+/// The admin purge path compiled as guarding routes: every spelling an upstream would read as
+/// the path (case, percent-encoding, `;` parameters, `//`, dot-segments, a trailing slash) is the
+/// purge endpoint, so none of them is looked up, stored or forwarded as an ordinary request.
+fn purge_routes(path: &str) -> Result<Vec<Route>, ConfigError> {
+    if !path.starts_with('/') {
+        return Err(ConfigError::new("purge.path", "must start with '/'"));
+    }
+    if path.contains(['*', '{', '}']) {
+        return Err(ConfigError::new(
+            "purge.path",
+            "must be a literal path (no '*', '**' or '{name}')",
+        ));
+    }
+    let base = path.trim_end_matches('/');
+    if base.is_empty() {
+        return Err(ConfigError::new(
+            "purge.path",
+            "must not be '/' (every request would be a purge)",
+        ));
+    }
+    [base.to_string(), format!("{base}/")]
+        .into_iter()
+        .map(|p| {
+            let spec = RouteSpec {
+                path: p,
+                methods: Vec::new(),
+                host: None,
+                case_sensitive: false,
+            };
+            compile_as(&spec, Kind::Guard).map_err(|e| e.within("purge"))
+        })
+        .collect()
 }
 
 /// Parses and compiles the JSON configuration.
@@ -447,9 +493,10 @@ pub fn rule_for<'a>(
     host: &str,
     path: &'a str,
 ) -> Option<&'a RouteRule> {
-    // Lookups of HEAD are answered from GET entries, so both match the GET route.
-    let m = if method == "HEAD" { "HEAD" } else { method };
-    c.routes.first_match(m, host, path).map(|(rule, _)| rule)
+    // A route naming GET also names HEAD (see `compile`), so HEAD finds the GET's route.
+    c.routes
+        .first_match(method, host, path)
+        .map(|(rule, _)| rule)
 }
 
 #[cfg(test)]
@@ -463,6 +510,15 @@ mod tests {
         assert_eq!(c.buckets, 256);
         assert!(rule_for(&c, "GET", "h", "/api/products").is_some());
         assert!(rule_for(&c, "HEAD", "h", "/api/products").is_some());
+        // A GET-only route takes HEAD too; a HEAD-only route does not take GET.
+        let c = load(
+            br#"{"routes":[{"path":"/g","methods":["GET"]},{"path":"/h","methods":["HEAD"]}]}"#,
+        )
+        .unwrap();
+        assert!(rule_for(&c, "HEAD", "h", "/g").is_some());
+        assert!(rule_for(&c, "GET", "h", "/h").is_none());
+        let c = load(br#"{"routes":[{"path":"/api/products"},{"path":"/me","per_user":true}]}"#)
+            .unwrap();
         assert!(rule_for(&c, "POST", "h", "/api/products").is_none());
         assert!(rule_for(&c, "GET", "h", "/api/products.css").is_none());
         assert!(rule_for(&c, "GET", "h", "/me").unwrap().per_user);
@@ -493,7 +549,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&[u8], &str); 12] = [
+        let cases: [(&[u8], &str); 16] = [
             (
                 br#"{"credential_sources":[{"header":"X-Key"}]}"#,
                 "credential_sources[0]",
@@ -523,6 +579,10 @@ mod tests {
             ),
             (br#"{"heuristic":{"fraction":2}}"#, "heuristic.fraction"),
             (br#"{"purge":{"path":"x"}}"#, "purge.path"),
+            (br#"{"purge":{"path":"/"}}"#, "purge.path"),
+            (br#"{"purge":{"path":"/_cache/*"}}"#, "purge.path"),
+            (br#"{"purge":{"path":"/a/../b"}}"#, "purge.path"),
+            (br#"{"purge":{"path":"/a?x=1"}}"#, "purge.path"),
             (br#"{"status_name":"a b"}"#, "status_name"),
         ];
         for (json, field) in cases {

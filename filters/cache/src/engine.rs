@@ -167,7 +167,9 @@ struct Lookup {
     primary_key: String,
     /// The request's headers, for Vary values.
     request_headers: Headers,
-    /// Authenticated (identity published, or a credential source present): RFC 9111 §3.5.
+    /// Authenticated (identity published, a credential source present, or `Authorization`):
+    /// RFC 9111 §3.5. Such a response is stored on a shared entry only when it allows it, and
+    /// such a HEAD or revalidation never updates nor invalidates a shared entry.
     authenticated: bool,
     may_store: bool,
     /// Keyed by the verified user: the entry is that user's private cache.
@@ -255,6 +257,27 @@ fn describes_body(name: &str) -> bool {
         name,
         "content-length" | "content-encoding" | "content-range" | "transfer-encoding"
     )
+}
+
+/// Whether a 304 or HEAD response's validators select the stored response `old` for update
+/// (RFC 9111 §4.3.4, §4.3.5). A stored strong ETag needs the same strong ETag; a stored weak one
+/// the same tag by weak comparison; without a stored ETag, the response must carry none, and the
+/// stored `Last-Modified` (if any) needs the same date; a stored response without validators is
+/// selected only by a response without them.
+fn selects(old: &Entry, headers: &[(String, String)]) -> bool {
+    let stored_tag = old.header("etag").map(str::trim);
+    let new_tag = first(headers, "etag").map(str::trim);
+    match (stored_tag, new_tag) {
+        (Some(a), Some(b)) if !a.starts_with("W/") => return a == b,
+        (Some(a), Some(b)) => return a.trim_start_matches("W/") == b.trim_start_matches("W/"),
+        (Some(_), None) | (None, Some(_)) => return false,
+        (None, None) => {}
+    }
+    match (old.header("last-modified"), first(headers, "last-modified")) {
+        (None, None) => true,
+        (Some(a), Some(b)) => http_date(a).is_some_and(|a| Some(a) == http_date(b)),
+        _ => false,
+    }
 }
 
 /// Weak comparison of entity tags (RFC 9110 §8.8.3.2) against an If-None-Match list.
@@ -382,12 +405,22 @@ impl Engine {
         self.forward_pass(fwd, 0, Vec::new())
     }
 
+    /// Whether the request is for the admin purge path, however spelled (see
+    /// `config::purge_routes`).
+    fn is_purge_path(&self, method: &str, authority: &str, path: &str) -> bool {
+        self.config
+            .purge_path
+            .iter()
+            .any(|r| r.matches(method, authority, path).is_some())
+    }
+
     /// How a request is handled, from its request line alone (one route match).
     fn route<'a>(&'a self, method: &str, authority: &str, path: &'a str) -> Route<'a> {
         let c = &self.config;
-        let is_purge =
-            (c.purge_method && method == "PURGE") || c.purge_path.as_deref() == Some(path);
-        if is_purge || unsafe_method(method) {
+        if (c.purge_method && method == "PURGE")
+            || self.is_purge_path(method, authority, path)
+            || unsafe_method(method)
+        {
             return Route::Special;
         }
         if !matches!(method, "GET" | "HEAD") {
@@ -407,7 +440,7 @@ impl Engine {
             Route::Cacheable(rule) => rule,
             // A purge, or else an unsafe method, which invalidates what it changes.
             Route::Special => {
-                let is_purge_path = c.purge_path.as_deref() == Some(path);
+                let is_purge_path = self.is_purge_path(req.method, req.authority, path);
                 if (c.purge_method && req.method == "PURGE") || is_purge_path {
                     return self.purge(s, req, is_purge_path);
                 }
@@ -482,6 +515,7 @@ impl Engine {
             primary_key: primary.clone(),
             request_headers: headers.clone(),
             authenticated: req.identity.is_some()
+                || first(req.headers, "authorization").is_some()
                 || self.carries_credential(req.headers, split_target(req.target).1),
             may_store: !rd.no_store,
             per_user: user.is_some(),
@@ -577,6 +611,10 @@ impl Engine {
                     }
                 }
                 refresh_headers.extend(validators(entry));
+                // The refresh carries no credentials of the client's, unless the entry varies
+                // on a field that holds one.
+                lookup.authenticated = first(&refresh_headers, "authorization").is_some()
+                    || self.carries_credential(&refresh_headers, split_target(req.target).1);
                 RequestAction::Respond {
                     reply,
                     decision: Decision::allow().with("cache_status", "hit-stale-while-revalidate"),
@@ -998,21 +1036,35 @@ impl Engine {
         if status == 304 && l.revalidating {
             if let Some(old) = &l.stale {
                 let merged = self.updated(l, old, headers, p, now);
+                // RFC 9111 §4.3.4: only a 304 whose validators select the stored response
+                // updates it. One that does not still says our validator matched (RFC 9110
+                // §13.1.2), so the stored response is served as it is; its fields, describing
+                // something else, are not taken. An authenticated request's 304 is the user's
+                // answer but never updates a shared entry.
+                let (serve, stored, detail) = if !selects(old, headers) {
+                    (old, false, Some("validators-differ"))
+                } else if !self.may_update(l) {
+                    (&merged, false, Some("authorization"))
+                } else {
+                    (&merged, true, p.detail)
+                };
                 let mut events = vec![Event::Revalidated];
-                events.extend(self.restore(s, l, &merged, now));
-                let lifetime = self.lifetime_of(&merged, &self.policy(&merged.headers));
-                let age = current_age(merged.initial_age, merged.response_time, now);
+                if stored {
+                    events.extend(self.restore(s, l, &merged, now));
+                }
+                let lifetime = self.lifetime_of(serve, &self.policy(&serve.headers));
+                let age = current_age(serve.initial_age, serve.response_time, now);
                 let line = self.status(
                     &Handling::Forward {
                         fwd: "stale",
                         fwd_status: Some(304),
-                        stored: true,
+                        stored,
                         ttl: Some(lifetime as i64 - age as i64),
                     },
                     p.key_shown.as_deref(),
-                    p.detail,
+                    detail,
                 );
-                let reply = self.serve(&merged, &l.request_headers, age, l.head, line);
+                let reply = self.serve(serve, &l.request_headers, age, l.head, line);
                 return ResponseAction::Replace {
                     reply,
                     decision: Decision::allow().with("cache_status", "revalidated"),
@@ -1020,41 +1072,23 @@ impl Engine {
                 };
             }
         }
-        // A HEAD sent upstream while a GET entry is stored (RFC 9111 §4.3.5): a 200 with the
-        // entry's validators updates its fields; one with other validators, or a 404/410, says
-        // the entry is outdated.
-        if l.head {
+        // A HEAD sent upstream while a GET entry is stored (RFC 9111 §4.3.5): a 200 whose
+        // validators select the entry updates its fields; one with other validators (or none
+        // where the entry has one), or a 404/410, says the entry is outdated, so it is dropped.
+        // An authenticated HEAD does neither to a shared entry.
+        if l.head && matches!(status, 200 | 404 | 410) {
             if let Some(old) = &l.stale {
-                let same = |n: &str| match (old.header(n), first(headers, n)) {
-                    (Some(a), Some(b)) => a.trim() == b.trim(),
-                    _ => true,
-                };
+                if !self.may_update(l) {
+                    return self.not_stored(p, "authorization", vec![]);
+                }
                 let mut events = vec![];
-                if status == 200 && same("etag") && same("last-modified") {
+                if status == 200 && selects(old, headers) {
                     let merged = self.updated(l, old, headers, p, now);
                     events.extend(self.restore(s, l, &merged, now));
-                } else if matches!(status, 200 | 404 | 410) {
-                    if let Ok(r) = self.store.remove_url(s, &l.url_key) {
-                        events.push(Event::Invalidated(r.removed));
-                    }
+                } else if let Ok(r) = self.store.remove_url(s, &l.url_key) {
+                    events.push(Event::Invalidated(r.removed));
                 }
-                if !events.is_empty() || status == 200 {
-                    return ResponseAction::Pass {
-                        cache_status: self.status(
-                            &Handling::Forward {
-                                fwd: p.fwd,
-                                fwd_status: None,
-                                stored: false,
-                                ttl: None,
-                            },
-                            p.key_shown.as_deref(),
-                            Some("head"),
-                        ),
-                        decision: Decision::allow().with("cache_status", p.fwd),
-                        events,
-                        capture: None,
-                    };
-                }
+                return self.not_stored(p, "head", events);
             }
         }
         // The upstream failed: serve the stale copy where stale-if-error allows it.
@@ -1108,24 +1142,36 @@ impl Engine {
                     })),
                 }
             }
-            Err(why) => ResponseAction::Pass {
-                cache_status: self.status(
-                    &Handling::Forward {
-                        fwd: p.fwd,
-                        fwd_status: None,
-                        stored: false,
-                        ttl: None,
-                    },
-                    p.key_shown.as_deref(),
-                    Some(why),
-                ),
-                decision: Decision::allow()
-                    .with("cache_status", p.fwd)
-                    .with("not_stored", why),
-                events: vec![Event::NotStorable],
-                capture: None,
-            },
+            Err(why) => self.not_stored(p, why, vec![Event::NotStorable]),
         }
+    }
+
+    /// A response forwarded to the client and not stored, with why (`Cache-Status` detail).
+    fn not_stored(&self, p: &Pending, why: &'static str, events: Vec<Event>) -> ResponseAction {
+        ResponseAction::Pass {
+            cache_status: self.status(
+                &Handling::Forward {
+                    fwd: p.fwd,
+                    fwd_status: None,
+                    stored: false,
+                    ttl: None,
+                },
+                p.key_shown.as_deref(),
+                Some(why),
+            ),
+            decision: Decision::allow()
+                .with("cache_status", p.fwd)
+                .with("not_stored", why),
+            events,
+            capture: None,
+        }
+    }
+
+    /// Whether this request's response may update or invalidate the stored entry it found:
+    /// always on a per-user route (the entry is the user's own), on a shared entry only when the
+    /// request is not authenticated (RFC 9111 §3.5: what a user was told is not everyone's).
+    fn may_update(&self, l: &Lookup) -> bool {
+        l.per_user || !l.authenticated
     }
 
     /// Whether a response may be stored (RFC 9111 §3), and the entry (without body) if so.
@@ -1162,7 +1208,7 @@ impl Engine {
         // §3.5 on what the request was before auth took credentials out: an identity, or a
         // credential in a configured source, counts as `Authorization`.
         if !l.per_user
-            && (l.authenticated || first(&l.request_headers, "authorization").is_some())
+            && l.authenticated
             && !(d.public || d.s_maxage.is_some() || d.must_revalidate)
         {
             return Err("authorization");

@@ -2118,3 +2118,503 @@ fn unknown_methods_invalidate_and_request_max_age_zero_revalidates() {
         .cache_status()
         .contains("hit"));
 }
+
+#[test]
+fn head_on_a_get_only_route_is_answered_from_the_get_entry() {
+    let mut sim = Sim::new(r#"{"routes":[{"path":"/api/products","methods":["GET"]}]}"#);
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"v1\""),
+                ("x-a", "1"),
+            ]),
+            b"body".to_vec(),
+        )
+    };
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .contains("stored"));
+    let head = sim.send("HEAD", "/api/products", &[], None, T0 + 1, &never);
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert!(
+        head.cache_status().contains("hit"),
+        "{}",
+        head.cache_status()
+    );
+    assert_eq!(head.header("x-a"), Some("1"));
+    assert_eq!(head.header("etag"), Some("\"v1\""));
+    // And a HEAD sent upstream (no-cache) updates the GET entry.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"v1\""),
+                ("x-a", "2"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 2,
+        &head_up,
+    );
+    assert_eq!(
+        sim.get("/api/products", T0 + 3, &never).header("x-a"),
+        Some("2")
+    );
+    // A HEAD-only route stays HEAD-only: GET is not cached there.
+    let mut sim = Sim::new(r#"{"routes":[{"path":"/h","methods":["HEAD"]}]}"#);
+    assert!(sim
+        .get("/h", T0, &up)
+        .cache_status()
+        .contains("fwd=uri-miss"));
+}
+
+/// Every spelling an upstream would take for the purge path is the purge endpoint: refused
+/// without a purge role, never looked up, stored nor forwarded.
+#[test]
+fn purge_path_spellings_are_all_the_purge_endpoint() {
+    let config = r#"{"routes":[{"path":"/**"}],"purge":{"path":"/_cache/purge"}}"#;
+    let ok = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            b"{}".to_vec(),
+        )
+    };
+    let admin = user("a", &["admin"]);
+    let spellings = [
+        "/_cache/purge",
+        "/_cache/purge?x=1",
+        "/_cache/purge/",
+        "/_cache/purge/?url=/a",
+        "/_CACHE/Purge",
+        "/_cache/purge;jsessionid=1",
+        "/_cache;x/purge",
+        "/_cache/%70urge",
+        "/_cache/purge%2F",
+        "//_cache/purge",
+        "/_cache//purge",
+        "/_cache/purge.",
+        "/_cache/./purge",
+        "/x/../_cache/purge",
+    ];
+    for target in spellings {
+        for method in ["GET", "HEAD", "POST"] {
+            let mut sim = Sim::new(config);
+            let got = sim.send(method, target, &[], None, T0, &ok);
+            assert_eq!(
+                (got.status, got.header("x-reason")),
+                (401, Some("purge_forbidden")),
+                "{method} {target}: {}",
+                got.cache_status()
+            );
+            assert_eq!(sim.calls(), 0, "{method} {target} reached the upstream");
+            let viewer = user("v", &["viewer"]);
+            let got = sim.send(method, target, &[], Some(&viewer), T0, &ok);
+            assert_eq!(got.status, 403, "{method} {target}");
+            // With the role it is a purge (400 without a target), never a cache answer.
+            let got = sim.send(method, target, &[], Some(&admin), T0, &ok);
+            assert!(
+                matches!(got.status, 200 | 400),
+                "{method} {target}: {}",
+                got.status
+            );
+            assert_eq!(sim.calls(), 0, "{method} {target} reached the upstream");
+        }
+    }
+    // Neighbours are not the purge path.
+    for target in [
+        "/_cache/purger",
+        "/_cache/purge/x",
+        "/_cache",
+        "/_cache/purge/..",
+    ] {
+        let mut sim = Sim::new(config);
+        let got = sim.send("GET", target, &[], None, T0, &ok);
+        assert_eq!(got.status, 200, "{target}");
+        assert_eq!(sim.calls(), 1, "{target}");
+    }
+    // The engine's pass-through shortcut agrees: a purge spelling is never passed untouched.
+    let sim = Sim::new(r#"{"purge":{"path":"/_cache/purge"}}"#);
+    for target in spellings {
+        assert_eq!(
+            sim.engine.pass_through("GET", "shop.example", target),
+            None,
+            "{target}"
+        );
+    }
+}
+
+fn stored_v1(sim: &mut Sim, cc: &'static str, validators: &[(&'static str, String)]) {
+    let validators = validators.to_vec();
+    let up = move |_: &Headers| {
+        let mut hs = h(&[
+            ("content-type", "application/json"),
+            ("cache-control", cc),
+            ("x-a", "1"),
+        ]);
+        hs.extend(validators.iter().map(|(n, v)| (n.to_string(), v.clone())));
+        (200, hs, b"body".to_vec())
+    };
+    assert!(sim
+        .get("/api/products", T0, &up)
+        .cache_status()
+        .contains("stored"));
+}
+
+/// RFC 9111 §4.3.4: a 304 updates the stored response only when its validators select it.
+#[test]
+fn a_304_updates_only_the_response_its_validators_select() {
+    let lm = date(T0 - 100);
+    let other_lm = date(T0 - 50);
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'static str, String)>,
+        Vec<(&'static str, String)>,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "strong etag, same",
+            vec![("etag", "\"v1\"".into())],
+            vec![("etag", "\"v1\"".into())],
+            true,
+        ),
+        (
+            "strong etag, other",
+            vec![("etag", "\"v1\"".into())],
+            vec![("etag", "\"v2\"".into())],
+            false,
+        ),
+        (
+            "strong etag, weak in 304",
+            vec![("etag", "\"v1\"".into())],
+            vec![("etag", "W/\"v1\"".into())],
+            false,
+        ),
+        (
+            "strong etag, none in 304",
+            vec![("etag", "\"v1\"".into())],
+            vec![],
+            false,
+        ),
+        (
+            "strong etag, only lm in 304",
+            vec![("etag", "\"v1\"".into()), ("last-modified", lm.clone())],
+            vec![("last-modified", lm.clone())],
+            false,
+        ),
+        (
+            "weak etag, same",
+            vec![("etag", "W/\"v1\"".into())],
+            vec![("etag", "W/\"v1\"".into())],
+            true,
+        ),
+        (
+            "lm, same",
+            vec![("last-modified", lm.clone())],
+            vec![("last-modified", lm.clone())],
+            true,
+        ),
+        (
+            "lm, other",
+            vec![("last-modified", lm.clone())],
+            vec![("last-modified", other_lm.clone())],
+            false,
+        ),
+        (
+            "lm, none in 304",
+            vec![("last-modified", lm.clone())],
+            vec![],
+            false,
+        ),
+    ];
+    for (name, stored, in_304, updates) in cases {
+        let mut sim = Sim::products();
+        stored_v1(&mut sim, "max-age=10", &stored);
+        let in_304 = in_304.clone();
+        let nm = move |_: &Headers| {
+            let mut hs = h(&[("cache-control", "max-age=100"), ("x-a", "2")]);
+            hs.extend(in_304.iter().map(|(n, v)| (n.to_string(), v.clone())));
+            (304, hs, vec![])
+        };
+        let got = sim.send(
+            "GET",
+            "/api/products",
+            &[("cache-control", "no-cache")],
+            None,
+            T0 + 1,
+            &nm,
+        );
+        assert_eq!(got.status, 200, "{name}");
+        assert_eq!(got.body, b"body", "{name}");
+        let after = sim.send(
+            "GET",
+            "/api/products",
+            &[],
+            None,
+            T0 + 2,
+            &json_ok("max-age=60", T0),
+        );
+        assert_eq!(
+            after.header("x-a") == Some("2"),
+            updates,
+            "{name}: {}",
+            after.cache_status()
+        );
+        if updates {
+            assert!(after.cache_status().contains("hit"), "{name}");
+        } else {
+            assert_eq!(
+                got.header("x-a"),
+                Some("1"),
+                "{name}: the unselected 304's fields are not served"
+            );
+        }
+    }
+}
+
+/// RFC 9111 §4.3.5: a HEAD response updates the stored GET only with the same validators; with
+/// other ones (or none where the stored has one) the stored response is dropped.
+#[test]
+fn a_head_updates_only_the_response_its_validators_select() {
+    let lm = date(T0 - 100);
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'static str, String)>,
+        Vec<(&'static str, String)>,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "etag same",
+            vec![("etag", "\"v1\"".into())],
+            vec![("etag", "\"v1\"".into())],
+            true,
+        ),
+        (
+            "etag other",
+            vec![("etag", "\"v1\"".into())],
+            vec![("etag", "\"v2\"".into())],
+            false,
+        ),
+        (
+            "etag missing",
+            vec![("etag", "\"v1\"".into())],
+            vec![],
+            false,
+        ),
+        (
+            "lm same",
+            vec![("last-modified", lm.clone())],
+            vec![("last-modified", lm.clone())],
+            true,
+        ),
+        (
+            "lm other",
+            vec![("last-modified", lm.clone())],
+            vec![("last-modified", date(T0))],
+            false,
+        ),
+        (
+            "lm missing",
+            vec![("last-modified", lm.clone())],
+            vec![],
+            false,
+        ),
+        ("none", vec![], vec![], true),
+    ];
+    for (name, stored, in_head, updates) in cases {
+        let mut sim = Sim::products();
+        stored_v1(&mut sim, "max-age=60", &stored);
+        let in_head = in_head.clone();
+        let head_up = move |_: &Headers| {
+            let mut hs = h(&[("cache-control", "max-age=60"), ("x-a", "2")]);
+            hs.extend(in_head.iter().map(|(n, v)| (n.to_string(), v.clone())));
+            (200, hs, vec![])
+        };
+        // A HEAD with no-cache: our validators go upstream, which answers 200 regardless.
+        sim.send(
+            "HEAD",
+            "/api/products",
+            &[("cache-control", "no-cache")],
+            None,
+            T0 + 1,
+            &head_up,
+        );
+        let after = sim.send(
+            "GET",
+            "/api/products",
+            &[],
+            None,
+            T0 + 2,
+            &json_ok("max-age=60", T0),
+        );
+        if updates {
+            assert!(
+                after.cache_status().contains("hit"),
+                "{name}: {}",
+                after.cache_status()
+            );
+            assert_eq!(after.header("x-a"), Some("2"), "{name}");
+        } else {
+            assert!(
+                after.cache_status().contains("fwd=miss"),
+                "{name}: the stored GET must be dropped: {}",
+                after.cache_status()
+            );
+        }
+    }
+}
+
+/// A HEAD or conditional request that counts as authenticated (§3.5) neither updates nor
+/// invalidates a shared entry.
+#[test]
+fn authenticated_head_and_revalidation_leave_a_shared_entry_alone() {
+    let alice = user("alice", &[]);
+    type Auth<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a Identity>);
+    let who: Vec<Auth> = vec![
+        ("authorization", vec![("authorization", "Bearer t")], None),
+        ("identity", vec![], Some(&alice)),
+        ("x-api-key", vec![("x-api-key", "k")], None),
+    ];
+    for (name, creds, id) in who {
+        let mut headers = creds.clone();
+        headers.push(("cache-control", "no-cache"));
+        // HEAD with the same validator and new fields: no update.
+        let mut sim = Sim::products();
+        stored_v1(&mut sim, "public, max-age=60", &[("etag", "\"v1\"".into())]);
+        let head_up = |_: &Headers| {
+            (
+                200,
+                h(&[
+                    ("cache-control", "public, max-age=60"),
+                    ("etag", "\"v1\""),
+                    ("x-a", "2"),
+                ]),
+                vec![],
+            )
+        };
+        sim.send("HEAD", "/api/products", &headers, id, T0 + 1, &head_up);
+        let after = sim.get("/api/products", T0 + 2, &never);
+        assert_eq!(
+            after.header("x-a"),
+            Some("1"),
+            "{name}: HEAD updated the shared entry"
+        );
+        // HEAD with a 410 or other validators: no invalidation.
+        for gone in [
+            (410u16, h(&[])),
+            (
+                200,
+                h(&[("etag", "\"v2\""), ("cache-control", "max-age=60")]),
+            ),
+        ] {
+            let up = move |_: &Headers| (gone.0, gone.1.clone(), vec![]);
+            let got = sim.send("HEAD", "/api/products", &headers, id, T0 + 3, &up);
+            assert!(
+                !got.events
+                    .iter()
+                    .any(|e| matches!(e, Event::Invalidated(_))),
+                "{name}: {:?}",
+                got.events
+            );
+            assert!(sim
+                .get("/api/products", T0 + 4, &never)
+                .cache_status()
+                .contains("hit"));
+        }
+        // A revalidating GET's 304: the user is answered, the shared entry is not updated.
+        let nm = |_: &Headers| {
+            (
+                304,
+                h(&[
+                    ("cache-control", "public, max-age=60"),
+                    ("etag", "\"v1\""),
+                    ("x-a", "3"),
+                ]),
+                vec![],
+            )
+        };
+        let got = sim.send("GET", "/api/products", &headers, id, T0 + 5, &nm);
+        assert_eq!(
+            (got.status, got.body.as_slice()),
+            (200, &b"body"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            sim.get("/api/products", T0 + 6, &never).header("x-a"),
+            Some("1"),
+            "{name}"
+        );
+    }
+    // Anonymous, the same exchanges do update (so the above proves the rule, not a failure).
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "public, max-age=60", &[("etag", "\"v1\"".into())]);
+    let nm = |_: &Headers| (304, h(&[("etag", "\"v1\""), ("x-a", "3")]), vec![]);
+    sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 5,
+        &nm,
+    );
+    assert_eq!(
+        sim.get("/api/products", T0 + 6, &never).header("x-a"),
+        Some("3")
+    );
+    // On a per-user route the entry is the user's own: their HEAD updates it.
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "private, max-age=60"),
+                ("etag", "\"v1\""),
+                ("x-a", "1"),
+            ]),
+            b"me".to_vec(),
+        )
+    };
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("cache-control", "private, max-age=60"),
+                ("etag", "\"v1\""),
+                ("x-a", "2"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send(
+        "HEAD",
+        "/me",
+        &[("cache-control", "no-cache")],
+        Some(&alice),
+        T0 + 1,
+        &head_up,
+    );
+    assert_eq!(
+        sim.send("GET", "/me", &[], Some(&alice), T0 + 2, &never)
+            .header("x-a"),
+        Some("2")
+    );
+}
