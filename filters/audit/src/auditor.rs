@@ -49,10 +49,13 @@ impl Auditor {
             _ => None,
         };
         let mut built = judge(facts, repeated);
-        if facts
-            .path
-            .as_deref()
-            .is_some_and(|p| self.config.is_excluded(p))
+        // Only reads: a request that may change state is recorded whatever its path.
+        let reads = matches!(facts.method.as_deref(), Some("GET" | "HEAD" | "OPTIONS"));
+        if reads
+            && facts
+                .path
+                .as_deref()
+                .is_some_and(|p| self.config.is_excluded(p))
             && is_routine(&built)
         {
             return Observed::Excluded;
@@ -109,6 +112,7 @@ mod tests {
             now_ms: 1000,
             request_id: Some(format!("id-{path}")),
             client_address: Some("198.51.100.4".into()),
+            method: Some("GET".into()),
             path: Some(path.into()),
             status: Some(200),
             code_details: Some("via_upstream".into()),
@@ -131,6 +135,12 @@ mod tests {
     fn an_exclusion_drops_only_routine_allowed_requests() {
         let mut a = auditor(r#"{"exclude_paths":["/healthz"]}"#);
         assert_eq!(a.observe(&facts("/healthz")), Observed::Excluded);
+        // A request that may change state is recorded on an excluded path (found by review).
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            let mut write = facts("/healthz");
+            write.method = Some(method.into());
+            assert!(matches!(a.observe(&write), Observed::Keep(_)), "{method}");
+        }
         assert!(
             matches!(a.observe(&facts("/healthz?probe=1")), Observed::Keep(_)),
             "a query is where a payload travels"

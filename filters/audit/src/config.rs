@@ -462,7 +462,10 @@ impl AuditConfig {
     /// [`RequestPath::ambiguity`]) may resolve to another resource behind the excluded prefix
     /// (`/internal/..;/admin`), so it is always recorded.
     pub fn is_excluded(&self, path: &str) -> bool {
+        // `..` inside a segment too: nginx's `location /internal { alias /srv/internal/; }`
+        // serves `/internal../admin` from `/srv/admin` (found by review).
         let plain = !path.contains('%')
+            && !path.contains("..")
             && RequestPath::parse(path, PathParameters::Refuse)
                 .is_some_and(|p| p.ambiguity().is_none());
         plain && self.exclude.iter().any(|p| p.matches(path))
@@ -591,6 +594,17 @@ mod tests {
         assert!(!c.is_excluded("/ping?"));
         assert!(!c.is_excluded("/ping/deep"));
         assert!(!c.is_excluded("/healthz"));
+    }
+
+    #[test]
+    fn a_prefix_without_slash_does_not_hide_an_alias_traversal() {
+        // nginx `location /internal { alias /srv/internal/; }` serves /internal../admin as
+        // /srv/admin (off-by-slash alias traversal); the segment `internal..` is not a dot-segment.
+        let c = AuditConfig::parse(br#"{"exclude_paths":["/internal*"]}"#).unwrap();
+        assert!(!c.is_excluded("/internal../admin/users"));
+        assert!(!c.is_excluded("/internal.../x"));
+        // What the operator wrote still holds.
+        assert!(c.is_excluded("/internal-status"));
     }
 
     #[test]

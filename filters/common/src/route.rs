@@ -679,6 +679,17 @@ impl Route {
         self.matches_split(method, host_of(host), path, Readings::Every)
     }
 
+    /// As [`Route::matches_path`] on the guard view only, for a list where the first matching
+    /// route wins (see [`RouteTable::first_match_path`]).
+    pub fn matches_guard_view<'a>(
+        &'a self,
+        method: &str,
+        host: &str,
+        path: &RequestPath<'a>,
+    ) -> Option<Params<'a>> {
+        self.matches_split(method, host_of(host), path, Readings::Guard)
+    }
+
     fn method_matches(&self, method: &str) -> bool {
         if self.methods.is_empty() {
             return true;

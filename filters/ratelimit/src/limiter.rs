@@ -6,6 +6,7 @@ use portcullis_common::client::masked;
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome};
 use portcullis_common::identity::Identity;
+use portcullis_common::route::{PathParameters, RequestPath};
 use portcullis_common::slots::{
     Change, Eviction, HashKey, SharedData, SlotError, SlotTable, WhenFull,
 };
@@ -239,11 +240,25 @@ impl Limiter {
     /// The request's cost: its route's cost, raised (never lowered) by the cost header.
     fn cost(&self, req: &RequestView<'_>) -> Result<u64, String> {
         let cost = &self.policy.cost;
-        let route_cost = cost
-            .routes
-            .iter()
-            .find(|(route, _)| route.matches(req.method, req.authority, req.path).is_some())
-            .map_or(1, |(_, c)| *c);
+        let route_cost = RequestPath::parse(req.path, PathParameters::Refuse).map_or(1, |path| {
+            let (method, host) = (req.method, req.authority);
+            // The first route on the guard view wins, as in every first-match list ...
+            let first = cost
+                .routes
+                .iter()
+                .find(|(route, _)| route.matches_guard_view(method, host, &path).is_some())
+                .map_or(1, |(_, c)| *c);
+            if path.ambiguity().is_none() {
+                return first;
+            }
+            // ... and an ambiguous path costs what its costliest reading does: whichever way
+            // the upstream reads it, the request is charged at least that.
+            cost.routes
+                .iter()
+                .filter(|(route, _)| route.matches_path(method, host, &path).is_some())
+                .map(|(_, c)| *c)
+                .fold(first, u64::max)
+        });
         let Some(name) = &cost.header else {
             return Ok(route_cost);
         };
@@ -794,6 +809,33 @@ mod tests {
         }
         // GET /login is not the login route; the 5 refused POSTs were refunded to per-ip.
         assert_eq!(count(&l, &mut s, &get("10.0.0.1", "/login"), 0), 8);
+    }
+
+    #[test]
+    fn an_ambiguous_path_costs_its_costliest_reading() {
+        // Found by review: the first cheap route used to win through another reading.
+        let (l, mut s) = limiter(
+            r#"{"cost":{"max":50,"routes":[
+                   {"route":{"path":"/api/products/**"},"cost":2},
+                   {"route":{"path":"/api/reports/**"},"cost":20}]},
+                "limits":[{"name":"per-ip","limit":40,"window":60,"key":["client_ip"]}]}"#,
+        );
+        // Plain: 40 tokens / 20 = 2 requests.
+        assert_eq!(
+            count(&l, &mut s, &get("10.0.0.1", "/api/reports/big"), 0),
+            2
+        );
+        // Servlet upstream resolves `..;` -> /api/reports/big; guard view is /api/reports/big too.
+        for (ip, p) in [
+            ("10.0.0.2", "/api/products/..;/reports/big"),
+            ("10.0.0.3", "/api/products/%2e%2e/reports/big"),
+        ] {
+            let n = count(&l, &mut s, &get(ip, p), 0);
+            assert_eq!(
+                n, 2,
+                "{p} must cost 20 like /api/reports/big, got {n} requests"
+            );
+        }
     }
 
     #[test]
