@@ -5,7 +5,7 @@
 //! implicit EL objects; a deserialisation attack must send the stream's magic (`AC ED 00 05`,
 //! `rO0AB` in base64).
 
-use super::{find_all, is_word, push, Category, NeedleSet, Rule, CRITICAL};
+use super::{contains, find_all_in, is_word, push, Category, NeedleSet, Present, Rule, CRITICAL};
 
 pub const OGNL: Rule = Rule::new("java-ognl", Category::Java, CRITICAL, 1);
 pub const SPEL_TYPE: Rule = Rule::new("java-spel-type", Category::Java, CRITICAL, 1);
@@ -48,11 +48,17 @@ const EL_OBJECTS: [&str; 10] = [
 ];
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    if GADGETS.any_in(s) {
+    detect_with(s, &Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller: each search below is
+/// skipped when a byte it needs is not in the value.
+pub(crate) fn detect_with(s: &str, p: &Present, out: &mut Vec<Rule>) {
+    if GADGETS.any_in_present(s, p) {
         push(out, REFLECTION);
     }
     // OGNL: `%{#…}`, `%{(#…`, `%{@…`, `(#x=…)`, `#context[`.
-    for i in find_all(s, "%{") {
+    for i in find_all_in(s, p, "%{") {
         let rest = s
             .get(i + 2..)
             .unwrap_or_default()
@@ -61,12 +67,12 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             push(out, OGNL);
         }
     }
-    if s.contains("#context[") || s.contains("(#") && s.contains("@java.") {
+    if contains(s, p, "#context[") || contains(s, p, "(#") && contains(s, p, "@java.") {
         push(out, OGNL);
     }
     // SpEL `T(qualified.name)`: `t(` not preceded by a word character, a dotted name, `)`.
     let b = s.as_bytes();
-    for i in find_all(s, "t(") {
+    for i in find_all_in(s, p, "t(") {
         if i > 0 && b.get(i - 1).is_some_and(|c| is_word(*c) || *c == b'.') {
             continue;
         }
@@ -89,7 +95,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
         }
     }
     for open in ["${", "#{"] {
-        for i in find_all(s, open) {
+        for i in find_all_in(s, p, open) {
             let inner = super::prefix(s.get(i + 2..).unwrap_or_default(), 64);
             let inner = inner.trim_start();
             if EL_OBJECTS.iter().any(|o| inner.starts_with(o)) {
@@ -99,7 +105,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
     }
     // The stream magic, raw hex or base64 (`rO0AB` lower-cased), at the start of a token.
     for magic in ["aced0005", "ro0ab"] {
-        for i in find_all(s, magic) {
+        for i in find_all_in(s, p, magic) {
             if i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric) {
                 push(out, SERIALIZED);
             }

@@ -505,7 +505,7 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
 pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // Cheap gate: every rule needs one of these characters or words.
     let b = s.as_bytes();
-    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in(s) {
+    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in_present(s, p) {
         return;
     }
     let mut found = Vec::new();
