@@ -167,6 +167,10 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     }
     let word = std::str::from_utf8(b.get(start..end)?).ok()?;
     let word = word.strip_suffix(".exe").unwrap_or(word);
+    // No command has an empty name: spare the list look-ups below for `/api/…`, `; ;` and such.
+    if word.is_empty() {
+        return None;
+    }
     if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
         return Some((w, true, end));
     }
