@@ -26,6 +26,9 @@ const MAX_HITS: usize = 32;
 /// a JSON array, enumerations), and a cap keeps the memo small whatever the request holds.
 const MEMO_MAX_LEN: usize = 64;
 const MEMO_MAX_ENTRIES: usize = 256;
+/// The memo starts with a request's 17th value: a head of a few distinct headers has nothing to
+/// reuse, and copying each value into the memo cost more than scanning it again would have.
+const MEMO_FROM: usize = 16;
 
 /// The request as the adapter read it from the host.
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +211,8 @@ struct Findings<'p> {
     /// across requests: the values may be secrets (cookies, passwords), which must neither stay
     /// in memory nor make a later request measurably faster when it repeats them.
     memo: BTreeMap<Vec<u8>, Vec<Rule>>,
+    /// Values scanned so far (see [`MEMO_FROM`]).
+    scanned: usize,
 }
 
 impl<'p> Findings<'p> {
@@ -218,6 +223,7 @@ impl<'p> Findings<'p> {
             score: 0,
             count: 0,
             memo: BTreeMap::new(),
+            scanned: 0,
         }
     }
 
@@ -261,7 +267,8 @@ impl<'p> Findings<'p> {
         // The detectors are pure functions of the raw value and the decode passes, so a value
         // seen earlier in this request is not canonicalised and scanned again; paranoia and
         // exclusions depend on the field and are applied to every occurrence by `add`.
-        let memo_key = (raw.len() <= MEMO_MAX_LEN).then_some(raw);
+        self.scanned += 1;
+        let memo_key = (self.scanned > MEMO_FROM && raw.len() <= MEMO_MAX_LEN).then_some(raw);
         if let Some(rules) = memo_key.and_then(|k| self.memo.get(k)) {
             let rules = rules.clone();
             self.add_all(&rules, field);
