@@ -238,6 +238,17 @@ pub(crate) const fn signature(s: &[u8]) -> u64 {
     sig
 }
 
+/// [`byte_class`] of every byte, looked up rather than computed in the pass over each value.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = byte_class(b as u8) as u8;
+        b += 1;
+    }
+    table
+};
+
 impl Present {
     pub(crate) fn of(s: &str) -> Present {
         let mut bits = [0u64; 4];
@@ -246,7 +257,7 @@ impl Present {
             if let Some(w) = bits.get_mut(usize::from(b >> 6)) {
                 *w |= 1 << (b & 63);
             }
-            sig |= 1 << byte_class(b);
+            sig |= 1 << CLASSES.get(usize::from(b)).copied().unwrap_or(63);
         }
         Present { bits, sig }
     }
