@@ -256,8 +256,8 @@ const SCRIPT_HOST_SHAPES: NeedleSet = NeedleSet::new(&[
 ]);
 
 /// `-enc <base64>` / `-encodedcommand <base64>`: the argument must look like base64.
-fn encoded_command(s: &str) -> bool {
-    if !s.contains("powershell") && !s.contains("pwsh") {
+fn encoded_command(s: &str, p: &Present) -> bool {
+    if !contains(s, p, "powershell") && !contains(s, p, "pwsh") {
         return false;
     }
     for flag in ["-encodedcommand ", "-enc ", "-ec ", "-e "] {
@@ -350,7 +350,7 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // `-` or `.`; every script-host shape `(`, `.` or ` request`): known from the byte set,
     // instead of four passes over every value.
     if p.any(b"(-.")
-        && (POWERSHELL_SHAPES.any_in_present(s, p) || p.has(b'-') && encoded_command(s))
+        && (POWERSHELL_SHAPES.any_in_present(s, p) || p.has(b'-') && encoded_command(s, p))
     {
         add_once(out, [POWERSHELL]);
     }

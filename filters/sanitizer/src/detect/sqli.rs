@@ -543,12 +543,31 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
 /// whole run of `[a-z0-9_]` in the value (a word token starts after a byte outside that set, and
 /// ends before one), or for the catalog names the start of one.
 fn may_fire(s: &str, p: &super::Present) -> bool {
-    let b = s.as_bytes();
-    if p.any(b"'\";(#=|&@`)<>!,") || b.windows(2).any(|w| w == b"--" || w == b"/*") {
+    if p.any(b"'\";(#=|&@`)<>!,") {
         return true;
     }
-    b.split(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_'))
-        .any(trigger_word)
+    // One pass: `--` and `/*`, and each run of `[a-z0-9_]` that starts with a letter (every
+    // trigger word does; runs of digits, as in ids and UUIDs, are passed over).
+    let b = s.as_bytes();
+    let is_run = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_';
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if is_run(c) {
+            let start = i;
+            while b.get(i).is_some_and(|c| is_run(*c)) {
+                i += 1;
+            }
+            if c.is_ascii_lowercase() && b.get(start..i).is_some_and(trigger_word) {
+                return true;
+            }
+            continue;
+        }
+        if matches!((c, b.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*'))) {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Every word a rule starts from (see [`may_fire`]): the logic and comparison words after a
