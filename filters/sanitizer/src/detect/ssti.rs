@@ -59,53 +59,57 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
 /// [`detect`] with the value's byte set computed once by the caller.
 pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let mut found = Vec::new();
-    // An opener or closer whose bytes are not all in the value cannot be there: those pairs are
-    // not searched for (each search has a set-up cost that dominated short values).
-    for (open, close) in [
-        ("{{", "}}"),
-        ("${", "}"),
-        ("#{", "}"),
-        ("<%=", "%>"),
-        ("<%", "%>"),
-        ("*{", "}"),
-        ("@(", ")"),
-        ("[[", "]]"),
-    ]
-    .into_iter()
-    .filter(|(open, close)| p.has_all(open) && p.has_all(close))
-    {
-        for at in find_all(s, open) {
-            let body = s.get(at + open.len()..).unwrap_or_default();
+    // Every opener and `{%` has one of `{([%`, and the engine directives have `#`: a value with
+    // none of them (most) skips these checks. An opener or closer whose bytes are not all in the
+    // value cannot be there either: those pairs are not searched for.
+    if p.any(b"{([%#") {
+        for (open, close) in [
+            ("{{", "}}"),
+            ("${", "}"),
+            ("#{", "}"),
+            ("<%=", "%>"),
+            ("<%", "%>"),
+            ("*{", "}"),
+            ("@(", ")"),
+            ("[[", "]]"),
+        ]
+        .into_iter()
+        .filter(|(open, close)| p.has_all(open) && p.has_all(close))
+        {
+            for at in find_all(s, open) {
+                let body = s.get(at + open.len()..).unwrap_or_default();
+                let body = prefix(body, 256);
+                let inner = match body.find(close) {
+                    Some(end) => body.get(..end).unwrap_or_default(),
+                    None => continue,
+                };
+                if looks_like_code(inner) {
+                    found.push(EXPRESSION);
+                    break;
+                }
+            }
+        }
+        // A directive needs `{%` and its closing `%}`.
+        for at in find_all_in(s, p, "{%") {
+            let body = s.get(at + 2..).unwrap_or_default();
+            // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
             let body = prefix(body, 256);
-            let inner = match body.find(close) {
-                Some(end) => body.get(..end).unwrap_or_default(),
-                None => continue,
-            };
-            if looks_like_code(inner) {
-                found.push(EXPRESSION);
+            let head = body.trim_start();
+            if [
+                "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",
+            ]
+            .iter()
+            .any(|k| head.starts_with(k))
+                && body.contains("%}")
+            {
+                found.push(DIRECTIVE);
                 break;
             }
         }
-    }
-    // A directive needs `{%` and its closing `%}`.
-    for at in find_all_in(s, p, "{%") {
-        let body = s.get(at + 2..).unwrap_or_default();
-        // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
-        let body = prefix(body, 256);
-        let head = body.trim_start();
-        if [
-            "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",
-        ]
-        .iter()
-        .any(|k| head.starts_with(k))
-            && body.contains("%}")
+        if p.has(b'#') && (s.contains("<#assign") || s.contains("#set(") || s.contains("<#include"))
         {
-            found.push(DIRECTIVE);
-            break;
+            found.push(ENGINE_DIRECTIVE);
         }
-    }
-    if p.has(b'#') && (s.contains("<#assign") || s.contains("#set(") || s.contains("<#include")) {
-        found.push(ENGINE_DIRECTIVE);
     }
     if GADGETS.any_in_present(s, p) {
         found.push(GADGET);
