@@ -1,6 +1,7 @@
 //! The pure core: a request head (and, when needed, its body) in, an [`Outcome`] out. The adapter
 //! feeds it what the host has and applies what it returns.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use portcullis_common::config::Mode;
@@ -25,6 +26,9 @@ const MAX_HITS: usize = 32;
 /// a JSON array, enumerations), and a cap keeps the memo small whatever the request holds.
 const MEMO_MAX_LEN: usize = 64;
 const MEMO_MAX_ENTRIES: usize = 256;
+/// The memo starts with a request's 17th value: a head of a few distinct headers has nothing to
+/// reuse, and copying each value into the memo cost more than scanning it again would have.
+const MEMO_FROM: usize = 16;
 
 /// The request as the adapter read it from the host.
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +163,43 @@ pub fn clean_name(name: &str) -> String {
     out
 }
 
+/// Where a value sits, for the field label of a finding. The label (`header.x-request-id`,
+/// `query.q`) is only written out when the value has a finding that counts at the policy's
+/// paranoia: most values have none, and formatting a label for each of them was a large part of
+/// the cost of a clean request.
+#[derive(Debug, Clone, Copy)]
+enum Field<'a> {
+    /// A label already written out (`path`, `body.items[0].name`).
+    Text(&'a str),
+    /// `prefix.name`: a header, parameter or cookie value.
+    Named(&'a str, &'a str),
+    /// `prefix{name}`: a parameter or cookie name (the name itself is not repeated: it may be the
+    /// payload).
+    NameOf(&'a str),
+}
+
+impl<'a> Field<'a> {
+    fn label(self) -> Cow<'a, str> {
+        match self {
+            Field::Text(t) => Cow::Borrowed(t),
+            Field::Named(prefix, name) => Cow::Owned(format!("{prefix}.{name}")),
+            Field::NameOf(prefix) => Cow::Owned(format!("{prefix}{{name}}")),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(t: &'a str) -> Self {
+        Field::Text(t)
+    }
+}
+
+impl<'a> From<&'a String> for Field<'a> {
+    fn from(t: &'a String) -> Self {
+        Field::Text(t)
+    }
+}
+
 /// Findings accumulated over one request, with the policy's paranoia level and exclusions
 /// applied as they arrive.
 struct Findings<'p> {
@@ -170,6 +211,8 @@ struct Findings<'p> {
     /// across requests: the values may be secrets (cookies, passwords), which must neither stay
     /// in memory nor make a later request measurably faster when it repeats them.
     memo: BTreeMap<Vec<u8>, Vec<Rule>>,
+    /// Values scanned so far (see [`MEMO_FROM`]).
+    scanned: usize,
 }
 
 impl<'p> Findings<'p> {
@@ -180,16 +223,21 @@ impl<'p> Findings<'p> {
             score: 0,
             count: 0,
             memo: BTreeMap::new(),
+            scanned: 0,
         }
     }
 
-    fn add(&mut self, rule: Rule, field: &str) {
-        if rule.paranoia > self.policy.paranoia
-            || self
-                .policy
-                .exclusions
-                .iter()
-                .any(|e| e.covers(field, rule.category))
+    fn add<'f>(&mut self, rule: Rule, field: impl Into<Field<'f>>) {
+        if rule.paranoia > self.policy.paranoia {
+            return;
+        }
+        let field = field.into().label();
+        let field = field.as_ref();
+        if self
+            .policy
+            .exclusions
+            .iter()
+            .any(|e| e.covers(field, rule.category))
         {
             return;
         }
@@ -203,21 +251,24 @@ impl<'p> Findings<'p> {
         }
     }
 
-    fn add_all(&mut self, rules: &[Rule], field: &str) {
+    fn add_all<'f>(&mut self, rules: &[Rule], field: impl Into<Field<'f>>) {
+        let field = field.into();
         for r in rules {
             self.add(*r, field);
         }
     }
 
     /// Canonicalises a value and runs every value detector on it.
-    fn scan(&mut self, field: &str, raw: &[u8]) {
+    fn scan<'f>(&mut self, field: impl Into<Field<'f>>, raw: &[u8]) {
+        let field = field.into();
         if raw.is_empty() {
             return;
         }
         // The detectors are pure functions of the raw value and the decode passes, so a value
         // seen earlier in this request is not canonicalised and scanned again; paranoia and
         // exclusions depend on the field and are applied to every occurrence by `add`.
-        let memo_key = (raw.len() <= MEMO_MAX_LEN).then_some(raw);
+        self.scanned += 1;
+        let memo_key = (self.scanned > MEMO_FROM && raw.len() <= MEMO_MAX_LEN).then_some(raw);
         if let Some(rules) = memo_key.and_then(|k| self.memo.get(k)) {
             let rules = rules.clone();
             self.add_all(&rules, field);
@@ -256,20 +307,20 @@ impl<'p> Findings<'p> {
         check_name: fn(&str, &mut Vec<Rule>),
     ) {
         let name_text = String::from_utf8_lossy(name);
-        let field = format!("{prefix}.{name_text}");
+        let field = Field::Named(prefix, &name_text);
         // Findings in the name are reported without the name: it may be the payload.
-        let name_field = format!("{prefix}{{name}}");
+        let name_field = Field::NameOf(prefix);
         let mut rules = Vec::new();
         check_name(&name_text, &mut rules);
-        self.add_all(&rules, &name_field);
-        self.scan(&name_field, name);
-        self.scan(&field, value);
-        self.scan_named(&name_text, &field, value);
+        self.add_all(&rules, name_field);
+        self.scan(name_field, name);
+        self.scan(field, value);
+        self.scan_named(&name_text, field, value);
     }
 
     /// Checks that need the name of what carries a value (a URL in `callback_url`, a remote
     /// file in `page`); only names that ask for one cost a second look at the value.
-    fn scan_named(&mut self, name: &str, field: &str, raw: &[u8]) {
+    fn scan_named<'f>(&mut self, name: &str, field: impl Into<Field<'f>>, raw: &[u8]) {
         if raw.is_empty() || !names::wants_value(name) {
             return;
         }
@@ -453,13 +504,13 @@ pub fn inspect_head(compiled: &Compiled, head: &Head<'_>) -> Step {
             }
             continue;
         }
-        let field = format!("header.{name}");
+        let field = Field::Named("header", name);
         if name.eq_ignore_ascii_case("user-agent") {
             let mut rules = Vec::new();
             scanner::check_user_agent(&value.to_ascii_lowercase(), &mut rules);
-            f.add_all(&rules, &field);
+            f.add_all(&rules, field);
         }
-        f.scan(&field, value.as_bytes());
+        f.scan(field, value.as_bytes());
     }
 
     let inspect_body = match &kind {
@@ -932,9 +983,9 @@ impl JsonWalk<'_, '_> {
                 if s.trim_start().starts_with('{') {
                     let mut rules = Vec::new();
                     nosql::check_value(&s.to_ascii_lowercase(), &mut rules);
-                    self.f.add_all(&rules, path);
+                    self.f.add_all(&rules, path.as_str());
                 }
-                self.f.scan(path, s.as_bytes());
+                self.f.scan(path.as_str(), s.as_bytes());
             }
             Value::Array(items) => {
                 let len = path.len();
@@ -954,13 +1005,13 @@ impl JsonWalk<'_, '_> {
                     path.push_str("{key}");
                     let mut rules = Vec::new();
                     names::check_key(parent, key, &mut rules);
-                    self.f.add_all(&rules, path);
-                    self.f.scan(path, key.as_bytes());
+                    self.f.add_all(&rules, path.as_str());
+                    self.f.scan(path.as_str(), key.as_bytes());
                     path.truncate(len);
                     path.push('.');
                     path.push_str(key);
                     if let Value::String(text) = child {
-                        self.f.scan_named(key, path, text.as_bytes());
+                        self.f.scan_named(key, path.as_str(), text.as_bytes());
                     }
                     self.value_in(child, path, depth + 1, Some(key))?;
                     path.truncate(len);

@@ -1,7 +1,11 @@
 //! OS command injection: a shell separator or substitution followed by a command, on a copy of the
 //! value with the usual shell obfuscations undone (`${IFS}`, quotes and backslashes inside words).
 
-use super::{add_once, is_word, skip_ws, Category, NeedleSet, Rule, CRITICAL, ERROR};
+use std::borrow::Cow;
+
+use super::{
+    add_once, contains, is_word, skip_ws, Category, NeedleSet, Present, Rule, CRITICAL, ERROR,
+};
 
 pub const CHAINED: Rule = Rule::new("cmdi-chained-command", Category::Cmdi, CRITICAL, 1);
 pub const SUBSTITUTION: Rule = Rule::new("cmdi-substitution", Category::Cmdi, CRITICAL, 1);
@@ -86,7 +90,12 @@ const COMMON: [&str; 16] = [
 ];
 
 /// Undoes `c'a't`, `w\ho\am\i`, `${IFS}`: the shell removes these before it runs anything.
-fn deobfuscate(s: &str) -> String {
+fn deobfuscate(s: &str) -> Cow<'_, str> {
+    // Nothing below applies to a value without these bytes (most values): it is used as it is,
+    // uncopied.
+    if !s.contains(['$', '{', '\'', '"', '^', '\\']) {
+        return Cow::Borrowed(s);
+    }
     // The replacements below need a `$` or a `{`; most values have neither, so skip the four
     // copies they would make.
     let s = if s.contains(['$', '{']) {
@@ -120,7 +129,10 @@ fn deobfuscate(s: &str) -> String {
     }
     // Only ASCII bytes were removed from valid UTF-8, so this is valid; were it not, the text
     // is kept (lossily) rather than scanned as nothing.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// Shell paths and launchers.
@@ -155,6 +167,10 @@ fn command_at(b: &[u8], i: usize) -> Option<(&'static str, bool, usize)> {
     }
     let word = std::str::from_utf8(b.get(start..end)?).ok()?;
     let word = word.strip_suffix(".exe").unwrap_or(word);
+    // No command has an empty name: spare the list look-ups below for `/api/…`, `; ;` and such.
+    if word.is_empty() {
+        return None;
+    }
     if let Some(w) = DISTINCT.iter().find(|w| **w == word) {
         return Some((w, true, end));
     }
@@ -240,8 +256,8 @@ const SCRIPT_HOST_SHAPES: NeedleSet = NeedleSet::new(&[
 ]);
 
 /// `-enc <base64>` / `-encodedcommand <base64>`: the argument must look like base64.
-fn encoded_command(s: &str) -> bool {
-    if !s.contains("powershell") && !s.contains("pwsh") {
+fn encoded_command(s: &str, p: &Present) -> bool {
+    if !contains(s, p, "powershell") && !contains(s, p, "pwsh") {
         return false;
     }
     for flag in ["-encodedcommand ", "-enc ", "-ec ", "-e "] {
@@ -333,10 +349,12 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // Each of these checks needs a character most values lack (every PowerShell shape has `(`,
     // `-` or `.`; every script-host shape `(`, `.` or ` request`): known from the byte set,
     // instead of four passes over every value.
-    if p.any(b"(-.") && (POWERSHELL_SHAPES.any_in(s) || p.has(b'-') && encoded_command(s)) {
+    if p.any(b"(-.")
+        && (POWERSHELL_SHAPES.any_in_present(s, p) || p.has(b'-') && encoded_command(s, p))
+    {
         add_once(out, [POWERSHELL]);
     }
-    if (p.any(b"(.") || p.has(b' ') && p.has(b'q')) && SCRIPT_HOST_SHAPES.any_in(s) {
+    if (p.any(b"(.") || p.has(b' ') && p.has(b'q')) && SCRIPT_HOST_SHAPES.any_in_present(s, p) {
         add_once(out, [SCRIPT_HOST]);
     }
     if p.has(b'^') && caret_obfuscated(s) {
@@ -391,11 +409,20 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
             i += 1;
         }
     }
-    if clean.contains("/dev/tcp/") || clean.contains("/dev/udp/") {
+    // Without `$` or `{`, `deobfuscate` only removed bytes, so the value's byte set holds those
+    // of `clean` and rules out the searches for what it lacks; otherwise it may have added spaces.
+    let own;
+    let pc = if p.any(b"${") {
+        own = Present::of(&clean);
+        &own
+    } else {
+        p
+    };
+    if contains(&clean, pc, "/dev/tcp/") || contains(&clean, pc, "/dev/udp/") {
         found.push(SHELL_PATH);
     }
     // `found` is deduplicated below, so one push stands for any number of shells.
-    if SHELLS.any_in(&clean) {
+    if SHELLS.any_in_present(&clean, pc) {
         found.push(SHELL_PATH);
     }
     // A whole value that is a command with arguments (pasted straight into a shell).

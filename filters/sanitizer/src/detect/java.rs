@@ -5,7 +5,7 @@
 //! implicit EL objects; a deserialisation attack must send the stream's magic (`AC ED 00 05`,
 //! `rO0AB` in base64).
 
-use super::{find_all, is_word, push, Category, NeedleSet, Rule, CRITICAL};
+use super::{contains, find_all_in, is_word, push, Category, NeedleSet, Present, Rule, CRITICAL};
 
 pub const OGNL: Rule = Rule::new("java-ognl", Category::Java, CRITICAL, 1);
 pub const SPEL_TYPE: Rule = Rule::new("java-spel-type", Category::Java, CRITICAL, 1);
@@ -48,58 +48,68 @@ const EL_OBJECTS: [&str; 10] = [
 ];
 
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    if GADGETS.any_in(s) {
+    detect_with(s, &Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller: each search below is
+/// skipped when a byte it needs is not in the value.
+pub(crate) fn detect_with(s: &str, p: &Present, out: &mut Vec<Rule>) {
+    if GADGETS.any_in_present(s, p) {
         push(out, REFLECTION);
     }
-    // OGNL: `%{#…}`, `%{(#…`, `%{@…`, `(#x=…)`, `#context[`.
-    for i in find_all(s, "%{") {
-        let rest = s
-            .get(i + 2..)
-            .unwrap_or_default()
-            .trim_start_matches(['(', ' ']);
-        if rest.starts_with('#') || rest.starts_with('@') {
+    // The expression languages' shapes below all have one of `%#($`: most values skip them.
+    if p.any(b"%#($") {
+        // OGNL: `%{#…}`, `%{(#…`, `%{@…`, `(#x=…)`, `#context[`.
+        for i in find_all_in(s, p, "%{") {
+            let rest = s
+                .get(i + 2..)
+                .unwrap_or_default()
+                .trim_start_matches(['(', ' ']);
+            if rest.starts_with('#') || rest.starts_with('@') {
+                push(out, OGNL);
+            }
+        }
+        if contains(s, p, "#context[") || contains(s, p, "(#") && contains(s, p, "@java.") {
             push(out, OGNL);
         }
-    }
-    if s.contains("#context[") || s.contains("(#") && s.contains("@java.") {
-        push(out, OGNL);
-    }
-    // SpEL `T(qualified.name)`: `t(` not preceded by a word character, a dotted name, `)`.
-    let b = s.as_bytes();
-    for i in find_all(s, "t(") {
-        if i > 0 && b.get(i - 1).is_some_and(|c| is_word(*c) || *c == b'.') {
-            continue;
-        }
-        let mut j = i + 2;
-        while b.get(j) == Some(&b' ') {
-            j += 1;
-        }
-        let start = j;
-        let mut dots = 0;
-        while let Some(c) = b.get(j) {
-            if *c == b'.' {
-                dots += 1;
-            } else if !is_word(*c) {
-                break;
+        // SpEL `T(qualified.name)`: `t(` not preceded by a word character, a dotted name, `)`.
+        let b = s.as_bytes();
+        for i in find_all_in(s, p, "t(") {
+            if i > 0 && b.get(i - 1).is_some_and(|c| is_word(*c) || *c == b'.') {
+                continue;
             }
-            j += 1;
+            let mut j = i + 2;
+            while b.get(j) == Some(&b' ') {
+                j += 1;
+            }
+            let start = j;
+            let mut dots = 0;
+            while let Some(c) = b.get(j) {
+                if *c == b'.' {
+                    dots += 1;
+                } else if !is_word(*c) {
+                    break;
+                }
+                j += 1;
+            }
+            if dots >= 1 && j > start && b.get(j) == Some(&b')') {
+                push(out, SPEL_TYPE);
+            }
         }
-        if dots >= 1 && j > start && b.get(j) == Some(&b')') {
-            push(out, SPEL_TYPE);
-        }
-    }
-    for open in ["${", "#{"] {
-        for i in find_all(s, open) {
-            let inner = super::prefix(s.get(i + 2..).unwrap_or_default(), 64);
-            let inner = inner.trim_start();
-            if EL_OBJECTS.iter().any(|o| inner.starts_with(o)) {
-                push(out, EL_IMPLICIT);
+        for open in ["${", "#{"] {
+            for i in find_all_in(s, p, open) {
+                let inner = super::prefix(s.get(i + 2..).unwrap_or_default(), 64);
+                let inner = inner.trim_start();
+                if EL_OBJECTS.iter().any(|o| inner.starts_with(o)) {
+                    push(out, EL_IMPLICIT);
+                }
             }
         }
     }
     // The stream magic, raw hex or base64 (`rO0AB` lower-cased), at the start of a token.
+    let b = s.as_bytes();
     for magic in ["aced0005", "ro0ab"] {
-        for i in find_all(s, magic) {
+        for i in find_all_in(s, p, magic) {
             if i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric) {
                 push(out, SERIALIZED);
             }

@@ -191,35 +191,79 @@ pub fn scan_value(value: &Canonical, out: &mut Vec<Rule>) {
         jndi::detect(s, out);
     }
     if p.any(b".(#{0") {
-        java::detect(s, out);
+        java::detect_with(s, &p, out);
     }
     if p.any(b"<($:") {
         php::detect(s, out);
     }
     if p.any(b":.-") {
-        ssrf::detect(s, out);
+        ssrf::detect_with(s, &p, out);
     }
     if p.any(b"_.[=") {
-        names::detect(s, out);
+        names::detect_with(s, &p, out);
     }
 }
 
 /// Which bytes occur in a value: a 256-bit set filled in one pass.
-pub(crate) struct Present([u64; 4]);
+///
+/// A needle can only be in a value if every one of its bytes is, so [`Present::has_all`] (and
+/// [`NeedleSet::any_in_present`]) rule out a substring search before paying for it. This is
+/// exact: it only skips searches that could not have found anything.
+pub(crate) struct Present {
+    bits: [u64; 4],
+    /// The same set folded into 64 classes ([`byte_class`]), so a needle's bytes are checked
+    /// with one mask test instead of one lookup per byte.
+    sig: u64,
+}
+
+/// The class of a byte in [`Present::sig`]: lower-case letters and digits have a class each (they
+/// are what needles are made of), every other byte shares one of the 28 remaining classes.
+/// Any mapping would be sound; this one keeps the test sharp for lower-cased text.
+pub(crate) const fn byte_class(b: u8) -> u32 {
+    match b {
+        b'a'..=b'z' => (b - b'a') as u32,
+        b'0'..=b'9' => 26 + (b - b'0') as u32,
+        _ => 36 + (b % 28) as u32,
+    }
+}
+
+/// The classes of every byte of `s` (see [`Present::sig`]).
+pub(crate) const fn signature(s: &[u8]) -> u64 {
+    let mut sig = 0u64;
+    let mut rest = s;
+    while let [b, tail @ ..] = rest {
+        sig |= 1 << byte_class(*b);
+        rest = tail;
+    }
+    sig
+}
+
+/// [`byte_class`] of every byte, looked up rather than computed in the pass over each value.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = byte_class(b as u8) as u8;
+        b += 1;
+    }
+    table
+};
 
 impl Present {
     pub(crate) fn of(s: &str) -> Present {
         let mut bits = [0u64; 4];
+        let mut sig = 0u64;
         for b in s.bytes() {
             if let Some(w) = bits.get_mut(usize::from(b >> 6)) {
                 *w |= 1 << (b & 63);
             }
+            sig |= 1 << CLASSES.get(usize::from(b)).copied().unwrap_or(63);
         }
-        Present(bits)
+        Present { bits, sig }
     }
 
     pub(crate) fn has(&self, b: u8) -> bool {
-        self.0
+        self.bits
             .get(usize::from(b >> 6))
             .is_some_and(|w| w & (1 << (b & 63)) != 0)
     }
@@ -228,10 +272,27 @@ impl Present {
         bytes.iter().any(|b| self.has(*b))
     }
 
+    /// Every byte of `needle` occurs in the value: false means the value cannot contain it.
+    pub(crate) fn has_all(&self, needle: &str) -> bool {
+        needle.bytes().all(|b| self.has(b))
+    }
+
+    /// Whether a needle of signature `sig` (see [`signature`]) may occur in the value.
+    pub(crate) fn may_hold(&self, sig: u64) -> bool {
+        sig & !self.sig == 0
+    }
+
     /// Some byte >= 0x80: the value has non-ASCII characters.
     pub(crate) fn non_ascii(&self) -> bool {
-        self.0.get(2..).is_some_and(|hi| hi.iter().any(|w| *w != 0))
+        self.bits
+            .get(2..)
+            .is_some_and(|hi| hi.iter().any(|w| *w != 0))
     }
+}
+
+/// `s.contains(needle)`, skipped when `p` (the bytes of `s`) already rules it out.
+pub(crate) fn contains(s: &str, p: &Present, needle: &str) -> bool {
+    p.has_all(needle) && s.contains(needle)
 }
 
 pub const OVERLONG_UTF8: Rule =
@@ -274,6 +335,18 @@ pub(crate) fn is_word(b: u8) -> bool {
 /// Every start offset of `needle` in `hay` (non-overlapping scan, linear).
 pub(crate) fn find_all<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
     hay.match_indices(needle).map(|(i, _)| i)
+}
+
+/// [`find_all`], not even started when `p` (the bytes of `hay`) rules the needle out.
+pub(crate) fn find_all_in<'a>(
+    hay: &'a str,
+    p: &Present,
+    needle: &'a str,
+) -> impl Iterator<Item = usize> + 'a {
+    p.has_all(needle)
+        .then(|| find_all(hay, needle))
+        .into_iter()
+        .flatten()
 }
 
 /// Skips ASCII whitespace from `i`.

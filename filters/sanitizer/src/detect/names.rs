@@ -3,7 +3,9 @@
 //! session cookie's name set through the query string), and NoSQL operators ([`super::nosql`]).
 //! Names are short and chosen by the application, so these checks are exact.
 
-use super::{find_all, is_word, nosql, push, ssrf, Category, Rule, CRITICAL};
+use super::{
+    contains, find_all, find_all_in, is_word, nosql, push, ssrf, Category, Present, Rule, CRITICAL,
+};
 
 pub const PROTO: Rule = Rule::new("prototype-pollution", Category::Prototype, CRITICAL, 1);
 pub const SESSION_ID_PARAM: Rule =
@@ -94,8 +96,14 @@ pub fn wants_value(name: &str) -> bool {
 /// Value checks: a value that is itself a pollution path (`__proto__[x]`, `a.constructor.prototype`)
 /// or that sets a cookie from script or markup.
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
+    detect_with(s, &Present::of(s), out);
+}
+
+/// [`detect`] with the value's byte set computed once by the caller: a search for a word whose
+/// bytes are not all in the value is skipped.
+pub(crate) fn detect_with(s: &str, p: &Present, out: &mut Vec<Rule>) {
     let b = s.as_bytes();
-    for i in find_all(s, "__proto__") {
+    for i in find_all_in(s, p, "__proto__") {
         let before = i.checked_sub(1).and_then(|p| b.get(p));
         let after = b.get(i + 9);
         if !before.is_some_and(|c| is_word(*c)) && !after.is_some_and(|c| is_word(*c)) {
@@ -109,14 +117,14 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
             }
         }
     }
-    for i in find_all(s, "constructor") {
+    for i in find_all_in(s, p, "constructor") {
         let rest = s.get(i + 11..).unwrap_or_default();
         let rest = rest.trim_start_matches([']', '.', '[', '"', '\'']);
         if rest.starts_with("prototype") && !s.get(i + 11..).is_some_and(|r| r.starts_with(' ')) {
             push(out, PROTO);
         }
     }
-    if s.contains("cookie") {
+    if contains(s, p, "cookie") {
         for i in find_all(s, "document.cookie") {
             let rest = s.get(i + 15..).unwrap_or_default().trim_start();
             if rest.starts_with('=') && !rest.starts_with("==") {

@@ -43,9 +43,9 @@ const MAX_TOKENS: usize = 4096;
 
 fn tokenize(s: &str) -> (Vec<Tok<'_>>, bool) {
     let b = s.as_bytes();
-    // Room for a token every few bytes up front: growing from empty cost several reallocations per
+    // Room for a token every other byte up front: growing from empty cost several reallocations per
     // value. Bounded by MAX_TOKENS like the loop.
-    let mut toks = Vec::with_capacity((s.len() / 4 + 1).min(MAX_TOKENS));
+    let mut toks = Vec::with_capacity((s.len() / 2 + 2).min(MAX_TOKENS));
     let mut versioned = false;
     let mut i = 0;
     while i < b.len() && toks.len() < MAX_TOKENS {
@@ -505,7 +505,10 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
 pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     // Cheap gate: every rule needs one of these characters or words.
     let b = s.as_bytes();
-    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in(s) {
+    if !p.any(b"'\";(#-=|&@/`") && !GATE_WORDS.any_in_present(s, p) {
+        return;
+    }
+    if !may_fire(s, p) {
         return;
     }
     let mut found = Vec::new();
@@ -530,6 +533,99 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
         }
     }
     add_once(out, found);
+}
+
+/// Whether any rule could fire on `s`; `false` is a proof that none does, so the tokenizer and the
+/// rules need not run. `-` and `/` open the gate above, and paths and identifiers are full of
+/// them, but to SQL they only matter as `--` and `/*`. Without those, and without any byte that
+/// makes a token other than a word, a number or a one-byte operator (quotes, `;`, `(`, `#`, `=`,
+/// `|`, `&`, `@`, …), every rule needs a [`trigger_word`] as a token; such a token is a
+/// whole run of `[a-z0-9_]` in the value (a word token starts after a byte outside that set, and
+/// ends before one), or for the catalog names the start of one.
+fn may_fire(s: &str, p: &super::Present) -> bool {
+    if p.any(b"'\";(#=|&@`)<>!,") {
+        return true;
+    }
+    // One pass: `--` and `/*`, and each run of `[a-z0-9_]` that starts with a letter (every
+    // trigger word does; runs of digits, as in ids and UUIDs, are passed over).
+    let b = s.as_bytes();
+    let is_run = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_';
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if is_run(c) {
+            let start = i;
+            while b.get(i).is_some_and(|c| is_run(*c)) {
+                i += 1;
+            }
+            if c.is_ascii_lowercase() && b.get(start..i).is_some_and(trigger_word) {
+                return true;
+            }
+            continue;
+        }
+        if matches!((c, b.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*'))) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Every word a rule starts from (see [`may_fire`]): the logic and comparison words after a
+/// break-out, the clauses, `union`, `waitfor`, the words that open a statement, and the catalog
+/// names [`anywhere`] looks for at the start of a word (`mysql.user` is the word `mysql` up to
+/// its dot).
+fn trigger_word(run: &[u8]) -> bool {
+    matches!(
+        run,
+        b"or"
+            | b"and"
+            | b"xor"
+            | b"div"
+            | b"not"
+            | b"like"
+            | b"rlike"
+            | b"regexp"
+            | b"is"
+            | b"in"
+            | b"between"
+            | b"sounds"
+            | b"glob"
+            | b"order"
+            | b"group"
+            | b"having"
+            | b"procedure"
+            | b"into"
+            | b"limit"
+            | b"union"
+            | b"waitfor"
+            | b"select"
+            | b"insert"
+            | b"delete"
+            | b"update"
+            | b"drop"
+            | b"create"
+            | b"alter"
+            | b"truncate"
+            | b"exec"
+            | b"execute"
+            | b"declare"
+            | b"shutdown"
+            | b"grant"
+            | b"revoke"
+            | b"true"
+            | b"false"
+            | b"null"
+            | b"exists"
+            | b"mysql"
+    ) || run.len() >= 10
+        && [
+            &b"information_schema"[..],
+            b"sysobjects",
+            b"pg_catalog",
+            b"sqlite_master",
+        ]
+        .iter()
+        .any(|c| run.starts_with(c))
 }
 
 fn first_unescaped(b: &[u8], q: u8) -> Option<usize> {

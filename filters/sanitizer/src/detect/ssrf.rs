@@ -12,7 +12,7 @@
 //! a remote URL ending in `?` (which turns the server's appended suffix into a query string) is
 //! flagged anywhere.
 
-use super::{find_all, push, Category, Rule, CRITICAL, WARNING};
+use super::{contains, find_all_in, push, Category, Present, Rule, CRITICAL, WARNING};
 
 pub const METADATA: Rule = Rule::new("ssrf-cloud-metadata", Category::Ssrf, CRITICAL, 1);
 pub const OBFUSCATED_HOST: Rule = Rule::new("ssrf-obfuscated-address", Category::Ssrf, CRITICAL, 1);
@@ -215,27 +215,33 @@ fn scheme_before(s: &str, i: usize) -> &str {
 
 /// Value-only checks, for every value.
 pub fn detect(s: &str, out: &mut Vec<Rule>) {
-    urls(s, false, out);
+    detect_with(s, &Present::of(s), out);
 }
 
-fn urls(s: &str, url_param: bool, out: &mut Vec<Rule>) -> bool {
+/// [`detect`] with the value's byte set computed once by the caller.
+pub(crate) fn detect_with(s: &str, p: &Present, out: &mut Vec<Rule>) {
+    urls(s, p, false, out);
+}
+
+/// `p` holds the bytes of `s`: a search for something whose bytes are not all there is skipped.
+fn urls(s: &str, p: &Present, url_param: bool, out: &mut Vec<Rule>) -> bool {
     // A bare metadata address without a scheme: `169.254.169.254/latest/meta-data`.
-    if s.contains("169.254.169.254") || s.contains("/latest/meta-data") {
+    if contains(s, p, "169.254.169.254") || contains(s, p, "/latest/meta-data") {
         push(out, METADATA);
     }
-    if !s.contains(':') {
+    if !p.has(b':') {
         return false;
     }
     let mut remote = false;
     for scheme in ["gopher://", "dict://", "tftp://", "netdoc:/", "jar:http"] {
-        for i in find_all(s, scheme) {
+        for i in find_all_in(s, p, scheme) {
             let b = s.as_bytes();
             if i == 0 || !b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric) {
                 push(out, RAW_SCHEME);
             }
         }
     }
-    for i in find_all(s, "://") {
+    for i in find_all_in(s, p, "://") {
         let scheme = scheme_before(s, i);
         let (host, rest) = host_at(s, i);
         match classify(host) {
@@ -296,7 +302,7 @@ pub fn is_include_name(name: &str) -> bool {
 
 /// Checks a value knowing the name of the parameter or JSON key that carries it.
 pub fn check_named(name: &str, lower: &str, out: &mut Vec<Rule>) {
-    let remote = urls(lower, is_url_name(name), out);
+    let remote = urls(lower, &Present::of(lower), is_url_name(name), out);
     let t = lower.trim_start();
     let remote_start = t.starts_with("http://")
         || t.starts_with("https://")

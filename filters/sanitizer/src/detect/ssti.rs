@@ -1,7 +1,7 @@
 //! Server-side template injection: template delimiters around an expression (arithmetic, object
 //! traversal, method calls), and the object-model gadgets those payloads reach for.
 
-use super::{add_once, find_all, prefix, Category, NeedleSet, Rule, CRITICAL, ERROR};
+use super::{add_once, find_all, find_all_in, prefix, Category, NeedleSet, Rule, CRITICAL, ERROR};
 
 pub const EXPRESSION: Rule = Rule::new("ssti-expression", Category::Ssti, CRITICAL, 1);
 pub const GADGET: Rule = Rule::new("ssti-object-gadget", Category::Ssti, CRITICAL, 1);
@@ -59,55 +59,59 @@ pub fn detect(s: &str, out: &mut Vec<Rule>) {
 /// [`detect`] with the value's byte set computed once by the caller.
 pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     let mut found = Vec::new();
-    // Every opener below (and `{%`) contains one of these bytes; without them, skip the searches.
-    let openers = p.any(b"{([%");
-    for (open, close) in [
-        ("{{", "}}"),
-        ("${", "}"),
-        ("#{", "}"),
-        ("<%=", "%>"),
-        ("<%", "%>"),
-        ("*{", "}"),
-        ("@(", ")"),
-        ("[[", "]]"),
-    ]
-    .into_iter()
-    .filter(|_| openers)
-    {
-        for at in find_all(s, open) {
-            let body = s.get(at + open.len()..).unwrap_or_default();
+    // Every opener and `{%` has one of `{([%`, and the engine directives have `#`: a value with
+    // none of them (most) skips these checks. An opener or closer whose bytes are not all in the
+    // value cannot be there either: those pairs are not searched for.
+    if p.any(b"{([%#") {
+        for (open, close) in [
+            ("{{", "}}"),
+            ("${", "}"),
+            ("#{", "}"),
+            ("<%=", "%>"),
+            ("<%", "%>"),
+            ("*{", "}"),
+            ("@(", ")"),
+            ("[[", "]]"),
+        ]
+        .into_iter()
+        .filter(|(open, close)| p.has_all(open) && p.has_all(close))
+        {
+            for at in find_all(s, open) {
+                let body = s.get(at + open.len()..).unwrap_or_default();
+                let body = prefix(body, 256);
+                let inner = match body.find(close) {
+                    Some(end) => body.get(..end).unwrap_or_default(),
+                    None => continue,
+                };
+                if looks_like_code(inner) {
+                    found.push(EXPRESSION);
+                    break;
+                }
+            }
+        }
+        // A directive needs `{%` and its closing `%}`.
+        for at in find_all_in(s, p, "{%") {
+            let body = s.get(at + 2..).unwrap_or_default();
+            // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
             let body = prefix(body, 256);
-            let inner = match body.find(close) {
-                Some(end) => body.get(..end).unwrap_or_default(),
-                None => continue,
-            };
-            if looks_like_code(inner) {
-                found.push(EXPRESSION);
+            let head = body.trim_start();
+            if [
+                "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",
+            ]
+            .iter()
+            .any(|k| head.starts_with(k))
+                && body.contains("%}")
+            {
+                found.push(DIRECTIVE);
                 break;
             }
         }
-    }
-    for at in find_all(s, "{%").filter(|_| openers) {
-        let body = s.get(at + 2..).unwrap_or_default();
-        // A directive is short: look at a bounded window, so `{%{%{%…` stays linear.
-        let body = prefix(body, 256);
-        let head = body.trim_start();
-        if [
-            "import", "include", "set ", "for ", "if ", "extends", "macro", "raw", "print",
-        ]
-        .iter()
-        .any(|k| head.starts_with(k))
-            && body.contains("%}")
+        if p.has(b'#') && (s.contains("<#assign") || s.contains("#set(") || s.contains("<#include"))
         {
-            found.push(DIRECTIVE);
-            break;
+            found.push(ENGINE_DIRECTIVE);
         }
     }
-    if s.contains('#') && (s.contains("<#assign") || s.contains("#set(") || s.contains("<#include"))
-    {
-        found.push(ENGINE_DIRECTIVE);
-    }
-    if GADGETS.any_in(s) {
+    if GADGETS.any_in_present(s, p) {
         found.push(GADGET);
     }
     add_once(out, found);

@@ -115,10 +115,19 @@ pub(crate) fn detect_with(s: &str, p: &super::Present, out: &mut Vec<Rule>) {
     } else if count > 1 {
         found.push(DOT_DOT_REPEATED);
     }
-    if SENSITIVE.any_in(&norm) {
+    // The byte set of `norm`: the value's own when `norm` is the value.
+    let own;
+    let pn = match &norm {
+        Cow::Borrowed(_) => p,
+        Cow::Owned(n) => {
+            own = super::Present::of(n);
+            &own
+        }
+    };
+    if SENSITIVE.any_in_present(&norm, pn) {
         found.push(SENSITIVE_FILE);
     }
-    if WRAPPERS.any_in(&norm) {
+    if WRAPPERS.any_in_present(&norm, pn) {
         found.push(WRAPPER);
     }
     add_once(out, found);
