@@ -2618,3 +2618,115 @@ fn authenticated_head_and_revalidation_leave_a_shared_entry_alone() {
         Some("2")
     );
 }
+
+/// REVIEW: RFC 9111 §4.3.5: a HEAD 200 whose Content-Length differs from the stored response's
+/// must make it stale, not update it. Here an anonymous HEAD refreshes an entry without
+/// validators with the old body, and can keep re-freshening it.
+#[test]
+fn review_head_without_validators_pins_the_old_body() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[]);
+    // The resource changed upstream (new length); the attacker's HEAD gets the new headers.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=3600"),
+                ("content-length", "5000"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send("HEAD", "/api/products", &[("cache-control", "no-cache")], None, T0 + 59, &head_up);
+    let new_body = |_: &Headers| {
+        (200, h(&[("content-type", "application/json"), ("cache-control", "max-age=60")]), b"NEW".to_vec())
+    };
+    let after = sim.get("/api/products", T0 + 1000, &new_body);
+    println!("after HEAD: status {} cache-status {:?} body {:?}", after.status, after.cache_status(), String::from_utf8_lossy(&after.body));
+    assert_ne!(after.body, b"body".to_vec(), "old body served fresh 1000 s later: {}", after.cache_status());
+}
+
+/// REVIEW: a HEAD (or 304) merge replaces Content-Type, bypassing the `content_types`
+/// cache-deception guard applied when storing.
+#[test]
+fn review_head_merge_changes_content_type_of_shared_entry() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[("content-type", "text/html"), ("cache-control", "max-age=3600"), ("etag", "\"v1\"")]),
+            vec![],
+        )
+    };
+    sim.send("HEAD", "/api/products", &[("cache-control", "no-cache"), ("accept", "text/html")], None, T0 + 1, &head_up);
+    let after = sim.get("/api/products", T0 + 2, &never);
+    println!("after HEAD: {:?} {:?} body {:?}", after.header("content-type"), after.cache_status(), String::from_utf8_lossy(&after.body));
+    assert_eq!(after.header("content-type"), Some("application/json"));
+}
+
+/// REVIEW: a 304 that adds `Vary: Origin` (and a reflected ACAO) is merged into an entry whose
+/// secondary key was computed without Vary: the entry is then served to every Origin.
+#[test]
+fn review_304_adding_vary_is_served_to_every_variant() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |sent: &Headers| {
+        let origin = first(sent, "origin").unwrap_or("").to_string();
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=3600"),
+                ("vary", "Origin"),
+                ("access-control-allow-origin", &origin),
+                ("access-control-allow-credentials", "true"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send("GET", "/api/products", &[("cache-control", "no-cache"), ("origin", "https://evil.example")], None, T0 + 1, &up304);
+    let victim = sim.send("GET", "/api/products", &[("origin", "https://good.example")], None, T0 + 2, &never);
+    println!("victim: {:?} vary {:?} acao {:?}", victim.cache_status(), victim.header("vary"), victim.header("access-control-allow-origin"));
+    assert_ne!(victim.header("access-control-allow-origin"), Some("https://evil.example"));
+}
+
+/// REVIEW: on a per_user route, one user's HEAD (may_update: "the entry is the user's own")
+/// that does not select *their* entry removes the URL's entries of every user.
+#[test]
+fn review_one_users_head_drops_every_users_per_user_entry() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[("content-type", "application/json"), ("cache-control", "max-age=60"), ("etag", "\"e\"")]),
+            b"x".to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    sim.send("GET", "/me", &[], Some(&bob), T0, &up);
+    assert!(sim.send("GET", "/me", &[], Some(&bob), T0 + 1, &never).cache_status().contains("hit"));
+    // Alice's HEAD: upstream answers 200 without an ETag (HEAD handlers often compute none).
+    let head_up = |_: &Headers| (200, h(&[("cache-control", "max-age=60")]), vec![]);
+    sim.send("HEAD", "/me", &[("cache-control", "no-cache")], Some(&alice), T0 + 2, &head_up);
+    let b = sim.send("GET", "/me", &[], Some(&bob), T0 + 3, &up);
+    println!("bob after alice's HEAD: {}", b.cache_status());
+    assert!(b.cache_status().contains("hit"), "bob's entry was dropped by alice: {}", b.cache_status());
+}
+
+/// REVIEW: the 304 a user's revalidation gets is replaced by the merged entry, without the
+/// Set-Cookie the upstream sent that user (shared route).
+#[test]
+fn review_revalidating_users_set_cookie_is_dropped() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (304, h(&[("etag", "\"v1\""), ("cache-control", "max-age=60"), ("set-cookie", "sid=rotated; HttpOnly")]), vec![])
+    };
+    let got = sim.send("GET", "/api/products", &[("cache-control", "no-cache"), ("authorization", "Bearer x")], None, T0 + 1, &up304);
+    println!("status {} set-cookie {:?} cs {}", got.status, got.header("set-cookie"), got.cache_status());
+    assert_eq!(got.header("set-cookie"), Some("sid=rotated; HttpOnly"));
+}
