@@ -37,6 +37,9 @@ impl Got {
     fn cache_status(&self) -> &str {
         self.header("cache-status").unwrap_or("")
     }
+    fn header_values(&self, n: &str) -> Vec<&str> {
+        values(&self.headers, n)
+    }
 }
 
 type Upstream<'a> = &'a dyn Fn(&Headers) -> (u16, Headers, Vec<u8>);
@@ -2367,6 +2370,13 @@ fn a_304_updates_only_the_response_its_validators_select() {
             vec![("etag", "W/\"v1\"".into())],
             true,
         ),
+        // A strong tag identifies only stored responses with that strong tag (§4.3.4).
+        (
+            "weak etag, strong in 304",
+            vec![("etag", "W/\"v1\"".into())],
+            vec![("etag", "\"v1\"".into())],
+            false,
+        ),
         (
             "lm, same",
             vec![("last-modified", lm.clone())],
@@ -2982,4 +2992,189 @@ fn review_revalidating_users_set_cookie_is_dropped() {
         got.cache_status()
     );
     assert_eq!(got.header("set-cookie"), Some("sid=rotated; HttpOnly"));
+}
+
+/// F3: on a per-user route, a user's HEAD that finds their entry outdated drops only their
+/// entry, not the other users' of the URL.
+#[test]
+fn a_users_outdated_head_drops_only_their_own_per_user_entry() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"e\""),
+            ]),
+            b"x".to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    sim.send("GET", "/me", &[], Some(&bob), T0, &up);
+    // Alice's HEAD gets another ETag: her entry is outdated.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[("cache-control", "max-age=60"), ("etag", "\"e2\"")]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "HEAD",
+        "/me",
+        &[("cache-control", "no-cache")],
+        Some(&alice),
+        T0 + 2,
+        &head_up,
+    );
+    assert!(
+        got.events
+            .iter()
+            .any(|e| matches!(e, Event::Invalidated(1))),
+        "{:?}",
+        got.events
+    );
+    let a = sim.send("GET", "/me", &[], Some(&alice), T0 + 3, &up);
+    assert!(
+        a.cache_status().contains("fwd=miss"),
+        "alice: {}",
+        a.cache_status()
+    );
+    let b = sim.send("GET", "/me", &[], Some(&bob), T0 + 3, &never);
+    assert!(
+        b.cache_status().contains("hit"),
+        "bob: {}",
+        b.cache_status()
+    );
+}
+
+/// F6: a 304 naming another Vary is this client's answer (merged, with the new fields) but does
+/// not update the entry, whose secondary key was made from the stored Vary.
+#[test]
+fn a_304_with_another_vary_answers_the_client_but_does_not_update() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=3600"),
+                ("vary", "Origin"),
+                ("access-control-allow-origin", "https://evil.example"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[
+            ("cache-control", "no-cache"),
+            ("origin", "https://evil.example"),
+        ],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"body"[..]));
+    assert_eq!(
+        got.header("access-control-allow-origin"),
+        Some("https://evil.example")
+    );
+    assert!(
+        got.cache_status().contains("detail=vary-changed")
+            && !got.cache_status().contains("stored"),
+        "{}",
+        got.cache_status()
+    );
+    let other = sim.send(
+        "GET",
+        "/api/products",
+        &[("origin", "https://good.example")],
+        None,
+        T0 + 2,
+        &never,
+    );
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_eq!(other.header("vary"), None);
+    assert_eq!(other.header("x-a"), Some("1"));
+}
+
+/// F7: a revalidation's reply carries the 304's Set-Cookie (the client's session rotation),
+/// which is not stored on a shared entry; on a per-user entry it replaces the stored ones.
+#[test]
+fn a_revalidations_reply_carries_the_304s_set_cookie() {
+    // Shared route, anonymous: the entry is updated, the cookie is not stored.
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "sid=rotated; HttpOnly"),
+                ("set-cookie", "theme=dark"),
+                ("x-a", "2"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    assert_eq!(
+        got.header_values("set-cookie"),
+        vec!["sid=rotated; HttpOnly", "theme=dark"]
+    );
+    let hit = sim.get("/api/products", T0 + 2, &never);
+    assert_eq!(hit.header("x-a"), Some("2"), "{}", hit.cache_status());
+    assert_eq!(
+        hit.header("set-cookie"),
+        None,
+        "a shared entry never stores a cookie"
+    );
+    // Per-user route: the stored cookie is replaced, not repeated.
+    let mut sim = Sim::products();
+    let alice = user("alice", &[]);
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=1"),
+                ("etag", "\"v1\""),
+                ("set-cookie", "sid=old"),
+            ]),
+            b"me".to_vec(),
+        )
+    };
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let nm = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "sid=new"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send("GET", "/me", &[], Some(&alice), T0 + 5, &nm);
+    assert_eq!(
+        got.header_values("set-cookie"),
+        vec!["sid=new"],
+        "{}",
+        got.cache_status()
+    );
 }
