@@ -664,10 +664,18 @@ fn conformance_behaviours_through_envoy() {
                 .header("cache-control", "max-age=60")
                 .header("content-foo", "2"),
             (_, "/r/304") => ok("max-age=60").header("content-foo", "1"),
+            // The GET body's length, as a HEAD should say (a differing one drops the entry).
             ("HEAD", "/r/head") => Response::status(200)
                 .header("content-type", "application/json")
                 .header("cache-control", "max-age=60")
                 .header("etag", "\"e1\"")
+                .header(
+                    "content-length",
+                    &serde_json::json!({ "url": req.url })
+                        .to_string()
+                        .len()
+                        .to_string(),
+                )
                 .header("x-a", "2"),
             ("HEAD", "/r/gone") => Response::status(410),
             _ => ok("max-age=60").header("x-a", "1"),
@@ -872,44 +880,76 @@ fn purge_path_spellings_are_the_purge_endpoint() {
     );
 }
 
-/// RFC 9111 §4.3.5 and §3.5 through Envoy: a HEAD whose response does not carry the stored
-/// ETag, and an authenticated HEAD, never change the shared GET entry that is served.
+/// RFC 9111 §4.3.5 and §3.5 through Envoy: a HEAD answer without validators leaves the stored
+/// GET alone; one announcing another length or Content-Type drops it (never retypes it); an
+/// authenticated HEAD never changes the shared entry.
 #[test]
 fn head_responses_update_the_get_entry_only_when_they_may() {
-    let server = TestServer::start(|req| match (req.method.as_str(), req.url.as_str()) {
-        ("HEAD", "/r/no-etag") => Response::status(200)
-            .header("content-type", "application/json")
-            .header("cache-control", "max-age=60")
-            .header("x-v", "head"),
-        ("HEAD", _) => Response::status(200)
-            .header("content-type", "application/json")
-            .header("cache-control", "public, max-age=60")
-            .header("etag", "\"a\"")
-            .header("x-v", "head"),
-        _ => json_reply("public, max-age=60", "a").header("x-v", "get"),
+    // The stored GET's body (`{"v":"a"}`) and its length, which a HEAD should announce.
+    let get_len = serde_json::json!({ "v": "a" })
+        .to_string()
+        .len()
+        .to_string();
+    let server = TestServer::start(move |req| {
+        let head = || {
+            Response::status(200)
+                .header("content-type", "application/json")
+                .header("cache-control", "public, max-age=60")
+                .header("x-v", "head")
+        };
+        match (req.method.as_str(), req.url.as_str()) {
+            // No validator (many frameworks compute no ETag for HEAD): the entry is left alone.
+            ("HEAD", "/r/no-etag") => head().header("content-length", &get_len),
+            // No validator, but another length: the entry is outdated.
+            ("HEAD", "/r/shorter") => head().header("content-length", "0"),
+            // The same ETag, but another Content-Type: outdated, never retyped.
+            ("HEAD", "/r/retyped") => Response::status(200)
+                .header("content-type", "text/html")
+                .header("cache-control", "public, max-age=60")
+                .header("etag", "\"a\"")
+                .header("content-length", &get_len)
+                .header("x-v", "head"),
+            ("HEAD", _) => head()
+                .header("etag", "\"a\"")
+                .header("content-length", &get_len),
+            _ => json_reply("public, max-age=60", "a").header("x-v", "get"),
+        }
     });
     let chain = chain_for(&server, TEST_ROUTES);
     let client = chain.client();
     let get = |path: &str| {
         let r = call(client.get(&chain.url(path)));
-        let out = (status_of(&r), r.header("x-v").map(str::to_string));
+        let out = (
+            status_of(&r),
+            r.header("x-v").map(str::to_string),
+            r.header("content-type").map(str::to_string),
+        );
         body(r);
         out
     };
-    for path in ["/r/no-etag", "/r/auth"] {
-        let (cs, _) = get(path);
+    let paths = ["/r/no-etag", "/r/shorter", "/r/retyped", "/r/auth"];
+    for path in paths {
+        let (cs, _, _) = get(path);
         assert!(cs.contains("stored"), "{path}: {cs}");
     }
-    // A HEAD whose response has no ETag though the stored GET has one: it does not select the
-    // stored response, which is dropped rather than merged.
-    body(call(
-        client
-            .head(&chain.url("/r/no-etag"))
-            .set("cache-control", "no-cache"),
-    ));
-    let (cs, v) = get("/r/no-etag");
+    for path in ["/r/no-etag", "/r/shorter", "/r/retyped"] {
+        body(call(
+            client
+                .head(&chain.url(path))
+                .set("cache-control", "no-cache"),
+        ));
+    }
+    // A HEAD without validators neither refreshes nor drops the stored GET.
+    let (cs, v, _) = get("/r/no-etag");
+    assert!(cs.contains("hit"), "{cs}");
     assert_eq!(v.as_deref(), Some("get"), "{cs}");
-    assert!(cs.contains("fwd=miss"), "{cs}");
+    // One announcing another length, or another Content-Type, drops it.
+    for path in ["/r/shorter", "/r/retyped"] {
+        let (cs, v, ct) = get(path);
+        assert!(cs.contains("fwd=miss"), "{path}: {cs}");
+        assert_eq!(v.as_deref(), Some("get"), "{path}: {cs}");
+        assert_eq!(ct.as_deref(), Some("application/json"), "{path}: {cs}");
+    }
     // An authenticated HEAD with the same ETag: the user is answered, the shared entry kept.
     let head = call(
         client
@@ -919,13 +959,49 @@ fn head_responses_update_the_get_entry_only_when_they_may() {
     );
     assert_eq!(head.header("x-v"), Some("head"));
     body(head);
-    let (cs, v) = get("/r/auth");
+    let (cs, v, _) = get("/r/auth");
     assert!(cs.contains("hit"), "{cs}");
     assert_eq!(
         v.as_deref(),
         Some("get"),
         "an authenticated HEAD updated the shared entry"
     );
+}
+
+/// The 304 answering a revalidation sets a cookie (a session rotation): the client's reply
+/// carries it, and the shared entry does not store it.
+#[test]
+fn a_revalidations_reply_carries_the_304s_set_cookie() {
+    let server = TestServer::start(|req| {
+        if req.header("if-none-match").is_some() {
+            Response::status(304)
+                .header("etag", "\"a\"")
+                .header("cache-control", "public, max-age=60")
+                .header("set-cookie", "sid=rotated; HttpOnly")
+        } else {
+            json_reply("public, max-age=60", "a")
+        }
+    });
+    let chain = chain_for(&server, TEST_ROUTES);
+    let client = chain.client();
+    let get = |headers: &[(&str, &str)]| {
+        let mut req = client.get(&chain.url("/r/rotate"));
+        for (n, v) in headers {
+            req = req.set(n, v);
+        }
+        let r = call(req);
+        let out = (status_of(&r), r.header("set-cookie").map(str::to_string));
+        body(r);
+        out
+    };
+    let (cs, _) = get(&[]);
+    assert!(cs.contains("stored"), "{cs}");
+    let (cs, cookie) = get(&[("cache-control", "no-cache")]);
+    assert!(cs.contains("fwd-status=304"), "{cs}");
+    assert_eq!(cookie.as_deref(), Some("sid=rotated; HttpOnly"), "{cs}");
+    let (cs, cookie) = get(&[]);
+    assert!(cs.contains("hit"), "{cs}");
+    assert_eq!(cookie, None, "the shared entry stored the cookie");
 }
 
 /// A plain-TCP upstream that answers every request with `interim` (one or more 1xx responses,

@@ -19,6 +19,7 @@ use crate::key::{
 };
 use crate::status::{cache_status, Handling};
 use crate::store::{Found, Store, StoreFailure};
+use merge::{head_verdict, other_representation, selects, vary_changed, HeadVerdict};
 
 pub type Headers = Vec<(String, String)>;
 
@@ -257,27 +258,6 @@ fn describes_body(name: &str) -> bool {
         name,
         "content-length" | "content-encoding" | "content-range" | "transfer-encoding"
     )
-}
-
-/// Whether a 304 or HEAD response's validators select the stored response `old` for update
-/// (RFC 9111 §4.3.4, §4.3.5). A stored strong ETag needs the same strong ETag; a stored weak one
-/// the same tag by weak comparison; without a stored ETag, the response must carry none, and the
-/// stored `Last-Modified` (if any) needs the same date; a stored response without validators is
-/// selected only by a response without them.
-fn selects(old: &Entry, headers: &[(String, String)]) -> bool {
-    let stored_tag = old.header("etag").map(str::trim);
-    let new_tag = first(headers, "etag").map(str::trim);
-    match (stored_tag, new_tag) {
-        (Some(a), Some(b)) if !a.starts_with("W/") => return a == b,
-        (Some(a), Some(b)) => return a.trim_start_matches("W/") == b.trim_start_matches("W/"),
-        (Some(_), None) | (None, Some(_)) => return false,
-        (None, None) => {}
-    }
-    match (old.header("last-modified"), first(headers, "last-modified")) {
-        (None, None) => true,
-        (Some(a), Some(b)) => http_date(a).is_some_and(|a| Some(a) == http_date(b)),
-        _ => false,
-    }
 }
 
 /// Weak comparison of entity tags (RFC 9110 §8.8.3.2) against an If-None-Match list.
@@ -1012,7 +992,7 @@ impl Engine {
         let d = self.policy(&e.headers).d;
         if d.no_store || (d.private && !l.per_user) {
             // The entry may no longer be kept.
-            let _ = self.store.remove_url(s, &e.url_key);
+            let _ = self.drop_entry(s, l);
             return vec![];
         }
         match self.store.insert(s, e, now) {
@@ -1037,12 +1017,18 @@ impl Engine {
             if let Some(old) = &l.stale {
                 let merged = self.updated(l, old, headers, p, now);
                 // RFC 9111 §4.3.4: only a 304 whose validators select the stored response
-                // updates it. One that does not still says our validator matched (RFC 9110
-                // §13.1.2), so the stored response is served as it is; its fields, describing
-                // something else, are not taken. An authenticated request's 304 is the user's
-                // answer but never updates a shared entry.
+                // updates it. One that does not (or whose Content-Type or codings differ) still
+                // says our validator matched (RFC 9110 §13.1.2), so the stored response is served
+                // as it is; its fields, describing something else, are not taken. One with
+                // another Vary is this client's answer, but the entry's secondary key was made
+                // from the stored Vary: it is not updated. Nor is a shared entry by an
+                // authenticated request's 304 (the user's answer, not everyone's).
                 let (serve, stored, detail) = if !selects(old, headers) {
                     (old, false, Some("validators-differ"))
+                } else if other_representation(old, headers).is_some() {
+                    (old, false, Some("representation-differs"))
+                } else if vary_changed(old, headers) {
+                    (&merged, false, Some("vary-changed"))
                 } else if !self.may_update(l) {
                     (&merged, false, Some("authorization"))
                 } else {
@@ -1064,7 +1050,8 @@ impl Engine {
                     p.key_shown.as_deref(),
                     detail,
                 );
-                let reply = self.serve(serve, &l.request_headers, age, l.head, line);
+                let mut reply = self.serve(serve, &l.request_headers, age, l.head, line);
+                pass_cookies(&mut reply, headers);
                 return ResponseAction::Replace {
                     reply,
                     decision: Decision::allow().with("cache_status", "revalidated"),
@@ -1072,22 +1059,24 @@ impl Engine {
                 };
             }
         }
-        // A HEAD sent upstream while a GET entry is stored (RFC 9111 §4.3.5): a 200 whose
-        // validators select the entry updates its fields; one with other validators (or none
-        // where the entry has one), or a 404/410, says the entry is outdated, so it is dropped.
-        // An authenticated HEAD does neither to a shared entry.
+        // A HEAD sent upstream while a GET entry is stored (RFC 9111 §4.3.5): only the fields
+        // it carries count (`head_verdict`). Ones differing from the entry's, or a 404/410, say
+        // the entry is outdated, so it is dropped; a validator selecting it updates its fields;
+        // without validators it is left alone. An authenticated HEAD does none of it to a
+        // shared entry.
         if l.head && matches!(status, 200 | 404 | 410) {
             if let Some(old) = &l.stale {
                 if !self.may_update(l) {
                     return self.not_stored(p, "authorization", vec![]);
                 }
-                let mut events = vec![];
-                if status == 200 && selects(old, headers) {
-                    let merged = self.updated(l, old, headers, p, now);
-                    events.extend(self.restore(s, l, &merged, now));
-                } else if let Ok(r) = self.store.remove_url(s, &l.url_key) {
-                    events.push(Event::Invalidated(r.removed));
-                }
+                let events = match head_verdict(old, status, headers) {
+                    HeadVerdict::Update => {
+                        let merged = self.updated(l, old, headers, p, now);
+                        self.restore(s, l, &merged, now)
+                    }
+                    HeadVerdict::Outdated => self.drop_entry(s, l),
+                    HeadVerdict::Keep => vec![],
+                };
                 return self.not_stored(p, "head", events);
             }
         }
@@ -1143,6 +1132,20 @@ impl Engine {
                 }
             }
             Err(why) => self.not_stored(p, why, vec![Event::NotStorable]),
+        }
+    }
+
+    /// Drops the entry a lookup found, outdated: on a shared route every variant of the URL; on
+    /// a per-user route only the user's own (another user's entry is not theirs to drop).
+    fn drop_entry<S: SharedData>(&self, s: &mut S, l: &Lookup) -> Vec<Event> {
+        let removed = if l.per_user {
+            self.store.remove_primary(s, &l.url_key, &l.primary_key)
+        } else {
+            self.store.remove_url(s, &l.url_key)
+        };
+        match removed {
+            Ok(r) => vec![Event::Invalidated(r.removed)],
+            Err(_) => vec![],
         }
     }
 
@@ -1217,12 +1220,7 @@ impl Engine {
             return Err("set-cookie");
         }
         // The content codings of the body, outermost last; identity is no coding.
-        let codings: Vec<String> = values(headers, "content-encoding")
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(|c| c.trim().to_ascii_lowercase())
-            .filter(|c| !c.is_empty() && c != "identity")
-            .collect();
+        let codings = merge::codings(&values(headers, "content-encoding"));
         if first(headers, "content-range").is_some() {
             return Err("partial");
         }
@@ -1342,6 +1340,24 @@ fn withheld(d: &ResponseDirectives, name: &str) -> bool {
     d.private_fields.iter().any(|f| f == name) || d.no_cache_fields.iter().any(|f| f == name)
 }
 
+/// The client's reply to a revalidation carries the `Set-Cookie` fields of the 304 it answers
+/// (a session rotation or logout is that client's), in place of any stored ones; they are never
+/// stored on a shared entry (`updated` keeps them only on per-user ones).
+fn pass_cookies(reply: &mut Reply, upstream: &[(String, String)]) {
+    let cookies: Headers = upstream
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    if let Reply::Response { headers, .. } = reply {
+        headers.retain(|(n, _)| n != "set-cookie");
+        headers.extend(cookies);
+    }
+}
+
 fn is_purge(a: &RequestAction) -> bool {
     matches!(a, RequestAction::Respond { events, .. } if events.iter().any(|e| matches!(e, Event::Purged(_))))
 }
@@ -1438,5 +1454,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+mod merge;
 #[cfg(test)]
 mod tests;

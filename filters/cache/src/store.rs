@@ -331,6 +331,40 @@ impl Store {
         self.remove_where(s, self.bucket_of(url), |_, r| r.url == url)
     }
 
+    /// Removes the variants of `url_key` stored under `primary_key` (on a per-user route, one
+    /// user's): the directory picks the URL's ways, each object's own keys decide.
+    pub fn remove_primary<S: SharedData>(
+        &self,
+        s: &mut S,
+        url_key: &str,
+        primary_key: &str,
+    ) -> Result<Report, StoreFailure> {
+        let url = Self::url_fingerprint(url_key);
+        let b = self.bucket_of(url);
+        let (records, _) = self.read_dir(s, b);
+        // The way and the variant it held: a way reused meanwhile is not removed.
+        let owned: Vec<(u8, u64)> = (0..self.ways)
+            .zip(records.iter())
+            .filter(|(_, r)| !r.free() && r.url == url)
+            .filter(|(w, r)| {
+                s.get(&self.obj_key(b, *w))
+                    .and_then(|(raw, _)| Entry::decode(&raw))
+                    .is_some_and(|e| {
+                        e.variant == r.variant
+                            && e.url_key == url_key
+                            && e.primary_key == primary_key
+                    })
+            })
+            .map(|(w, r)| (w, r.variant))
+            .collect();
+        if owned.is_empty() {
+            return Ok(Report::default());
+        }
+        self.remove_where(s, b, |w, r| {
+            owned.iter().any(|(x, v)| *x == w && r.variant == *v)
+        })
+    }
+
     /// Removes every entry tagged `tag`: the bloom bits pick candidates in each bucket's
     /// directory; the object's own tag list decides. Touches every bucket (an admin operation).
     pub fn remove_tag<S: SharedData>(&self, s: &mut S, tag: &str) -> Result<Report, StoreFailure> {

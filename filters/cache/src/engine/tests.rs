@@ -37,6 +37,9 @@ impl Got {
     fn cache_status(&self) -> &str {
         self.header("cache-status").unwrap_or("")
     }
+    fn header_values(&self, n: &str) -> Vec<&str> {
+        values(&self.headers, n)
+    }
 }
 
 type Upstream<'a> = &'a dyn Fn(&Headers) -> (u16, Headers, Vec<u8>);
@@ -1814,9 +1817,9 @@ fn a_304_updates_every_field_it_carries_but_framing() {
                 ("cache-control", "max-age=100"),
                 ("etag", "\"v1\""),
                 ("content-foo", "2"),
-                ("content-type", "application/json; v=2"),
+                // The same media type, spelled otherwise (RFC 9110 §8.3.1).
+                ("content-type", "Application/JSON"),
                 ("content-length", "999"),
-                ("content-encoding", "gzip"),
             ]),
             vec![],
         )
@@ -1824,15 +1827,58 @@ fn a_304_updates_every_field_it_carries_but_framing() {
     sim.get("/api/products", T0 + 5, &nm);
     let hit = sim.get("/api/products", T0 + 6, &never);
     assert_eq!(hit.header("content-foo"), Some("2"));
-    assert_eq!(hit.header("content-type"), Some("application/json; v=2"));
+    assert_eq!(hit.header("content-type"), Some("Application/JSON"));
     assert_eq!(hit.header("x-kept"), Some("k"));
     assert_eq!(hit.header("content-length"), None);
-    assert_eq!(
-        hit.header("content-encoding"),
-        None,
-        "the stored body is not gzip"
-    );
     assert_eq!(hit.body, b"body");
+}
+
+/// A 304 whose Content-Type or content coding differs from the stored response's describes
+/// another representation: it does not update the entry (whose bytes would then be served as
+/// another type, past the `content_types` check made at store time). The client gets the stored
+/// response as it is.
+#[test]
+fn a_304_with_another_content_type_or_coding_does_not_update() {
+    for (name, field) in [
+        ("content-type", ("content-type", "text/html")),
+        ("content-encoding", ("content-encoding", "gzip")),
+    ] {
+        let mut sim = Sim::products();
+        stored_v1(&mut sim, "max-age=1", &[("etag", "\"v1\"".into())]);
+        let nm = move |_: &Headers| {
+            (
+                304,
+                h(&[
+                    ("cache-control", "max-age=100"),
+                    ("etag", "\"v1\""),
+                    ("x-a", "2"),
+                    field,
+                ]),
+                vec![],
+            )
+        };
+        let got = sim.get("/api/products", T0 + 5, &nm);
+        assert_eq!(got.body, b"body", "{name}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json"),
+            "{name}"
+        );
+        assert_eq!(got.header("content-encoding"), None, "{name}");
+        assert_eq!(got.header("x-a"), Some("1"), "{name}");
+        assert!(
+            got.cache_status().contains("detail=representation-differs"),
+            "{name}: {}",
+            got.cache_status()
+        );
+        // Not updated: still stale, so the next request goes upstream.
+        let after = sim.get("/api/products", T0 + 6, &json_ok("max-age=60", T0 + 6));
+        assert!(
+            after.cache_status().contains("fwd=stale"),
+            "{name}: {}",
+            after.cache_status()
+        );
+    }
 }
 
 #[test]
@@ -2324,6 +2370,13 @@ fn a_304_updates_only_the_response_its_validators_select() {
             vec![("etag", "W/\"v1\"".into())],
             true,
         ),
+        // A strong tag identifies only stored responses with that strong tag (§4.3.4).
+        (
+            "weak etag, strong in 304",
+            vec![("etag", "W/\"v1\"".into())],
+            vec![("etag", "\"v1\"".into())],
+            false,
+        ),
         (
             "lm, same",
             vec![("last-modified", lm.clone())],
@@ -2388,57 +2441,139 @@ fn a_304_updates_only_the_response_its_validators_select() {
     }
 }
 
-/// RFC 9111 §4.3.5: a HEAD response updates the stored GET only with the same validators; with
-/// other ones (or none where the stored has one) the stored response is dropped.
+/// What a HEAD answer did to the stored GET.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Head {
+    Updated,
+    Dropped,
+    Kept,
+}
+
+/// RFC 9111 §4.3.5: only what a HEAD answer carries is compared. A validator selecting the stored
+/// GET updates it; a field differing (ETag, Last-Modified, Content-Type, coding, Vary, length)
+/// drops it; no validator at all leaves it alone (neither refreshed nor dropped: many frameworks
+/// compute no ETag for HEAD, and an old body must not be kept fresh by HEADs).
 #[test]
 fn a_head_updates_only_the_response_its_validators_select() {
+    use Head::*;
     let lm = date(T0 - 100);
+    const V1: &str = "\"v1\"";
+    const W1: &str = "W/\"v1\"";
     type Case<'a> = (
         &'a str,
         Vec<(&'static str, String)>,
         Vec<(&'static str, String)>,
-        bool,
+        Head,
     );
     let cases: Vec<Case> = vec![
         (
             "etag same",
-            vec![("etag", "\"v1\"".into())],
-            vec![("etag", "\"v1\"".into())],
-            true,
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into())],
+            Updated,
         ),
         (
             "etag other",
-            vec![("etag", "\"v1\"".into())],
+            vec![("etag", V1.into())],
             vec![("etag", "\"v2\"".into())],
-            false,
+            Dropped,
+        ),
+        // A HEAD without ETag says nothing of the stored one (F2): the entry stays as it is.
+        ("etag missing", vec![("etag", V1.into())], vec![], Kept),
+        ("etag new", vec![], vec![("etag", V1.into())], Dropped),
+        // Weak and strong tags select only their own kind (RFC 9110 §8.8.3.2, RFC 9111 §4.3.4).
+        (
+            "weak same",
+            vec![("etag", W1.into())],
+            vec![("etag", W1.into())],
+            Updated,
         ),
         (
-            "etag missing",
-            vec![("etag", "\"v1\"".into())],
-            vec![],
-            false,
+            "weak stored, strong",
+            vec![("etag", W1.into())],
+            vec![("etag", V1.into())],
+            Dropped,
+        ),
+        (
+            "strong stored, weak",
+            vec![("etag", V1.into())],
+            vec![("etag", W1.into())],
+            Dropped,
         ),
         (
             "lm same",
             vec![("last-modified", lm.clone())],
             vec![("last-modified", lm.clone())],
-            true,
+            Updated,
         ),
         (
             "lm other",
             vec![("last-modified", lm.clone())],
             vec![("last-modified", date(T0))],
-            false,
+            Dropped,
         ),
         (
             "lm missing",
             vec![("last-modified", lm.clone())],
             vec![],
-            false,
+            Kept,
         ),
-        ("none", vec![], vec![], true),
+        // No validators on either side (F4): HEADs must not keep an old body fresh.
+        ("none", vec![], vec![], Kept),
+        // Fields describing the representation, compared when the HEAD carries them.
+        (
+            "same length",
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into()), ("content-length", "4".into())],
+            Updated,
+        ),
+        (
+            "other length",
+            vec![],
+            vec![("content-length", "5000".into())],
+            Dropped,
+        ),
+        (
+            "other length, same etag",
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into()), ("content-length", "5".into())],
+            Dropped,
+        ),
+        (
+            "same type",
+            vec![("etag", V1.into())],
+            vec![
+                ("etag", V1.into()),
+                ("content-type", "application/json".into()),
+            ],
+            Updated,
+        ),
+        (
+            "other type",
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into()), ("content-type", "text/html".into())],
+            Dropped,
+        ),
+        (
+            "other type, no validator",
+            vec![],
+            vec![("content-type", "text/html".into())],
+            Dropped,
+        ),
+        (
+            "other coding",
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into()), ("content-encoding", "gzip".into())],
+            Dropped,
+        ),
+        (
+            "other vary",
+            vec![("etag", V1.into())],
+            vec![("etag", V1.into()), ("vary", "Origin".into())],
+            Dropped,
+        ),
     ];
-    for (name, stored, in_head, updates) in cases {
+    for (name, stored, in_head, outcome) in cases {
         let mut sim = Sim::products();
         stored_v1(&mut sim, "max-age=60", &stored);
         let in_head = in_head.clone();
@@ -2464,18 +2599,36 @@ fn a_head_updates_only_the_response_its_validators_select() {
             T0 + 2,
             &json_ok("max-age=60", T0),
         );
-        if updates {
-            assert!(
-                after.cache_status().contains("hit"),
-                "{name}: {}",
-                after.cache_status()
-            );
-            assert_eq!(after.header("x-a"), Some("2"), "{name}");
-        } else {
-            assert!(
+        match outcome {
+            Updated | Kept => {
+                assert!(
+                    after.cache_status().contains("hit"),
+                    "{name}: {}",
+                    after.cache_status()
+                );
+                let x_a = if outcome == Updated { "2" } else { "1" };
+                assert_eq!(after.header("x-a"), Some(x_a), "{name}");
+            }
+            Dropped => assert!(
                 after.cache_status().contains("fwd=miss"),
                 "{name}: the stored GET must be dropped: {}",
                 after.cache_status()
+            ),
+        }
+        // Kept is not refreshed: once stale (max-age=60 from T0), the GET goes upstream.
+        if outcome == Kept {
+            let later = sim.send(
+                "GET",
+                "/api/products",
+                &[],
+                None,
+                T0 + 61,
+                &json_ok("max-age=60", T0),
+            );
+            assert!(
+                later.cache_status().contains("fwd=stale"),
+                "{name}: {}",
+                later.cache_status()
             );
         }
     }
@@ -2616,5 +2769,412 @@ fn authenticated_head_and_revalidation_leave_a_shared_entry_alone() {
         sim.send("GET", "/me", &[], Some(&alice), T0 + 2, &never)
             .header("x-a"),
         Some("2")
+    );
+}
+
+/// REVIEW: RFC 9111 §4.3.5: a HEAD 200 whose Content-Length differs from the stored response's
+/// must make it stale, not update it. Here an anonymous HEAD refreshes an entry without
+/// validators with the old body, and can keep re-freshening it.
+#[test]
+fn review_head_without_validators_pins_the_old_body() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[]);
+    // The resource changed upstream (new length); the attacker's HEAD gets the new headers.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=3600"),
+                ("content-length", "5000"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 59,
+        &head_up,
+    );
+    let new_body = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+            ]),
+            b"NEW".to_vec(),
+        )
+    };
+    let after = sim.get("/api/products", T0 + 1000, &new_body);
+    println!(
+        "after HEAD: status {} cache-status {:?} body {:?}",
+        after.status,
+        after.cache_status(),
+        String::from_utf8_lossy(&after.body)
+    );
+    assert_ne!(
+        after.body,
+        b"body".to_vec(),
+        "old body served fresh 1000 s later: {}",
+        after.cache_status()
+    );
+}
+
+/// REVIEW: a HEAD (or 304) merge replaces Content-Type, bypassing the `content_types`
+/// cache-deception guard applied when storing.
+#[test]
+fn review_head_merge_changes_content_type_of_shared_entry() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "text/html"),
+                ("cache-control", "max-age=3600"),
+                ("etag", "\"v1\""),
+            ]),
+            vec![],
+        )
+    };
+    sim.send(
+        "HEAD",
+        "/api/products",
+        &[("cache-control", "no-cache"), ("accept", "text/html")],
+        None,
+        T0 + 1,
+        &head_up,
+    );
+    // The HEAD says the stored response is outdated (another type): it is dropped, never
+    // retyped, so the next GET goes upstream.
+    let after = sim.get("/api/products", T0 + 2, &json_ok("max-age=60", T0 + 2));
+    println!(
+        "after HEAD: {:?} {:?} body {:?}",
+        after.header("content-type"),
+        after.cache_status(),
+        String::from_utf8_lossy(&after.body)
+    );
+    assert_eq!(after.header("content-type"), Some("application/json"));
+    assert!(
+        after.cache_status().contains("fwd=miss"),
+        "{}",
+        after.cache_status()
+    );
+}
+
+/// REVIEW: a 304 that adds `Vary: Origin` (and a reflected ACAO) is merged into an entry whose
+/// secondary key was computed without Vary: the entry is then served to every Origin.
+#[test]
+fn review_304_adding_vary_is_served_to_every_variant() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |sent: &Headers| {
+        let origin = first(sent, "origin").unwrap_or("").to_string();
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=3600"),
+                ("vary", "Origin"),
+                ("access-control-allow-origin", &origin),
+                ("access-control-allow-credentials", "true"),
+            ]),
+            vec![],
+        )
+    };
+    sim.send(
+        "GET",
+        "/api/products",
+        &[
+            ("cache-control", "no-cache"),
+            ("origin", "https://evil.example"),
+        ],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    let victim = sim.send(
+        "GET",
+        "/api/products",
+        &[("origin", "https://good.example")],
+        None,
+        T0 + 2,
+        &never,
+    );
+    println!(
+        "victim: {:?} vary {:?} acao {:?}",
+        victim.cache_status(),
+        victim.header("vary"),
+        victim.header("access-control-allow-origin")
+    );
+    assert_ne!(
+        victim.header("access-control-allow-origin"),
+        Some("https://evil.example")
+    );
+}
+
+/// REVIEW: on a per_user route, one user's HEAD (may_update: "the entry is the user's own")
+/// that does not select *their* entry removes the URL's entries of every user.
+#[test]
+fn review_one_users_head_drops_every_users_per_user_entry() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"e\""),
+            ]),
+            b"x".to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    sim.send("GET", "/me", &[], Some(&bob), T0, &up);
+    assert!(sim
+        .send("GET", "/me", &[], Some(&bob), T0 + 1, &never)
+        .cache_status()
+        .contains("hit"));
+    // Alice's HEAD: upstream answers 200 without an ETag (HEAD handlers often compute none).
+    let head_up = |_: &Headers| (200, h(&[("cache-control", "max-age=60")]), vec![]);
+    sim.send(
+        "HEAD",
+        "/me",
+        &[("cache-control", "no-cache")],
+        Some(&alice),
+        T0 + 2,
+        &head_up,
+    );
+    let b = sim.send("GET", "/me", &[], Some(&bob), T0 + 3, &up);
+    println!("bob after alice's HEAD: {}", b.cache_status());
+    assert!(
+        b.cache_status().contains("hit"),
+        "bob's entry was dropped by alice: {}",
+        b.cache_status()
+    );
+}
+
+/// REVIEW: the 304 a user's revalidation gets is replaced by the merged entry, without the
+/// Set-Cookie the upstream sent that user (shared route).
+#[test]
+fn review_revalidating_users_set_cookie_is_dropped() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "sid=rotated; HttpOnly"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "no-cache"), ("authorization", "Bearer x")],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    println!(
+        "status {} set-cookie {:?} cs {}",
+        got.status,
+        got.header("set-cookie"),
+        got.cache_status()
+    );
+    assert_eq!(got.header("set-cookie"), Some("sid=rotated; HttpOnly"));
+}
+
+/// F3: on a per-user route, a user's HEAD that finds their entry outdated drops only their
+/// entry, not the other users' of the URL.
+#[test]
+fn a_users_outdated_head_drops_only_their_own_per_user_entry() {
+    let mut sim = Sim::products();
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=60"),
+                ("etag", "\"e\""),
+            ]),
+            b"x".to_vec(),
+        )
+    };
+    let alice = user("alice", &[]);
+    let bob = user("bob", &[]);
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    sim.send("GET", "/me", &[], Some(&bob), T0, &up);
+    // Alice's HEAD gets another ETag: her entry is outdated.
+    let head_up = |_: &Headers| {
+        (
+            200,
+            h(&[("cache-control", "max-age=60"), ("etag", "\"e2\"")]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "HEAD",
+        "/me",
+        &[("cache-control", "no-cache")],
+        Some(&alice),
+        T0 + 2,
+        &head_up,
+    );
+    assert!(
+        got.events
+            .iter()
+            .any(|e| matches!(e, Event::Invalidated(1))),
+        "{:?}",
+        got.events
+    );
+    let a = sim.send("GET", "/me", &[], Some(&alice), T0 + 3, &up);
+    assert!(
+        a.cache_status().contains("fwd=miss"),
+        "alice: {}",
+        a.cache_status()
+    );
+    let b = sim.send("GET", "/me", &[], Some(&bob), T0 + 3, &never);
+    assert!(
+        b.cache_status().contains("hit"),
+        "bob: {}",
+        b.cache_status()
+    );
+}
+
+/// F6: a 304 naming another Vary is this client's answer (merged, with the new fields) but does
+/// not update the entry, whose secondary key was made from the stored Vary.
+#[test]
+fn a_304_with_another_vary_answers_the_client_but_does_not_update() {
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=3600"),
+                ("vary", "Origin"),
+                ("access-control-allow-origin", "https://evil.example"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[
+            ("cache-control", "no-cache"),
+            ("origin", "https://evil.example"),
+        ],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"body"[..]));
+    assert_eq!(
+        got.header("access-control-allow-origin"),
+        Some("https://evil.example")
+    );
+    assert!(
+        got.cache_status().contains("detail=vary-changed")
+            && !got.cache_status().contains("stored"),
+        "{}",
+        got.cache_status()
+    );
+    let other = sim.send(
+        "GET",
+        "/api/products",
+        &[("origin", "https://good.example")],
+        None,
+        T0 + 2,
+        &never,
+    );
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_eq!(other.header("vary"), None);
+    assert_eq!(other.header("x-a"), Some("1"));
+}
+
+/// F7: a revalidation's reply carries the 304's Set-Cookie (the client's session rotation),
+/// which is not stored on a shared entry; on a per-user entry it replaces the stored ones.
+#[test]
+fn a_revalidations_reply_carries_the_304s_set_cookie() {
+    // Shared route, anonymous: the entry is updated, the cookie is not stored.
+    let mut sim = Sim::products();
+    stored_v1(&mut sim, "max-age=60", &[("etag", "\"v1\"".into())]);
+    let up304 = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "sid=rotated; HttpOnly"),
+                ("set-cookie", "theme=dark"),
+                ("x-a", "2"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send(
+        "GET",
+        "/api/products",
+        &[("cache-control", "no-cache")],
+        None,
+        T0 + 1,
+        &up304,
+    );
+    assert_eq!(
+        got.header_values("set-cookie"),
+        vec!["sid=rotated; HttpOnly", "theme=dark"]
+    );
+    let hit = sim.get("/api/products", T0 + 2, &never);
+    assert_eq!(hit.header("x-a"), Some("2"), "{}", hit.cache_status());
+    assert_eq!(
+        hit.header("set-cookie"),
+        None,
+        "a shared entry never stores a cookie"
+    );
+    // Per-user route: the stored cookie is replaced, not repeated.
+    let mut sim = Sim::products();
+    let alice = user("alice", &[]);
+    let up = |_: &Headers| {
+        (
+            200,
+            h(&[
+                ("content-type", "application/json"),
+                ("cache-control", "max-age=1"),
+                ("etag", "\"v1\""),
+                ("set-cookie", "sid=old"),
+            ]),
+            b"me".to_vec(),
+        )
+    };
+    sim.send("GET", "/me", &[], Some(&alice), T0, &up);
+    let nm = |_: &Headers| {
+        (
+            304,
+            h(&[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=60"),
+                ("set-cookie", "sid=new"),
+            ]),
+            vec![],
+        )
+    };
+    let got = sim.send("GET", "/me", &[], Some(&alice), T0 + 5, &nm);
+    assert_eq!(
+        got.header_values("set-cookie"),
+        vec!["sid=new"],
+        "{}",
+        got.cache_status()
     );
 }
