@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
-use serde_json::Value;
 
 use crate::body::{self, Kind, MultipartError, UploadProblem};
 use crate::charset::{self, Charset};
@@ -15,7 +14,7 @@ use crate::decode::{self, canonicalize};
 use crate::decompress::{self, Encoding, InflateError};
 use crate::detect::{self, names, nosql, scanner, Category, Rule};
 use crate::graphql;
-use crate::json::{self, JsonError};
+use crate::json::{self, JsonError, Node};
 use crate::xml::{self, XmlError};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
@@ -670,7 +669,7 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
     f.count = pending.head_count;
     match &pending.kind {
         Kind::Json => {
-            let doc: Value = match json::parse(body) {
+            let doc = match json::parse(body) {
                 Ok(v) => v,
                 Err(JsonError::TooDeep) => {
                     return malformed(
@@ -718,7 +717,12 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                 return f.outcome();
             }
             if let Some(schema) = &policy.schema {
-                if let Some(v) = schema.validate(&doc) {
+                // The schema checks numbers and values, which the inspection's tree does not
+                // keep: the body, a valid document without repeated keys, read again as a `Value`.
+                let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                    return malformed(policy, "malformed_json", "the body is not valid JSON");
+                };
+                if let Some(v) = schema.validate(&value) {
                     let mut o = Outcome::deny(
                         policy,
                         400,
@@ -895,19 +899,19 @@ fn inspect_graphql(f: &mut Findings<'_>, field: &str, text: &str) -> Option<Outc
 
 /// A JSON body that carries a GraphQL request (`{"query": "...", "variables": {...}}`, or a batch
 /// of them): the document inside `query` is inspected as GraphQL.
-fn graphql_in_json(f: &mut Findings<'_>, doc: &Value) -> Option<Outcome> {
-    let requests: Vec<&Value> = match doc {
-        Value::Array(items) => items.iter().collect(),
+fn graphql_in_json(f: &mut Findings<'_>, doc: &Node<'_>) -> Option<Outcome> {
+    let requests: Vec<&Node<'_>> = match doc {
+        Node::Array(items) => items.iter().collect(),
         one => vec![one],
     };
     for (i, r) in requests.iter().enumerate() {
-        let Some(query) = r.get("query").and_then(Value::as_str) else {
+        let Some(query) = r.get("query").and_then(Node::as_str) else {
             continue;
         };
         if !graphql::looks_like_document(query) {
             continue;
         }
-        let field = if doc.is_array() {
+        let field = if matches!(doc, Node::Array(_)) {
             format!("body[{i}].query")
         } else {
             "body.query".to_string()
@@ -960,7 +964,7 @@ impl JsonWalk<'_, '_> {
         }
     }
 
-    fn value(&mut self, v: &Value, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
+    fn value(&mut self, v: &Node<'_>, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
         self.value_in(v, path, depth, None)
     }
 
@@ -968,7 +972,7 @@ impl JsonWalk<'_, '_> {
     /// (`constructor` → `prototype`).
     fn value_in(
         &mut self,
-        v: &Value,
+        v: &Node<'_>,
         path: &mut String,
         depth: usize,
         parent: Option<&str>,
@@ -977,7 +981,7 @@ impl JsonWalk<'_, '_> {
             return Err(JsonLimit::Depth);
         }
         match v {
-            Value::String(s) => {
+            Node::String(s) => {
                 self.count()?;
                 // Only a value that opens an object can hold an operator: lowercase just those.
                 if s.trim_start().starts_with('{') {
@@ -987,7 +991,7 @@ impl JsonWalk<'_, '_> {
                 }
                 self.f.scan(path.as_str(), s.as_bytes());
             }
-            Value::Array(items) => {
+            Node::Array(items) => {
                 let len = path.len();
                 path.push_str("[*]");
                 for item in items {
@@ -995,8 +999,8 @@ impl JsonWalk<'_, '_> {
                 }
                 path.truncate(len);
             }
-            Value::Object(map) => {
-                for (key, child) in map {
+            Node::Object(members) => {
+                for (key, child) in members {
                     self.count()?;
                     // A finding in a key is reported against its object: the key is the
                     // client's text and may be the payload itself.
@@ -1010,7 +1014,7 @@ impl JsonWalk<'_, '_> {
                     path.truncate(len);
                     path.push('.');
                     path.push_str(key);
-                    if let Value::String(text) = child {
+                    if let Node::String(text) = child {
                         self.f.scan_named(key, path.as_str(), text.as_bytes());
                     }
                     self.value_in(child, path, depth + 1, Some(key))?;
