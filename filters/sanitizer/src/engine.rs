@@ -285,6 +285,15 @@ impl<'p> Findings<'p> {
         }
     }
 
+    /// What the value detectors find in a value, without the memo (the caller keeps its own).
+    fn value_rules(&self, raw: &[u8], out: &mut Vec<Rule>) {
+        if raw.is_empty() {
+            return;
+        }
+        let canon = canonicalize(raw, self.policy.decode_passes);
+        detect::scan_value(&canon, out);
+    }
+
     /// A query or form parameter: its name (operators, injection) and its value.
     fn scan_param(&mut self, prefix: &str, name: &[u8], value: &[u8]) {
         self.scan_pair(prefix, name, value, names::check_param_name);
@@ -694,6 +703,7 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                 fields: 0,
                 max_fields: policy.json.max_fields,
                 max_depth: policy.json.max_depth,
+                keys: BTreeMap::new(),
             };
             let mut path = String::from("body");
             if let Err(reason) = walk.value(&doc, &mut path, 0) {
@@ -947,14 +957,54 @@ enum JsonLimit {
     Fields,
 }
 
-struct JsonWalk<'a, 'p> {
+/// What a key alone tells, remembered per request: the same keys come back in every item of an
+/// array, and their checks (lower-casing, a dozen substring searches, every value detector) gave
+/// the same answer each time.
+struct KeyFacts {
+    /// [`names::check_key`]'s rules, then the value detectors' on the key's text.
+    rules: Vec<Rule>,
+    /// [`names::wants_value`].
+    wants_value: bool,
+}
+
+/// Keys remembered per document, at most (then forgotten, so the memo stays small).
+const KEY_MEMO_ENTRIES: usize = 256;
+
+struct JsonWalk<'a, 'p, 'd> {
     f: &'a mut Findings<'p>,
     fields: usize,
     max_fields: usize,
     max_depth: usize,
+    keys: BTreeMap<&'d str, KeyFacts>,
 }
 
-impl JsonWalk<'_, '_> {
+impl<'d> JsonWalk<'_, '_, 'd> {
+    /// Checks a key (findings against `field`), from the memo when this document had it before;
+    /// returns whether its value wants a named check.
+    fn key(&mut self, parent: Option<&str>, key: &'d str, field: &str) -> bool {
+        if let Some(facts) = self.keys.get(key) {
+            self.f.add_all(&facts.rules, field);
+            return facts.wants_value;
+        }
+        let mut rules = Vec::new();
+        names::check_key(parent, key, &mut rules);
+        // The detectors add a rule once per list: the key's text gets a list of its own, as
+        // `Findings::scan` gives it, so a rule both checks find is counted twice as before.
+        let mut text_rules = Vec::new();
+        self.f.value_rules(key.as_bytes(), &mut text_rules);
+        rules.extend(text_rules);
+        self.f.add_all(&rules, field);
+        let wants_value = names::wants_value(key);
+        // `prototype` is judged with its parent's name (`constructor`): not remembered.
+        if !key.trim().eq_ignore_ascii_case("prototype") {
+            if self.keys.len() >= KEY_MEMO_ENTRIES {
+                self.keys.clear();
+            }
+            self.keys.insert(key, KeyFacts { rules, wants_value });
+        }
+        wants_value
+    }
+
     fn count(&mut self) -> Result<(), JsonLimit> {
         self.fields += 1;
         if self.fields > self.max_fields {
@@ -964,7 +1014,7 @@ impl JsonWalk<'_, '_> {
         }
     }
 
-    fn value(&mut self, v: &Node<'_>, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
+    fn value(&mut self, v: &'d Node<'d>, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
         self.value_in(v, path, depth, None)
     }
 
@@ -972,7 +1022,7 @@ impl JsonWalk<'_, '_> {
     /// (`constructor` → `prototype`).
     fn value_in(
         &mut self,
-        v: &Node<'_>,
+        v: &'d Node<'d>,
         path: &mut String,
         depth: usize,
         parent: Option<&str>,
@@ -1007,15 +1057,14 @@ impl JsonWalk<'_, '_> {
                     // The field name is built in `path` itself, saving an allocation per key.
                     let len = path.len();
                     path.push_str("{key}");
-                    let mut rules = Vec::new();
-                    names::check_key(parent, key, &mut rules);
-                    self.f.add_all(&rules, path.as_str());
-                    self.f.scan(path.as_str(), key.as_bytes());
+                    let wants_value = self.key(parent, key, path.as_str());
                     path.truncate(len);
                     path.push('.');
                     path.push_str(key);
                     if let Node::String(text) = child {
-                        self.f.scan_named(key, path.as_str(), text.as_bytes());
+                        if wants_value {
+                            self.f.scan_named(key, path.as_str(), text.as_bytes());
+                        }
                     }
                     self.value_in(child, path, depth + 1, Some(key))?;
                     path.truncate(len);
