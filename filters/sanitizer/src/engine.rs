@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use portcullis_common::config::Mode;
 use portcullis_common::decision::{Decision, Outcome as DecisionOutcome};
-use serde_json::Value;
 
 use crate::body::{self, Kind, MultipartError, UploadProblem};
 use crate::charset::{self, Charset};
@@ -15,7 +14,7 @@ use crate::decode::{self, canonicalize};
 use crate::decompress::{self, Encoding, InflateError};
 use crate::detect::{self, names, nosql, scanner, Category, Rule};
 use crate::graphql;
-use crate::json::{self, JsonError};
+use crate::json::{self, JsonError, Node};
 use crate::xml::{self, XmlError};
 
 /// Findings kept per request: enough to explain a block, bounded whatever the request holds.
@@ -284,6 +283,15 @@ impl<'p> Findings<'p> {
             }
             self.memo.insert(key.to_vec(), rules);
         }
+    }
+
+    /// What the value detectors find in a value, without the memo (the caller keeps its own).
+    fn value_rules(&self, raw: &[u8], out: &mut Vec<Rule>) {
+        if raw.is_empty() {
+            return;
+        }
+        let canon = canonicalize(raw, self.policy.decode_passes);
+        detect::scan_value(&canon, out);
     }
 
     /// A query or form parameter: its name (operators, injection) and its value.
@@ -670,7 +678,7 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
     f.count = pending.head_count;
     match &pending.kind {
         Kind::Json => {
-            let doc: Value = match json::parse(body) {
+            let doc = match json::parse(body) {
                 Ok(v) => v,
                 Err(JsonError::TooDeep) => {
                     return malformed(
@@ -695,6 +703,7 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                 fields: 0,
                 max_fields: policy.json.max_fields,
                 max_depth: policy.json.max_depth,
+                keys: BTreeMap::new(),
             };
             let mut path = String::from("body");
             if let Err(reason) = walk.value(&doc, &mut path, 0) {
@@ -718,7 +727,12 @@ pub fn inspect_body(compiled: &Compiled, pending: &Pending, body: &[u8]) -> Outc
                 return f.outcome();
             }
             if let Some(schema) = &policy.schema {
-                if let Some(v) = schema.validate(&doc) {
+                // The schema checks numbers and values, which the inspection's tree does not
+                // keep: the body, a valid document without repeated keys, read again as a `Value`.
+                let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                    return malformed(policy, "malformed_json", "the body is not valid JSON");
+                };
+                if let Some(v) = schema.validate(&value) {
                     let mut o = Outcome::deny(
                         policy,
                         400,
@@ -895,19 +909,19 @@ fn inspect_graphql(f: &mut Findings<'_>, field: &str, text: &str) -> Option<Outc
 
 /// A JSON body that carries a GraphQL request (`{"query": "...", "variables": {...}}`, or a batch
 /// of them): the document inside `query` is inspected as GraphQL.
-fn graphql_in_json(f: &mut Findings<'_>, doc: &Value) -> Option<Outcome> {
-    let requests: Vec<&Value> = match doc {
-        Value::Array(items) => items.iter().collect(),
+fn graphql_in_json(f: &mut Findings<'_>, doc: &Node<'_>) -> Option<Outcome> {
+    let requests: Vec<&Node<'_>> = match doc {
+        Node::Array(items) => items.iter().collect(),
         one => vec![one],
     };
     for (i, r) in requests.iter().enumerate() {
-        let Some(query) = r.get("query").and_then(Value::as_str) else {
+        let Some(query) = r.get("query").and_then(Node::as_str) else {
             continue;
         };
         if !graphql::looks_like_document(query) {
             continue;
         }
-        let field = if doc.is_array() {
+        let field = if matches!(doc, Node::Array(_)) {
             format!("body[{i}].query")
         } else {
             "body.query".to_string()
@@ -943,14 +957,54 @@ enum JsonLimit {
     Fields,
 }
 
-struct JsonWalk<'a, 'p> {
+/// What a key alone tells, remembered per request: the same keys come back in every item of an
+/// array, and their checks (lower-casing, a dozen substring searches, every value detector) gave
+/// the same answer each time.
+struct KeyFacts {
+    /// [`names::check_key`]'s rules, then the value detectors' on the key's text.
+    rules: Vec<Rule>,
+    /// [`names::wants_value`].
+    wants_value: bool,
+}
+
+/// Keys remembered per document, at most (then forgotten, so the memo stays small).
+const KEY_MEMO_ENTRIES: usize = 256;
+
+struct JsonWalk<'a, 'p, 'd> {
     f: &'a mut Findings<'p>,
     fields: usize,
     max_fields: usize,
     max_depth: usize,
+    keys: BTreeMap<&'d str, KeyFacts>,
 }
 
-impl JsonWalk<'_, '_> {
+impl<'d> JsonWalk<'_, '_, 'd> {
+    /// Checks a key (findings against `field`), from the memo when this document had it before;
+    /// returns whether its value wants a named check.
+    fn key(&mut self, parent: Option<&str>, key: &'d str, field: &str) -> bool {
+        if let Some(facts) = self.keys.get(key) {
+            self.f.add_all(&facts.rules, field);
+            return facts.wants_value;
+        }
+        let mut rules = Vec::new();
+        names::check_key(parent, key, &mut rules);
+        // The detectors add a rule once per list: the key's text gets a list of its own, as
+        // `Findings::scan` gives it, so a rule both checks find is counted twice as before.
+        let mut text_rules = Vec::new();
+        self.f.value_rules(key.as_bytes(), &mut text_rules);
+        rules.extend(text_rules);
+        self.f.add_all(&rules, field);
+        let wants_value = names::wants_value(key);
+        // `prototype` is judged with its parent's name (`constructor`): not remembered.
+        if !key.trim().eq_ignore_ascii_case("prototype") {
+            if self.keys.len() >= KEY_MEMO_ENTRIES {
+                self.keys.clear();
+            }
+            self.keys.insert(key, KeyFacts { rules, wants_value });
+        }
+        wants_value
+    }
+
     fn count(&mut self) -> Result<(), JsonLimit> {
         self.fields += 1;
         if self.fields > self.max_fields {
@@ -960,7 +1014,7 @@ impl JsonWalk<'_, '_> {
         }
     }
 
-    fn value(&mut self, v: &Value, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
+    fn value(&mut self, v: &'d Node<'d>, path: &mut String, depth: usize) -> Result<(), JsonLimit> {
         self.value_in(v, path, depth, None)
     }
 
@@ -968,7 +1022,7 @@ impl JsonWalk<'_, '_> {
     /// (`constructor` → `prototype`).
     fn value_in(
         &mut self,
-        v: &Value,
+        v: &'d Node<'d>,
         path: &mut String,
         depth: usize,
         parent: Option<&str>,
@@ -977,7 +1031,7 @@ impl JsonWalk<'_, '_> {
             return Err(JsonLimit::Depth);
         }
         match v {
-            Value::String(s) => {
+            Node::String(s) => {
                 self.count()?;
                 // Only a value that opens an object can hold an operator: lowercase just those.
                 if s.trim_start().starts_with('{') {
@@ -987,7 +1041,7 @@ impl JsonWalk<'_, '_> {
                 }
                 self.f.scan(path.as_str(), s.as_bytes());
             }
-            Value::Array(items) => {
+            Node::Array(items) => {
                 let len = path.len();
                 path.push_str("[*]");
                 for item in items {
@@ -995,23 +1049,22 @@ impl JsonWalk<'_, '_> {
                 }
                 path.truncate(len);
             }
-            Value::Object(map) => {
-                for (key, child) in map {
+            Node::Object(members) => {
+                for (key, child) in members {
                     self.count()?;
                     // A finding in a key is reported against its object: the key is the
                     // client's text and may be the payload itself.
                     // The field name is built in `path` itself, saving an allocation per key.
                     let len = path.len();
                     path.push_str("{key}");
-                    let mut rules = Vec::new();
-                    names::check_key(parent, key, &mut rules);
-                    self.f.add_all(&rules, path.as_str());
-                    self.f.scan(path.as_str(), key.as_bytes());
+                    let wants_value = self.key(parent, key, path.as_str());
                     path.truncate(len);
                     path.push('.');
                     path.push_str(key);
-                    if let Value::String(text) = child {
-                        self.f.scan_named(key, path.as_str(), text.as_bytes());
+                    if let Node::String(text) = child {
+                        if wants_value {
+                            self.f.scan_named(key, path.as_str(), text.as_bytes());
+                        }
                     }
                     self.value_in(child, path, depth + 1, Some(key))?;
                     path.truncate(len);
