@@ -240,7 +240,10 @@ impl Limiter {
     /// The request's cost: its route's cost, raised (never lowered) by the cost header.
     fn cost(&self, req: &RequestView<'_>) -> Result<u64, String> {
         let cost = &self.policy.cost;
-        let route_cost = RequestPath::parse(req.path, PathParameters::Refuse).map_or(1, |path| {
+        // No cost routes (the common case): no path to read on this per-request path.
+        let routes = !cost.routes.is_empty();
+        let parsed = routes.then(|| RequestPath::parse(req.path, PathParameters::Refuse));
+        let route_cost = parsed.flatten().map_or(1, |path| {
             let (method, host) = (req.method, req.authority);
             // The first route on the guard view wins, as in every first-match list ...
             let first = cost
